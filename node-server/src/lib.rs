@@ -1,0 +1,3 @@
+//! powrace's node server (work in progress).
+pub mod assets;
+pub mod bench;

@@ -1,0 +1,140 @@
+//! Known answers from `../shared/vectors.json`, through every entry point of the puzzle and
+//! every kernel this CPU runs, plus one-field mutations that must fail.
+
+use std::sync::atomic::AtomicBool;
+
+use pow_core::engine::Kernel;
+use pow_core::puzzle::{self, verify_claim, VerifyError};
+use pow_core::search::{self, parallel};
+use pow_core::{Difficulty, Hash32, Prepared};
+use serde_json::Value;
+
+struct Vector {
+    data: String,
+    difficulty: u64,
+    nonce: u64,
+    hash: Hash32,
+    why: String,
+}
+
+fn vectors() -> Vec<Vector> {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/vectors.json");
+    let text = std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("the known answers are at {path}: {e}"));
+    let json: Value = serde_json::from_str(&text).expect("vectors.json parses");
+    let list = json["vectors"].as_array().expect("a vectors array");
+    assert!(list.len() >= 16, "vectors.json has {} vectors", list.len());
+    list.iter()
+        .map(|v| Vector {
+            data: v["transaction_data"].as_str().unwrap().to_owned(),
+            difficulty: v["difficulty"].as_u64().unwrap(),
+            nonce: v["nonce"].as_u64().unwrap(),
+            hash: v["hash"].as_str().unwrap().parse().unwrap(),
+            why: v["why"].as_str().unwrap_or("").to_owned(),
+        })
+        .collect()
+}
+
+#[test]
+fn every_vector_hashes_and_verifies() {
+    for v in vectors() {
+        assert_eq!(
+            puzzle::hash(v.data.as_bytes(), v.nonce),
+            v.hash,
+            "{}",
+            v.why
+        );
+        let d = Difficulty::from_zero_bytes(v.difficulty).unwrap();
+        assert_eq!(
+            puzzle::verify(v.data.as_bytes(), v.nonce, d),
+            Ok(v.hash),
+            "{}",
+            v.why
+        );
+        assert_eq!(
+            verify_claim(v.data.as_bytes(), v.nonce, &v.hash, v.difficulty),
+            Ok(())
+        );
+    }
+}
+
+#[test]
+fn every_available_kernel_finds_the_smallest_nonce() {
+    for kernel in Kernel::ALL.iter().copied().filter(|k| k.is_available()) {
+        for v in vectors() {
+            let d = Difficulty::from_zero_bytes(v.difficulty).unwrap();
+            let p = Prepared::new(v.data.as_bytes(), d);
+            // Difficulty 3 vectors take ~10^7 hashes: the portable kernel still does them in
+            // about a second in the test profile.
+            let got = search::solve_with(kernel, &p, &|| false);
+            let sol = got
+                .solution
+                .unwrap_or_else(|| panic!("{}: no solution", v.why));
+            assert_eq!(
+                (sol.nonce, sol.hash),
+                (v.nonce, v.hash),
+                "{} with {kernel:?}",
+                v.why
+            );
+            assert!(got.hashes > v.nonce, "hashes counts every nonce tried");
+        }
+    }
+}
+
+#[test]
+fn parallel_search_gives_the_vectors_answer_for_any_thread_count() {
+    for v in vectors().into_iter().filter(|v| v.difficulty <= 2) {
+        let d = Difficulty::from_zero_bytes(v.difficulty).unwrap();
+        let p = Prepared::new(v.data.as_bytes(), d);
+        for threads in [1, 2, 4] {
+            let got = parallel::search(&p, threads, Kernel::fastest(), &AtomicBool::new(false));
+            assert_eq!(
+                got.solution.map(|s| s.nonce),
+                Some(v.nonce),
+                "{} x{threads}",
+                v.why
+            );
+        }
+    }
+}
+
+#[test]
+fn one_field_mutations_fail() {
+    for v in vectors().into_iter().filter(|v| v.difficulty > 0) {
+        let data = v.data.as_bytes();
+        // A different nonce: the smallest one is unique below, and the hash no longer matches.
+        assert!(matches!(
+            verify_claim(data, v.nonce + 1, &v.hash, v.difficulty),
+            Err(VerifyError::HashMismatch { .. })
+        ));
+        // A flipped bit in the hash.
+        let mut bad = v.hash;
+        bad.0[31] ^= 0x01;
+        assert!(matches!(
+            verify_claim(data, v.nonce, &bad, v.difficulty),
+            Err(VerifyError::HashMismatch { .. })
+        ));
+        // Different data.
+        let mut other = v.data.clone();
+        other.push('!');
+        assert!(verify_claim(other.as_bytes(), v.nonce, &v.hash, v.difficulty).is_err());
+        // A higher difficulty than the hash has (each vector's hash has < 5 zero bytes).
+        assert!(matches!(
+            verify_claim(data, v.nonce, &v.hash, 5),
+            Err(VerifyError::HashAboveTarget { .. })
+        ));
+        // A difficulty no digest can meet.
+        assert!(matches!(
+            verify_claim(data, v.nonce, &v.hash, 33),
+            Err(VerifyError::BadDifficulty(_))
+        ));
+        // The smallest nonce: nothing below it solves the puzzle.
+        let d = Difficulty::from_zero_bytes(v.difficulty).unwrap();
+        if v.difficulty <= 2 {
+            assert_eq!(
+                search::smaller_solution(&Prepared::new(data, d), v.nonce),
+                None
+            );
+        }
+    }
+}

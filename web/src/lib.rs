@@ -1,0 +1,1 @@
+//! Placeholder: the dashboard crate arrives with issue 4.
