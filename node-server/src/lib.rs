@@ -1,3 +1,37 @@
-//! powrace's node server (work in progress).
+//! powrace's node server: proof-of-work nodes that race for one ledger.
+//!
+//! # Layout
+//! - [`app`]: putting nodes together; start-up and graceful shutdown.
+//! - [`node`]: one node: mines a transaction at most once and asks the arbiter if it won.
+//! - [`race`]: who decides the winner: the [`race::Arbiter`] interface, and stopping losers.
+//! - [`ledger`]: `ledger.json`: format, durable group commits, the cross-process lock, loading.
+//! - [`events`]: every step of a race as one typed stream per node.
+//! - [`printer`]: the lab's terminal lines, from the events.
+//! - [`attempts`]: the attempts log (JSON Lines) and the per-node report.
+//! - [`server`]: the TCP port: tells `nc` lines from HTTP by the first line.
+//! - [`protocol`]: the line protocol's request, reply and error formats.
+//! - [`http`]: the HTTP and WebSocket routes (warp).
+//! - [`assets`]: the dashboard's files, built into the binary.
+//! - [`client`]: `submit`, the race from a client's side.
+//! - [`commands`]: `mine`, `verify`, `report`.
+//! - [`bench`]: `node-server bench`.
+//! - [`limits`]: every limit, named.
+//! - [`clock`]: microsecond UTC timestamps.
+#![warn(missing_docs)]
+
+pub mod app;
 pub mod assets;
+pub mod attempts;
 pub mod bench;
+pub mod client;
+pub mod clock;
+pub mod commands;
+pub mod events;
+pub mod http;
+pub mod ledger;
+pub mod limits;
+pub mod node;
+pub mod printer;
+pub mod protocol;
+pub mod race;
+pub mod server;

@@ -1,1 +1,312 @@
-fn main() {}
+//! `node-server`: runs the nodes, and the commands around them. Parses the command line and
+//! calls the library; exit codes: 0 ok, 1 a check failed (`verify`), 2 an error.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::{Args, Parser, Subcommand};
+use node_server::app::{self, Options};
+use node_server::client::{self, Answer};
+use node_server::commands::{self, Verdict};
+use node_server::node::{NodeConfig, OnLoss};
+use pow_core::engine::Kernel;
+use pow_core::Difficulty;
+
+/// Proof-of-work nodes racing for one ledger. With no command, runs `serve` with its
+/// defaults: Node1..Node3 on 127.0.0.1:5000-5002, difficulty 2, ledger ./ledger.json.
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run several nodes in this process (the default command).
+    Serve(ServeArgs),
+    /// Run one node in its own process; nodes sharing a ledger file still record one winner.
+    Node(NodeArgs),
+    /// Send a transaction to every node at once and show the race.
+    Submit(SubmitArgs),
+    /// Solve one puzzle (the lab's pow.py).
+    Mine(MineArgs),
+    /// Check every hash, difficulty and link of a ledger: exit 0 when valid, 1 when not.
+    Verify(VerifyArgs),
+    /// Compare the nodes from the attempts log: wins, mean and median time, hash rate.
+    Report(ReportArgs),
+    /// Measure the search engine: hash rate per kernel and thread count.
+    Bench(node_server::bench::BenchArgs),
+}
+
+#[derive(Args)]
+struct Common {
+    /// Leading zero bytes ("00" pairs in hex) a hash must have.
+    #[arg(long, default_value_t = 2)]
+    difficulty: u32,
+    /// The ledger file.
+    #[arg(long, default_value = "ledger.json")]
+    ledger: PathBuf,
+    /// What a losing node does once the race is decided.
+    #[arg(long, value_enum, default_value_t = OnLoss::Finish)]
+    on_loss: OnLoss,
+    /// Search kernel (default: the fastest this CPU runs, or $POWRACE_KERNEL).
+    #[arg(long)]
+    kernel: Option<String>,
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    /// How many nodes.
+    #[arg(long, default_value_t = 3)]
+    nodes: usize,
+    /// The first node's port; the others follow.
+    #[arg(long, default_value_t = 5000)]
+    base_port: u16,
+    /// The address to listen on.
+    #[arg(long, default_value_t = IpAddr::V4(Ipv4Addr::LOCALHOST))]
+    bind: IpAddr,
+    /// Search threads per node (default: cores / nodes, at least 1).
+    #[arg(long)]
+    threads_per_node: Option<usize>,
+    #[command(flatten)]
+    common: Common,
+}
+
+#[derive(Args)]
+struct NodeArgs {
+    /// The node's name, as it appears in the ledger.
+    #[arg(long)]
+    name: String,
+    /// Address and port to listen on.
+    #[arg(long)]
+    listen: SocketAddr,
+    /// Search threads (default: all cores).
+    #[arg(long)]
+    threads: Option<usize>,
+    #[command(flatten)]
+    common: Common,
+}
+
+#[derive(Args)]
+struct SubmitArgs {
+    /// The transaction.
+    data: String,
+    /// The nodes, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "127.0.0.1:5000,127.0.0.1:5001,127.0.0.1:5002")]
+    to: Vec<String>,
+    /// Print the replies as JSON lines instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+struct MineArgs {
+    /// The transaction.
+    data: String,
+    /// Leading zero bytes.
+    #[arg(long, default_value_t = 2, conflicts_with = "bits")]
+    difficulty: u64,
+    /// Leading zero bits instead of bytes (steps of 2x).
+    #[arg(long)]
+    bits: Option<u64>,
+    /// Search threads (default: all cores).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Search kernel.
+    #[arg(long)]
+    kernel: Option<String>,
+    /// Print one JSON object.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+struct VerifyArgs {
+    /// The ledger file.
+    #[arg(default_value = "ledger.json")]
+    path: PathBuf,
+    /// Also check that every nonce is the smallest that solves its puzzle.
+    #[arg(long)]
+    smallest: bool,
+    /// Cross-check the attempts log (default: the one beside the ledger, if present).
+    #[arg(long)]
+    attempts: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct ReportArgs {
+    /// The ledger whose attempts log to read.
+    #[arg(long, default_value = "ledger.json")]
+    ledger: PathBuf,
+    /// The attempts log (default: the one beside the ledger).
+    #[arg(long)]
+    attempts: Option<PathBuf>,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+fn kernel(name: Option<&str>) -> anyhow::Result<Kernel> {
+    Ok(match name {
+        Some(n) => Kernel::by_name(n)?,
+        None => Kernel::from_env()?,
+    })
+}
+
+fn all_cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let c = args.common;
+    Difficulty::from_zero_bytes(u64::from(c.difficulty))?;
+    anyhow::ensure!(args.nodes >= 1, "--nodes must be at least 1");
+    let kernel = kernel(c.kernel.as_deref())?;
+    let configs = app::node_configs(args.nodes, c.difficulty, args.threads_per_node, kernel, c.on_loss);
+    let mut nodes = Vec::new();
+    for (i, config) in configs.into_iter().enumerate() {
+        let port = u16::try_from(usize::from(args.base_port) + i).context("port out of range")?;
+        nodes.push((config, app::bind(SocketAddr::new(args.bind, port)).await?));
+    }
+    let shutdown = app::shutdown_on_signals();
+    app::run(Options { nodes, ledger: c.ledger, print: true }, shutdown).await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn node(args: NodeArgs) -> anyhow::Result<ExitCode> {
+    let c = args.common;
+    Difficulty::from_zero_bytes(u64::from(c.difficulty))?;
+    let config = NodeConfig {
+        name: args.name,
+        difficulty: c.difficulty,
+        threads: args.threads.unwrap_or_else(all_cores),
+        kernel: kernel(c.kernel.as_deref())?,
+        on_loss: c.on_loss,
+    };
+    let listener = app::bind(args.listen).await?;
+    let shutdown = app::shutdown_on_signals();
+    app::run(Options { nodes: vec![(config, listener)], ledger: c.ledger, print: true }, shutdown).await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn submit(args: SubmitArgs) -> anyhow::Result<ExitCode> {
+    let answers = client::submit(&args.data, &args.to).await;
+    let ok = answers.iter().all(|(_, a)| matches!(a, Answer::Race(_)));
+    if args.json {
+        for (addr, a) in &answers {
+            let line = match a {
+                Answer::Race(r) => serde_json::to_string(r)?,
+                Answer::Refused(e) => serde_json::to_string(e)?,
+                Answer::Failed(e) => serde_json::json!({"error": e, "to": addr}).to_string(),
+            };
+            println!("{line}");
+        }
+    } else {
+        print!("{}", client::table(&answers));
+    }
+    Ok(if ok { ExitCode::SUCCESS } else { ExitCode::from(2) })
+}
+
+fn mine(args: MineArgs) -> anyhow::Result<ExitCode> {
+    let difficulty = match args.bits {
+        Some(bits) => Difficulty::from_zero_bits(bits)?,
+        None => Difficulty::from_zero_bytes(args.difficulty)?,
+    };
+    let threads = args.threads.unwrap_or_else(all_cores);
+    let m = commands::mine(&args.data, difficulty, threads, kernel(args.kernel.as_deref())?)?;
+    if args.json {
+        println!("{}", serde_json::to_string(&m)?);
+    } else {
+        println!("nonce: {}\nhash: {}\ntime_taken: {}", m.nonce, m.hash, m.time_taken);
+        println!(
+            "start_time: {}\nend_time: {}\nhashes: {} ({:.2} MH/s, {} kernel, {} threads)",
+            m.start_time,
+            m.end_time,
+            m.hashes,
+            m.hash_rate / 1e6,
+            m.kernel,
+            m.threads
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
+    let sibling = node_server::attempts::path_for(&args.path);
+    let attempts = args.attempts.or_else(|| sibling.exists().then_some(sibling));
+    match commands::verify(&args.path, args.smallest, attempts.as_deref())? {
+        Verdict::Valid { entries, head } => {
+            println!("{}: valid: {entries} entries, head {head}", args.path.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Verdict::Invalid(why) => {
+            println!("INVALID {why}");
+            Ok(ExitCode::from(1))
+        }
+    }
+}
+
+fn report(args: ReportArgs) -> anyhow::Result<ExitCode> {
+    let log = args
+        .attempts
+        .unwrap_or_else(|| node_server::attempts::path_for(&args.ledger));
+    print!("{}", commands::report(&log, args.json)?);
+    if !args.json {
+        println!();
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let command = cli.command.unwrap_or_else(|| {
+        Command::Serve(ServeArgs::parse_from_defaults())
+    });
+    let result = match command {
+        Command::Mine(a) => mine(a),
+        Command::Verify(a) => verify(a),
+        Command::Report(a) => report(a),
+        Command::Bench(a) => node_server::bench::run(a).map(|()| ExitCode::SUCCESS),
+        other => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .context("cannot start the async runtime")
+            .and_then(|rt| {
+                rt.block_on(async {
+                    match other {
+                        Command::Serve(a) => serve(a).await,
+                        Command::Node(a) => node(a).await,
+                        Command::Submit(a) => submit(a).await,
+                        _ => unreachable!("handled above"),
+                    }
+                })
+            }),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("node-server: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+impl ServeArgs {
+    fn parse_from_defaults() -> Self {
+        #[derive(Parser)]
+        struct Defaults {
+            #[command(flatten)]
+            serve: ServeArgs,
+        }
+        Defaults::parse_from(["node-server"]).serve
+    }
+}

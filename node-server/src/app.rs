@@ -1,0 +1,134 @@
+//! Putting nodes together: open the ledger and attempts log, bind, print the lab's start-up
+//! lines, serve until shutdown, then drain.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use pow_core::engine::Kernel;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::attempts::{self, AttemptsLog};
+use crate::events::{EventBus, Sink};
+use crate::ledger::Ledger;
+use crate::limits::SHUTDOWN_GRACE;
+use crate::node::{Node, NodeConfig, OnLoss};
+use crate::printer::Printer;
+use crate::race::{Arbiter, Searches};
+
+/// The threads each node searches with when not told: the machine's cores shared by the
+/// nodes, at least one. Three nodes on two cores get one thread each: more would only
+/// time-slice the same cores and make every node slower.
+pub fn default_threads(nodes: usize) -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    (cores / nodes.max(1)).max(1)
+}
+
+/// What to run.
+pub struct Options {
+    /// The nodes, each with its listener.
+    pub nodes: Vec<(NodeConfig, TcpListener)>,
+    /// The ledger file.
+    pub ledger: PathBuf,
+    /// Print the terminal lines.
+    pub print: bool,
+}
+
+/// Builds node settings named `Node1`, `Node2`, ...
+pub fn node_configs(
+    count: usize,
+    difficulty: u32,
+    threads: Option<usize>,
+    kernel: Kernel,
+    on_loss: OnLoss,
+) -> Vec<NodeConfig> {
+    let threads = threads.unwrap_or_else(|| default_threads(count));
+    (1..=count)
+        .map(|i| NodeConfig {
+            name: format!("Node{i}"),
+            difficulty,
+            threads,
+            kernel,
+            on_loss,
+        })
+        .collect()
+}
+
+/// Binds `addr`, saying which port is taken when it is.
+pub async fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(addr).await.with_context(|| {
+        format!("cannot listen on {addr} (is another node-server running there?)")
+    })
+}
+
+/// Serves every node until `shutdown` is cancelled, then stops accepting, stops searches,
+/// lets decided races finish committing (up to [`SHUTDOWN_GRACE`]) and returns.
+pub async fn run(options: Options, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let ledger = Ledger::open(&options.ledger).context("cannot open the ledger")?;
+    let attempts_path = attempts::path_for(&options.ledger);
+    let attempts: Arc<dyn Sink> = Arc::new(
+        AttemptsLog::open(&attempts_path)
+            .with_context(|| format!("cannot open {}", attempts_path.display()))?,
+    );
+    let width = options
+        .nodes
+        .iter()
+        .map(|(c, _)| c.name.len())
+        .max()
+        .unwrap_or(5);
+    let printer = Arc::new(Printer::new(width));
+    let arbiter: Arc<dyn Arbiter> = Arc::new(ledger.clone());
+    let searches = Arc::new(Searches::default());
+    let tracker = TaskTracker::new();
+    let mut servers = Vec::new();
+    for (config, listener) in options.nodes {
+        let mut sinks: Vec<Arc<dyn Sink>> = vec![attempts.clone()];
+        if options.print {
+            sinks.push(printer.clone());
+        }
+        let port = listener.local_addr()?.port();
+        let bus = EventBus::new(&config.name, config.difficulty, sinks);
+        let node = Node::new(config, arbiter.clone(), searches.clone(), bus)?;
+        if options.print {
+            printer.line(node.name(), &format!("started on port {port}"));
+        }
+        servers.push(tokio::spawn(crate::server::run(
+            listener,
+            node,
+            shutdown.clone(),
+            tracker.clone(),
+        )));
+    }
+    shutdown.cancelled().await;
+    searches.stop_all();
+    for s in servers {
+        let _ = s.await;
+    }
+    tracker.close();
+    if tokio::time::timeout(SHUTDOWN_GRACE, tracker.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!("some connections were still open at shutdown");
+    }
+    Ok(())
+}
+
+/// A token cancelled by SIGINT or SIGTERM.
+pub fn shutdown_on_signals() -> CancellationToken {
+    let token = CancellationToken::new();
+    let t = token.clone();
+    tokio::spawn(async move {
+        let mut term =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = async { match term.as_mut() { Some(s) => { s.recv().await; } None => std::future::pending().await } } => {}
+        }
+        t.cancel();
+    });
+    token
+}

@@ -1,0 +1,113 @@
+//! `node-server submit`: sends one transaction to every node at once, like the lab's `tee`
+//! into three `nc`s, and shows the race from the replies.
+
+use std::time::Duration;
+
+use anyhow::{bail, Context as _};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+
+use crate::protocol::{ErrorReply, Outcome, Reply};
+
+/// How long `submit` waits for each node's reply.
+pub const SUBMIT_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// One node's answer as `submit` saw it.
+#[derive(Debug)]
+pub enum Answer {
+    /// A race reply.
+    Race(Box<Reply>),
+    /// An error reply.
+    Refused(ErrorReply),
+    /// No usable reply.
+    Failed(String),
+}
+
+/// Sends `data` as one line to `addr` and reads one reply line.
+pub async fn send_line(addr: &str, data: &str) -> Answer {
+    let attempt = async {
+        let mut stream = TcpStream::connect(addr)
+            .await
+            .with_context(|| format!("cannot connect to {addr}"))?;
+        stream.write_all(format!("{data}\n").as_bytes()).await?;
+        let mut line = String::new();
+        BufReader::new(stream).read_line(&mut line).await?;
+        if line.is_empty() {
+            bail!("{addr} closed the connection without a reply");
+        }
+        Ok::<_, anyhow::Error>(line)
+    };
+    match tokio::time::timeout(SUBMIT_TIMEOUT, attempt).await {
+        Err(_) => Answer::Failed(format!("{addr}: no reply within {SUBMIT_TIMEOUT:?}")),
+        Ok(Err(e)) => Answer::Failed(format!("{e:#}")),
+        Ok(Ok(line)) => {
+            if let Ok(r) = serde_json::from_str::<Reply>(&line) {
+                Answer::Race(Box::new(r))
+            } else if let Ok(e) = serde_json::from_str::<ErrorReply>(&line) {
+                Answer::Refused(e)
+            } else {
+                Answer::Failed(format!("{addr}: unexpected reply {line:?}"))
+            }
+        }
+    }
+}
+
+/// Sends `data` to every address at once and returns the answers in address order.
+pub async fn submit(data: &str, to: &[String]) -> Vec<(String, Answer)> {
+    let tasks: Vec<_> = to
+        .iter()
+        .map(|addr| {
+            let (addr, data) = (addr.clone(), data.to_owned());
+            tokio::spawn(async move {
+                let a = send_line(&addr, &data).await;
+                (addr, a)
+            })
+        })
+        .collect();
+    let mut out = Vec::new();
+    for t in tasks {
+        out.push(t.await.expect("submit task"));
+    }
+    out
+}
+
+/// The race as a table: each node's start, end, time taken; the winner; the margins.
+pub fn table(answers: &[(String, Answer)]) -> String {
+    let mut s = format!(
+        "{:<6} {:<16} {:<9} {:<26} {:<26} {:>14} {:>12}\n",
+        "node", "address", "outcome", "start_time", "end_time", "time_taken (s)", "margin (s)"
+    );
+    let mut winner = None;
+    for (addr, a) in answers {
+        match a {
+            Answer::Race(r) => {
+                let outcome = match r.outcome {
+                    Outcome::Won => "won",
+                    Outcome::Lost => "lost",
+                    Outcome::Aborted => "aborted",
+                    Outcome::Recorded => "recorded",
+                };
+                s += &format!(
+                    "{:<6} {:<16} {:<9} {:<26} {:<26} {:>14} {:>12}\n",
+                    r.node,
+                    addr,
+                    outcome,
+                    r.start_time.as_deref().unwrap_or("-"),
+                    r.end_time.as_deref().unwrap_or("-"),
+                    r.time_taken.map_or("-".into(), |t| format!("{t:.9}")),
+                    r.margin.map_or("-".into(), |m| format!("+{m:.6}")),
+                );
+                winner = Some(r);
+            }
+            Answer::Refused(e) => s += &format!("{:<6} {addr:<16} error     {}\n", e.node, e.error),
+            Answer::Failed(e) => s += &format!("{:<6} {addr:<16} failed    {e}\n", "?"),
+        }
+    }
+    if let Some(r) = winner {
+        s += &format!(
+            "winner: {} (ledger index {}), nonce {}, hash {}\n",
+            r.winner, r.entry.index, r.entry.nonce, r.entry.hash
+        );
+    }
+    s
+}

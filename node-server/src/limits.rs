@@ -1,0 +1,49 @@
+//! Every limit of a node, named in one place. The README's "Limits" table lists them.
+
+use std::time::Duration;
+
+/// The longest transaction line, in bytes, not counting its `\n` (or `\r\n`).
+pub const MAX_LINE_BYTES: usize = 64 * 1024;
+
+/// Connections one node serves at once; one more is told so and closed.
+pub const MAX_CONNECTIONS: usize = 512;
+
+/// From accept, the time a client has to send one whole line (or an HTTP request line).
+/// Counted from accept, not from the last byte: drip-feeding does not extend it.
+pub const LINE_DEADLINE: Duration = Duration::from_secs(10);
+
+/// After the last reply, how long a line client may stay silent before the node closes the
+/// connection. `nc` sends its line and waits for the server to close: this is what makes the
+/// lab's command return right after its reply, while a client that pipelines several lines
+/// (or sends its next one within this time) is still answered line by line.
+pub const REPLY_LINGER: Duration = Duration::from_millis(200);
+
+/// How long an HTTP keep-alive connection may sit idle between requests.
+pub const HTTP_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The largest HTTP request head (request line and headers) a node reads.
+pub const MAX_HTTP_HEADER_BYTES: usize = 16 * 1024;
+
+/// Races one node runs at once; a transaction beyond this gets an error reply.
+pub const MAX_RACES_IN_FLIGHT: usize = 64;
+
+/// Events a WebSocket viewer may fall behind by before it skips ahead (with a notice).
+pub const WS_EVENT_BUFFER: usize = 1024;
+
+/// How long one WebSocket frame may take to send before the viewer is dropped.
+pub const WS_SEND_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Recent events a late viewer is sent before the live stream.
+pub const EVENT_HISTORY: usize = 512;
+
+/// Winning claims the ledger writer commits in one write + fsync + rename.
+pub const MAX_COMMIT_GROUP: usize = 1024;
+
+/// Claims waiting for the ledger writer; more wait for room.
+pub const LEDGER_QUEUE: usize = 4096;
+
+/// Attempts waiting for the attempts log writer; more wait for room.
+pub const ATTEMPTS_QUEUE: usize = 4096;
+
+/// How long SIGINT/SIGTERM waits for decided races to commit before exiting.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(4);
