@@ -59,9 +59,9 @@ pub fn node_configs(
 
 /// Binds `addr`, saying which port is taken when it is.
 pub async fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
-    TcpListener::bind(addr).await.with_context(|| {
-        format!("cannot listen on {addr} (is another node-server running there?)")
-    })
+    TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr} (is another node-server running there?)"))
 }
 
 /// Serves every node until `shutdown` is cancelled, then stops accepting, stops searches,

@@ -274,7 +274,13 @@ mod tests {
         assert_eq!(s.len(), 2);
         assert_eq!((s[0].wins, s[0].mean_time, s[0].median_time), (2, 2.0, 2.0));
         assert_eq!(s[0].hash_rate, 500.0);
-        assert_eq!((s[1].wins, s[1].median_time, s[1].mean_margin), (1, 4.0, Some(1.0)));
-        assert_eq!(path_for(Path::new("/a/ledger.json")), Path::new("/a/ledger.attempts.jsonl"));
+        assert_eq!(
+            (s[1].wins, s[1].median_time, s[1].mean_margin),
+            (1, 4.0, Some(1.0))
+        );
+        assert_eq!(
+            path_for(Path::new("/a/ledger.json")),
+            Path::new("/a/ledger.attempts.jsonl")
+        );
     }
 }

@@ -44,7 +44,12 @@ pub struct Mined {
 }
 
 /// Solves one puzzle.
-pub fn mine(data: &str, difficulty: Difficulty, threads: usize, kernel: Kernel) -> anyhow::Result<Mined> {
+pub fn mine(
+    data: &str,
+    difficulty: Difficulty,
+    threads: usize,
+    kernel: Kernel,
+) -> anyhow::Result<Mined> {
     let start = Stamp::now();
     let t0 = Instant::now();
     let p = Prepared::new(data.as_bytes(), difficulty);
@@ -122,13 +127,19 @@ pub fn verify(path: &Path, smallest: bool, attempts_log: Option<&Path>) -> anyho
                     path.display(),
                     a.node,
                     a.transaction_data,
-                    if found.is_some() { "different" } else { "missing: entries were removed from the end" },
+                    if found.is_some() {
+                        "different"
+                    } else {
+                        "missing: entries were removed from the end"
+                    },
                     log.display()
                 )));
             }
         }
     }
-    let head = entries.last().map_or(pow_core::Hash32::ZERO, |e| e.entry_hash);
+    let head = entries
+        .last()
+        .map_or(pow_core::Hash32::ZERO, |e| e.entry_hash);
     Ok(Verdict::Valid {
         entries: entries.len(),
         head,
@@ -140,7 +151,9 @@ pub fn report(log: &Path, as_json: bool) -> anyhow::Result<String> {
     let all = attempts::read(log).with_context(|| format!("cannot read {}", log.display()))?;
     let rows = attempts::summarize(&all);
     if as_json {
-        return Ok(serde_json::to_string_pretty(&json!({ "attempts": all.len(), "nodes": rows }))?);
+        return Ok(serde_json::to_string_pretty(
+            &json!({ "attempts": all.len(), "nodes": rows }),
+        )?);
     }
     let mut s = format!(
         "{} attempts in {}\n{:<8} {:>8} {:>6} {:>14} {:>14} {:>12} {:>16}\n",

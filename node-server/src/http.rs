@@ -97,18 +97,19 @@ pub fn routes(node: Arc<Node>, shutdown: CancellationToken) -> Routes {
             Box::new(ws.on_upgrade(move |socket| viewer(socket, node, shutdown))) as Box<dyn Reply>
         });
 
-    let page = warp::get()
-        .and(warp::path::full())
-        .and_then(|path: warp::path::FullPath| async move {
-            match crate::assets::get(path.as_str()) {
-                Some((bytes, content_type)) => Ok(Box::new(warp::reply::with_header(
-                    bytes,
-                    "content-type",
-                    content_type,
-                )) as Box<dyn Reply>),
-                None => Err(warp::reject::not_found()),
-            }
-        });
+    let page =
+        warp::get()
+            .and(warp::path::full())
+            .and_then(|path: warp::path::FullPath| async move {
+                match crate::assets::get(path.as_str()) {
+                    Some((bytes, content_type)) => Ok(Box::new(warp::reply::with_header(
+                        bytes,
+                        "content-type",
+                        content_type,
+                    )) as Box<dyn Reply>),
+                    None => Err(warp::reject::not_found()),
+                }
+            });
 
     let cors = warp::cors()
         .allow_any_origin()
@@ -133,7 +134,11 @@ pub fn routes(node: Arc<Node>, shutdown: CancellationToken) -> Routes {
 
 async fn rejection(node: Arc<Node>, r: Rejection) -> Result<Box<dyn Reply>, Infallible> {
     let (status, code, message) = if r.is_not_found() {
-        (StatusCode::NOT_FOUND, ErrorCode::NotFound, "no such path".to_owned())
+        (
+            StatusCode::NOT_FOUND,
+            ErrorCode::NotFound,
+            "no such path".to_owned(),
+        )
     } else if r.find::<warp::reject::PayloadTooLarge>().is_some() {
         (
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -147,7 +152,11 @@ async fn rejection(node: Arc<Node>, r: Rejection) -> Result<Box<dyn Reply>, Infa
             "method not allowed".to_owned(),
         )
     } else {
-        (StatusCode::BAD_REQUEST, ErrorCode::BadRequest, format!("{r:?}"))
+        (
+            StatusCode::BAD_REQUEST,
+            ErrorCode::BadRequest,
+            format!("{r:?}"),
+        )
     };
     Ok(error(&node, status, code, message))
 }

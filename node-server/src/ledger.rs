@@ -417,9 +417,8 @@ pub fn load(path: &Path) -> Result<Vec<Entry>, LedgerError> {
 /// Parses the ledger's text entry by entry, so that a truncated or corrupted file is reported
 /// with the position of the first entry that does not parse.
 pub fn parse(bytes: &[u8]) -> Result<Vec<Entry>, String> {
-    let text = std::str::from_utf8(bytes).map_err(|e| {
-        format!("not UTF-8 at byte {}", e.valid_up_to())
-    })?;
+    let text =
+        std::str::from_utf8(bytes).map_err(|e| format!("not UTF-8 at byte {}", e.valid_up_to()))?;
     let trimmed = text.trim_start();
     if trimmed.is_empty() {
         return Ok(Vec::new());
@@ -489,7 +488,9 @@ mod tests {
 
     fn claim(node: &str, data: &str) -> Claim {
         let d = pow_core::Difficulty::from_zero_bytes(1).unwrap();
-        let s = pow_core::search::solve(data.as_bytes(), d).solution.unwrap();
+        let s = pow_core::search::solve(data.as_bytes(), d)
+            .solution
+            .unwrap();
         Claim {
             node: node.into(),
             transaction_data: data.into(),
@@ -559,6 +560,9 @@ mod tests {
         assert_eq!(parse(&text).unwrap(), vec![e.clone(), e]);
         let cut = &text[..text.len() / 2 + 40];
         let err = parse(cut).unwrap_err();
-        assert!(err.contains("entry 1") && err.contains("entries 0 to 0 parse"), "{err}");
+        assert!(
+            err.contains("entry 1") && err.contains("entries 0 to 0 parse"),
+            "{err}"
+        );
     }
 }

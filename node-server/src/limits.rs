@@ -24,8 +24,13 @@ pub const HTTP_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 /// The largest HTTP request head (request line and headers) a node reads.
 pub const MAX_HTTP_HEADER_BYTES: usize = 16 * 1024;
 
-/// Races one node runs at once; a transaction beyond this gets an error reply.
-pub const MAX_RACES_IN_FLIGHT: usize = 64;
+/// Races one node admits at once (searching or queued to search); a transaction beyond
+/// this gets a `busy` error reply. Each holds at most one line, so this bounds memory.
+pub const MAX_RACES_IN_FLIGHT: usize = 1024;
+
+/// Searches one node runs at once; admitted races beyond this wait their turn. Several,
+/// so a long search does not hold up every short one behind it.
+pub const MAX_CONCURRENT_SEARCHES: usize = 4;
 
 /// Events a WebSocket viewer may fall behind by before it skips ahead (with a notice).
 pub const WS_EVENT_BUFFER: usize = 1024;

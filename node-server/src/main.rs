@@ -95,7 +95,11 @@ struct SubmitArgs {
     /// The transaction.
     data: String,
     /// The nodes, comma-separated.
-    #[arg(long, value_delimiter = ',', default_value = "127.0.0.1:5000,127.0.0.1:5001,127.0.0.1:5002")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "127.0.0.1:5000,127.0.0.1:5001,127.0.0.1:5002"
+    )]
     to: Vec<String>,
     /// Print the replies as JSON lines instead of a table.
     #[arg(long)]
@@ -165,14 +169,28 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     Difficulty::from_zero_bytes(u64::from(c.difficulty))?;
     anyhow::ensure!(args.nodes >= 1, "--nodes must be at least 1");
     let kernel = kernel(c.kernel.as_deref())?;
-    let configs = app::node_configs(args.nodes, c.difficulty, args.threads_per_node, kernel, c.on_loss);
+    let configs = app::node_configs(
+        args.nodes,
+        c.difficulty,
+        args.threads_per_node,
+        kernel,
+        c.on_loss,
+    );
     let mut nodes = Vec::new();
     for (i, config) in configs.into_iter().enumerate() {
         let port = u16::try_from(usize::from(args.base_port) + i).context("port out of range")?;
         nodes.push((config, app::bind(SocketAddr::new(args.bind, port)).await?));
     }
     let shutdown = app::shutdown_on_signals();
-    app::run(Options { nodes, ledger: c.ledger, print: true }, shutdown).await?;
+    app::run(
+        Options {
+            nodes,
+            ledger: c.ledger,
+            print: true,
+        },
+        shutdown,
+    )
+    .await?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -188,7 +206,15 @@ async fn node(args: NodeArgs) -> anyhow::Result<ExitCode> {
     };
     let listener = app::bind(args.listen).await?;
     let shutdown = app::shutdown_on_signals();
-    app::run(Options { nodes: vec![(config, listener)], ledger: c.ledger, print: true }, shutdown).await?;
+    app::run(
+        Options {
+            nodes: vec![(config, listener)],
+            ledger: c.ledger,
+            print: true,
+        },
+        shutdown,
+    )
+    .await?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -207,7 +233,11 @@ async fn submit(args: SubmitArgs) -> anyhow::Result<ExitCode> {
     } else {
         print!("{}", client::table(&answers));
     }
-    Ok(if ok { ExitCode::SUCCESS } else { ExitCode::from(2) })
+    Ok(if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(2)
+    })
 }
 
 fn mine(args: MineArgs) -> anyhow::Result<ExitCode> {
@@ -216,11 +246,19 @@ fn mine(args: MineArgs) -> anyhow::Result<ExitCode> {
         None => Difficulty::from_zero_bytes(args.difficulty)?,
     };
     let threads = args.threads.unwrap_or_else(all_cores);
-    let m = commands::mine(&args.data, difficulty, threads, kernel(args.kernel.as_deref())?)?;
+    let m = commands::mine(
+        &args.data,
+        difficulty,
+        threads,
+        kernel(args.kernel.as_deref())?,
+    )?;
     if args.json {
         println!("{}", serde_json::to_string(&m)?);
     } else {
-        println!("nonce: {}\nhash: {}\ntime_taken: {}", m.nonce, m.hash, m.time_taken);
+        println!(
+            "nonce: {}\nhash: {}\ntime_taken: {}",
+            m.nonce, m.hash, m.time_taken
+        );
         println!(
             "start_time: {}\nend_time: {}\nhashes: {} ({:.2} MH/s, {} kernel, {} threads)",
             m.start_time,
@@ -236,10 +274,15 @@ fn mine(args: MineArgs) -> anyhow::Result<ExitCode> {
 
 fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
     let sibling = node_server::attempts::path_for(&args.path);
-    let attempts = args.attempts.or_else(|| sibling.exists().then_some(sibling));
+    let attempts = args
+        .attempts
+        .or_else(|| sibling.exists().then_some(sibling));
     match commands::verify(&args.path, args.smallest, attempts.as_deref())? {
         Verdict::Valid { entries, head } => {
-            println!("{}: valid: {entries} entries, head {head}", args.path.display());
+            println!(
+                "{}: valid: {entries} entries, head {head}",
+                args.path.display()
+            );
             Ok(ExitCode::SUCCESS)
         }
         Verdict::Invalid(why) => {
@@ -268,9 +311,9 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
-    let command = cli.command.unwrap_or_else(|| {
-        Command::Serve(ServeArgs::parse_from_defaults())
-    });
+    let command = cli
+        .command
+        .unwrap_or_else(|| Command::Serve(ServeArgs::parse_from_defaults()));
     let result = match command {
         Command::Mine(a) => mine(a),
         Command::Verify(a) => verify(a),

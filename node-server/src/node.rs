@@ -1,7 +1,7 @@
 //! A node: takes transactions, mines each at most once on its own threads, and asks the
 //! arbiter whether it won. Networking lives in [`crate::server`]; this is the race itself.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -15,7 +15,7 @@ use tokio::sync::{oneshot, Semaphore};
 use crate::clock::Stamp;
 use crate::events::{EventBus, EventKind, Work};
 use crate::ledger::{Claim, Decision, LedgerError};
-use crate::limits::MAX_RACES_IN_FLIGHT;
+use crate::limits::{MAX_CONCURRENT_SEARCHES, MAX_RACES_IN_FLIGHT};
 use crate::protocol::{ErrorCode, Outcome, Reply};
 use crate::race::{Arbiter, BoxFuture, Searches};
 
@@ -79,7 +79,13 @@ pub struct Node {
     searches: Arc<Searches>,
     events: EventBus,
     in_flight: Mutex<HashMap<Hash32, RaceFuture>>,
+    // Transactions this node has raced this run, or found in the ledger when it started:
+    // sending one again is answered from the ledger. A copy that arrives after another node
+    // won, but that this node has not raced, is still mined (and lost), so every node's time
+    // can be compared.
+    handled: Mutex<HashSet<Hash32>>,
     slots: Arc<Semaphore>,
+    searchers: Semaphore,
     races: AtomicU64,
     started: Instant,
 }
@@ -94,7 +100,9 @@ impl Node {
         events: EventBus,
     ) -> anyhow::Result<Arc<Node>> {
         let difficulty = Difficulty::from_zero_bytes(u64::from(config.difficulty))?;
+        let handled = arbiter.entries().iter().map(|e| e.tx_id).collect();
         Ok(Arc::new(Node {
+            handled: Mutex::new(handled),
             config,
             difficulty,
             arbiter,
@@ -102,6 +110,7 @@ impl Node {
             events,
             in_flight: Mutex::new(HashMap::new()),
             slots: Arc::new(Semaphore::new(MAX_RACES_IN_FLIGHT)),
+            searchers: Semaphore::new(MAX_CONCURRENT_SEARCHES),
             races: AtomicU64::new(0),
             started: Instant::now(),
         }))
@@ -145,9 +154,10 @@ impl Node {
         self.started.elapsed().as_secs_f64()
     }
 
-    /// Races `data` (already validated) from `peer`. A transaction already in the ledger is
-    /// answered from it; one this node is already mining joins that search: a node mines a
-    /// transaction at most once.
+    /// Races `data` (already validated) from `peer`. A node mines a transaction at most once:
+    /// a copy of one it is mining joins that search; one it has raced already (or that was
+    /// in the ledger when it started) is answered from the ledger. Under `--on-loss abort`, a
+    /// copy that arrives after the race was decided is answered from the ledger too.
     pub async fn submit(self: &Arc<Self>, data: &str, peer: &str) -> Result<Reply, RaceError> {
         let tx_id = Hash32::digest(data.as_bytes());
         let data: Arc<str> = data.into();
@@ -165,9 +175,16 @@ impl Node {
             if let Some(race) = in_flight.get(&tx_id) {
                 race.clone()
             } else {
-                if let Some(entry) = self.arbiter.recorded(&tx_id) {
-                    return Ok(self.recorded_reply(entry));
+                let mut handled = self.handled.lock().unwrap_or_else(|e| e.into_inner());
+                let answer_from_ledger =
+                    handled.contains(&tx_id) || self.config.on_loss == OnLoss::Abort;
+                if answer_from_ledger {
+                    if let Some(entry) = self.arbiter.recorded(&tx_id) {
+                        return Ok(self.recorded_reply(entry));
+                    }
                 }
+                handled.insert(tx_id);
+                drop(handled);
                 let permit = self
                     .slots
                     .clone()
@@ -216,6 +233,17 @@ impl Node {
 
     async fn mine(self: Arc<Self>, tx_id: Hash32, data: Arc<str>) -> Result<Reply, RaceError> {
         let tx = Some((&tx_id, &data));
+        let _searcher = self
+            .searchers
+            .acquire()
+            .await
+            .map_err(|_| RaceError::ShuttingDown)?;
+        if self.config.on_loss == OnLoss::Abort {
+            // Decided while this race waited for a searcher: nothing to mine.
+            if let Some(entry) = self.arbiter.recorded(&tx_id) {
+                return Ok(self.recorded_reply(entry));
+            }
+        }
         let guard = self
             .searches
             .start(tx_id, self.config.on_loss == OnLoss::Abort);

@@ -92,7 +92,10 @@ impl Printer {
                 )
             ),
             EventKind::Won { .. } => {
-                format!("{node} {}", self.paint(BOLD_GREEN, "wins the POW competition!"))
+                format!(
+                    "{node} {}",
+                    self.paint(BOLD_GREEN, "wins the POW competition!")
+                )
             }
             EventKind::LedgerUpdated { entry } => format!(
                 "{} {}",
@@ -114,7 +117,9 @@ impl Printer {
                 winner,
                 ..
             } => format!("{node} stopped POW: {winner} already won."),
-            EventKind::Error { error } => format!("{node} {}", self.paint(RED, &format!("error: {error}"))),
+            EventKind::Error { error } => {
+                format!("{node} {}", self.paint(RED, &format!("error: {error}")))
+            }
         })
     }
 }

@@ -189,8 +189,14 @@ mod tests {
             parse_line(b"a\0b"),
             Err(LineError::ControlCharacter { at: 1, code: 0 })
         );
-        assert_eq!(parse_line(&vec![b'a'; MAX_LINE_BYTES]).map(str::len), Ok(MAX_LINE_BYTES));
-        assert_eq!(parse_line(&vec![b'a'; MAX_LINE_BYTES + 1]), Err(LineError::TooLong));
+        assert_eq!(
+            parse_line(&vec![b'a'; MAX_LINE_BYTES]).map(str::len),
+            Ok(MAX_LINE_BYTES)
+        );
+        assert_eq!(
+            parse_line(&vec![b'a'; MAX_LINE_BYTES + 1]),
+            Err(LineError::TooLong)
+        );
     }
 
     #[test]

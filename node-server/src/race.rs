@@ -93,14 +93,11 @@ impl Searches {
     pub fn start(&self, tx_id: Hash32, abort_on_loss: bool) -> SearchGuard<'_> {
         let cancel = Arc::new(AtomicBool::new(self.stopping.load(Ordering::Acquire)));
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        self.lock()
-            .entry(tx_id)
-            .or_default()
-            .push(Search {
-                id,
-                abort_on_loss,
-                cancel: cancel.clone(),
-            });
+        self.lock().entry(tx_id).or_default().push(Search {
+            id,
+            abort_on_loss,
+            cancel: cancel.clone(),
+        });
         SearchGuard {
             searches: self,
             tx_id,

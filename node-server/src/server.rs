@@ -58,7 +58,8 @@ pub async fn run(
         let Ok(permit) = limit.clone().try_acquire_owned() else {
             let node = node.clone();
             tracker.spawn(async move {
-                let error = format!("too many connections: this node serves {MAX_CONNECTIONS} at once");
+                let error =
+                    format!("too many connections: this node serves {MAX_CONNECTIONS} at once");
                 refuse(stream, &node, error, ErrorCode::TooManyConnections).await;
             });
             continue;
@@ -211,7 +212,11 @@ async fn lines(
             deadline = Instant::now() + LINE_DEADLINE;
         }
         if buf.len() > MAX_LINE_BYTES + 1 {
-            let reply = error_reply(&node, &LineError::TooLong.to_string(), LineError::TooLong.code());
+            let reply = error_reply(
+                &node,
+                &LineError::TooLong.to_string(),
+                LineError::TooLong.code(),
+            );
             let _ = stream.write_all(&reply).await;
             return lingering_close(stream).await;
         }
@@ -238,10 +243,7 @@ async fn lines(
                 return;
             }
             Read::TimedOut => {
-                let error = format!(
-                    "no complete line within {} s",
-                    LINE_DEADLINE.as_secs()
-                );
+                let error = format!("no complete line within {} s", LINE_DEADLINE.as_secs());
                 let _ = stream
                     .write_all(&error_reply(&node, &error, ErrorCode::LineTimeout))
                     .await;

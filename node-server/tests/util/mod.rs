@@ -1,0 +1,252 @@
+//! A small harness for driving the real `node-server` binary: start nodes on free ports in a
+//! temp dir, talk to them with real `nc` or raw TCP, read the ledger, stop them.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_node-server");
+
+/// How long a test waits for a server to come up or a reply to arrive before failing.
+pub const PATIENCE: Duration = Duration::from_secs(60);
+
+/// `count` consecutive free ports on 127.0.0.1.
+pub fn free_ports(count: u16) -> Vec<u16> {
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    let _ = NEXT.compare_exchange(
+        0,
+        20_000 + (std::process::id() % 2_000) as u16 * 20,
+        Ordering::SeqCst,
+        Ordering::SeqCst,
+    );
+    loop {
+        let base = NEXT.fetch_add(count + 1, Ordering::SeqCst);
+        let ports: Vec<u16> = (base..base + count).collect();
+        if ports
+            .iter()
+            .all(|&p| TcpListener::bind(("127.0.0.1", p)).is_ok())
+        {
+            return ports;
+        }
+    }
+}
+
+/// The known answers.
+pub fn vectors() -> Vec<Value> {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/vectors.json");
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let v: Value = serde_json::from_str(&text).unwrap();
+    v["vectors"].as_array().unwrap().clone()
+}
+
+/// Whether real `nc` (netcat-openbsd) is installed; tests that need it fail loudly without.
+pub fn require_nc() {
+    let ok = Command::new("nc")
+        .arg("-h")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok();
+    assert!(
+        ok,
+        "these tests need netcat-openbsd's nc: apt-get install netcat-openbsd (or run .ci/run)"
+    );
+}
+
+/// A running `node-server` process.
+pub struct Server {
+    child: Option<Child>,
+    pub dir: PathBuf,
+    pub ports: Vec<u16>,
+    pub out: Arc<Mutex<String>>,
+}
+
+impl Server {
+    /// `node-server serve` with three nodes (or `--nodes`) on free ports, ledger in `dir`.
+    pub fn serve(dir: &Path, extra: &[&str]) -> Server {
+        let nodes = extra
+            .iter()
+            .position(|a| *a == "--nodes")
+            .map_or(3, |i| extra[i + 1].parse().unwrap());
+        let ports = free_ports(nodes);
+        let ledger = dir.join("ledger.json");
+        let mut args = vec![
+            "serve".to_owned(),
+            "--base-port".into(),
+            ports[0].to_string(),
+            "--ledger".into(),
+            ledger.display().to_string(),
+        ];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        Self::spawn(dir, &args, ports)
+    }
+
+    /// One `node-server node` process.
+    pub fn node(dir: &Path, name: &str, port: u16, extra: &[&str]) -> Server {
+        let mut args: Vec<String> = vec![
+            "node".into(),
+            "--name".into(),
+            name.into(),
+            "--listen".into(),
+            format!("127.0.0.1:{port}"),
+            "--ledger".into(),
+            dir.join("ledger.json").display().to_string(),
+        ];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        Self::spawn(dir, &args, vec![port])
+    }
+
+    pub fn spawn(dir: &Path, args: &[String], ports: Vec<u16>) -> Server {
+        let mut child = Command::new(BIN)
+            .args(args)
+            .current_dir(dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("node-server starts");
+        let out = Arc::new(Mutex::new(String::new()));
+        for stream in [
+            Box::new(child.stdout.take().unwrap()) as Box<dyn Read + Send>,
+            Box::new(child.stderr.take().unwrap()),
+        ] {
+            let out = out.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stream).lines() {
+                    let Ok(line) = line else { break };
+                    let mut o = out.lock().unwrap();
+                    o.push_str(&line);
+                    o.push('\n');
+                }
+            });
+        }
+        let mut server = Server {
+            child: Some(child),
+            dir: dir.to_owned(),
+            ports,
+            out,
+        };
+        let want = server.ports.len();
+        server.wait_for(|o| o.matches("started on port").count() >= want);
+        server
+    }
+
+    /// Waits until the output satisfies `pred`; panics with the output after [`PATIENCE`].
+    pub fn wait_for(&mut self, pred: impl Fn(&str) -> bool) {
+        let start = Instant::now();
+        loop {
+            if pred(&self.out.lock().unwrap()) {
+                return;
+            }
+            if let Some(Ok(Some(status))) = self.child.as_mut().map(|c| c.try_wait()) {
+                std::thread::sleep(Duration::from_millis(100));
+                panic!("server exited ({status}):\n{}", self.output());
+            }
+            assert!(
+                start.elapsed() < PATIENCE,
+                "server output so far:\n{}",
+                self.output()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn output(&self) -> String {
+        self.out.lock().unwrap().clone()
+    }
+
+    pub fn ledger_path(&self) -> PathBuf {
+        self.dir.join("ledger.json")
+    }
+
+    pub fn ledger(&self) -> Vec<Value> {
+        read_ledger(&self.ledger_path())
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().unwrap().id()
+    }
+
+    /// Sends a signal and waits for the exit; returns the exit status code.
+    pub fn signal(&mut self, sig: &str) -> Option<i32> {
+        let mut child = self.child.take()?;
+        let _ = Command::new("kill")
+            .args([sig, &child.id().to_string()])
+            .status();
+        child.wait().ok().and_then(|s| s.code())
+    }
+
+    /// SIGTERM and wait.
+    pub fn stop(mut self) -> Option<i32> {
+        self.signal("-TERM")
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+pub fn read_ledger(path: &Path) -> Vec<Value> {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let v: Value =
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("ledger is not JSON: {e}\n{text}"));
+    v.as_array().expect("the ledger is an array").clone()
+}
+
+/// Sends `line` (a newline is added) over raw TCP and reads one reply line.
+pub fn send(port: u16, line: &str) -> Value {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(PATIENCE)).unwrap();
+    s.write_all(format!("{line}\n").as_bytes()).unwrap();
+    let mut reply = String::new();
+    BufReader::new(s).read_line(&mut reply).unwrap();
+    serde_json::from_str(&reply).unwrap_or_else(|e| panic!("reply {reply:?}: {e}"))
+}
+
+/// Sends `line` to every port at once (one thread each) and returns the replies by port.
+pub fn race(ports: &[u16], line: &str) -> Vec<Value> {
+    let handles: Vec<_> = ports
+        .iter()
+        .map(|&p| {
+            let line = line.to_owned();
+            std::thread::spawn(move || send(p, &line))
+        })
+        .collect();
+    handles.into_iter().map(|h| h.join().unwrap()).collect()
+}
+
+/// Runs the binary with `args` in `dir`.
+pub fn run(dir: &Path, args: &[&str]) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap()
+}
+
+/// SHA-256(data ‖ nonce) in hex, by Python's hashlib: an answer independent of our code.
+pub fn python_sha256(data: &str, nonce: u64) -> String {
+    let out = Command::new("python3")
+        .args([
+            "-c",
+            "import hashlib,sys; print(hashlib.sha256((sys.argv[1]+sys.argv[2]).encode()).hexdigest())",
+            data,
+            &nonce.to_string(),
+        ])
+        .output()
+        .expect("python3 runs");
+    assert!(out.status.success());
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
