@@ -294,3 +294,69 @@ fn on_loss_abort_stops_the_losers() {
         assert!(r["hashes"].as_u64().unwrap() <= 5_011_989, "{r}");
     }
 }
+
+#[test]
+fn submit_prints_the_race_as_a_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::serve(dir.path(), &[]);
+    let to: Vec<String> = server
+        .ports
+        .iter()
+        .map(|p| format!("127.0.0.1:{p}"))
+        .collect();
+    let out = run(
+        dir.path(),
+        &["submit", "hello from submit", "--to", &to.join(",")],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    let entry = &server.ledger()[0];
+    let winner = entry["node"].as_str().unwrap();
+    for node in ["Node1", "Node2", "Node3"] {
+        let row = text
+            .lines()
+            .find(|l| l.starts_with(node))
+            .unwrap_or_else(|| panic!("{text}"));
+        let expected = if node == winner { " won " } else { " lost " };
+        assert!(row.contains(expected), "{row}");
+    }
+    assert!(
+        text.contains(&format!(
+            "winner: {winner} (ledger index 0), nonce {}",
+            entry["nonce"]
+        )),
+        "{text}"
+    );
+
+    // --json: one reply per node; a node that is down is an error, and the exit code says so.
+    let down = free_ports(1)[0];
+    let out = run(
+        dir.path(),
+        &[
+            "submit",
+            "hello from submit",
+            "--json",
+            "--to",
+            &format!("{},127.0.0.1:{down}", to[0]),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let lines: Vec<Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines[0]["outcome"], "recorded");
+    assert!(
+        lines[1]["error"]
+            .as_str()
+            .unwrap()
+            .contains("cannot connect"),
+        "{}",
+        lines[1]
+    );
+}
