@@ -77,7 +77,9 @@ impl Difficulty {
 
     /// The difficulty in zero bytes, when it is a whole number of bytes.
     pub fn zero_bytes(self) -> Option<u32> {
-        (self.zero_bits % 8 == 0).then_some(u32::from(self.zero_bits / 8))
+        self.zero_bits
+            .is_multiple_of(8)
+            .then_some(u32::from(self.zero_bits / 8))
     }
 
     /// Whether `hash` has at least this many leading zero bits.

@@ -1,0 +1,126 @@
+//! The known answers of `../shared/vectors.json` on wasm32, where the browser runs pow-core:
+//! `wasm-pack test --node pow-core -- --test wasm` (and `--chrome --headless` with
+//! `WASM_BINDGEN_USE_BROWSER=1`). wasm cannot read files, so the vectors are built in.
+#![cfg(target_arch = "wasm32")]
+
+use pow_core::chain::{verify_chain, Entry, EntryError};
+use pow_core::engine::Kernel;
+use pow_core::puzzle::{self, verify_claim, VerifyError};
+use pow_core::search;
+use pow_core::{Difficulty, Hash32, Prepared};
+use serde_json::Value;
+use wasm_bindgen_test::wasm_bindgen_test;
+
+const VECTORS: &str = include_str!("../../../shared/vectors.json");
+
+struct Vector {
+    data: String,
+    difficulty: u64,
+    nonce: u64,
+    hash: Hash32,
+    why: String,
+}
+
+fn vectors() -> Vec<Vector> {
+    let json: Value = serde_json::from_str(VECTORS).expect("vectors.json parses");
+    let list = json["vectors"].as_array().expect("a vectors array");
+    assert!(list.len() >= 16, "vectors.json has {} vectors", list.len());
+    list.iter()
+        .map(|v| Vector {
+            data: v["transaction_data"].as_str().unwrap().to_owned(),
+            difficulty: v["difficulty"].as_u64().unwrap(),
+            nonce: v["nonce"].as_u64().unwrap(),
+            hash: v["hash"].as_str().unwrap().parse().unwrap(),
+            why: v["why"].as_str().unwrap_or("").to_owned(),
+        })
+        .collect()
+}
+
+#[wasm_bindgen_test]
+fn every_vector_hashes_and_verifies() {
+    for v in vectors() {
+        let data = v.data.as_bytes();
+        assert_eq!(puzzle::hash(data, v.nonce), v.hash, "{}", v.why);
+        let d = Difficulty::from_zero_bytes(v.difficulty).unwrap();
+        assert_eq!(puzzle::verify(data, v.nonce, d), Ok(v.hash), "{}", v.why);
+        assert_eq!(verify_claim(data, v.nonce, &v.hash, v.difficulty), Ok(()));
+        assert_eq!(
+            Prepared::new(data, d).hash_nonce(v.nonce),
+            v.hash,
+            "{}",
+            v.why
+        );
+    }
+}
+
+#[wasm_bindgen_test]
+fn the_portable_kernel_finds_the_smallest_nonce() {
+    assert_eq!(Kernel::fastest(), Kernel::Portable);
+    // Difficulty 3 takes ~10^7 hashes each: left to the native tests.
+    for v in vectors().into_iter().filter(|v| v.difficulty <= 2) {
+        let d = Difficulty::from_zero_bytes(v.difficulty).unwrap();
+        let p = Prepared::new(v.data.as_bytes(), d);
+        let got = search::solve_with(Kernel::Portable, &p, &|| false);
+        let sol = got
+            .solution
+            .unwrap_or_else(|| panic!("{}: no solution", v.why));
+        assert_eq!((sol.nonce, sol.hash), (v.nonce, v.hash), "{}", v.why);
+        assert_eq!(got.hashes, v.nonce + 1, "{}", v.why);
+    }
+}
+
+#[wasm_bindgen_test]
+fn one_field_mutations_fail() {
+    for v in vectors().into_iter().filter(|v| v.difficulty > 0) {
+        let data = v.data.as_bytes();
+        assert!(matches!(
+            verify_claim(data, v.nonce + 1, &v.hash, v.difficulty),
+            Err(VerifyError::HashMismatch { .. })
+        ));
+        let mut bad = v.hash;
+        bad.0[31] ^= 0x01;
+        assert!(matches!(
+            verify_claim(data, v.nonce, &bad, v.difficulty),
+            Err(VerifyError::HashMismatch { .. })
+        ));
+        assert!(matches!(
+            verify_claim(data, v.nonce, &v.hash, 5),
+            Err(VerifyError::HashAboveTarget { .. })
+        ));
+        assert!(matches!(
+            verify_claim(data, v.nonce, &v.hash, 33),
+            Err(VerifyError::BadDifficulty(_))
+        ));
+    }
+}
+
+#[wasm_bindgen_test]
+fn a_ledger_of_the_vectors_verifies_and_a_changed_field_is_caught() {
+    let mut entries: Vec<Entry> = Vec::new();
+    for v in vectors().into_iter().take(4) {
+        let prev = entries.last().map_or(Hash32::ZERO, |e| e.entry_hash);
+        entries.push(
+            Entry {
+                node: "Node1".into(),
+                transaction_data: v.data.clone(),
+                nonce: v.nonce,
+                hash: v.hash,
+                time_taken: 0.012_345_678,
+                start_time: "2025-02-13 19:16:07.019815".into(),
+                end_time: "2025-02-13 19:16:07.032161".into(),
+                difficulty: v.difficulty as u32,
+                index: entries.len() as u64,
+                tx_id: Hash32::digest(v.data.as_bytes()),
+                prev_hash: prev,
+                entry_hash: Hash32::ZERO,
+            }
+            .seal(),
+        );
+    }
+    assert_eq!(verify_chain(&entries), Ok(entries[3].entry_hash));
+    let mut tampered = entries.clone();
+    tampered[2].time_taken += 1e-9;
+    let err = verify_chain(&tampered).unwrap_err();
+    assert_eq!(err.position, 2);
+    assert!(matches!(err.reason, EntryError::EntryHashMismatch { .. }));
+}
