@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Every check of web/: the committed pkg/ is fresh, the vectors pass on wasm32 for pow-core and
+# for powrace-web in Node and in headless Chromium, and the dashboard works end to end against
+# the real node-server. Assumes the tools of web/README.md ("CI") are installed.
+set -euo pipefail
+
+web="$(cd "$(dirname "$0")" && pwd)"
+root="$(cd "$web/.." && pwd)"
+cd "$root"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$root/target}"
+export WASM_BINDGEN_TEST_WEBDRIVER_JSON="$web/webdriver.json"
+chromedriver="${CHROMEDRIVER:-/usr/bin/chromedriver}"
+
+step() { printf '\n=== %s\n' "$*"; }
+
+# A wasm-pack run must really run tests: the runner skips a suite built for the other
+# environment and still exits 0, so require "N passed" with N > 0 and no "skipping".
+wasm_tests() {
+    local log status
+    log="$(mktemp)"
+    set +e
+    wasm-pack test "$@" >"$log" 2>&1
+    status=$?
+    set -e
+    grep -E '^(test |test result|Running headless)' "$log" || true
+    if [ "$status" -ne 0 ] || grep -q 'skipping' "$log" || ! grep -Eq 'test result: ok\. [1-9][0-9]* passed' "$log"; then
+        cat "$log" >&2
+        echo "test.sh: wasm-pack test $* failed or ran no tests" >&2
+        rm -f "$log"
+        return 1
+    fi
+    rm -f "$log"
+}
+
+step "web/pkg is what web/build.sh generates"
+"$web/check-pkg.sh"
+
+step "native unit tests of powrace-web"
+cargo test --locked -p powrace-web
+
+for crate in pow-core web; do
+    step "wasm-pack test: $crate in Node"
+    wasm_tests --node "$crate" --locked --test wasm
+    step "wasm-pack test: $crate in headless Chromium"
+    WASM_BINDGEN_USE_BROWSER=1 wasm_tests --chrome --headless --chromedriver "$chromedriver" "$crate" --locked --test wasm
+done
+
+step "end to end: the real node-server, the page in headless Chromium, nc"
+cargo build --locked --release -p node-server
+cd "$web/tests/e2e"
+[ -d node_modules/playwright-core ] || npm ci --no-audit --no-fund
+NODE_SERVER_BIN="$CARGO_TARGET_DIR/release/node-server" node --test e2e.test.mjs
