@@ -5,7 +5,7 @@ mod util;
 
 use std::time::Duration;
 
-use futures_util::{SinkExt, StreamExt};
+use futures_util::StreamExt;
 use serde_json::Value;
 use tokio_tungstenite::tungstenite::Message;
 use util::*;
@@ -191,6 +191,21 @@ fn status_ledger_and_post_tx_speak_json() {
         ledger,
         Value::Array(server.ledger()),
         "/ledger is ledger.json"
+    );
+
+    // Metrics count what the event stream saw: two races at this node, each with a search.
+    let (code, body) = http(
+        p,
+        "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    );
+    assert_eq!(code, 200);
+    assert!(
+        body.contains(r#"powrace_events_total{node="Node2",type="won"} 2"#),
+        "{body}"
+    );
+    assert!(
+        body.contains(r#"powrace_search_seconds_count{node="Node2"} 2"#),
+        "{body}"
     );
 
     let req = "POST /tx HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 3\r\n\r\na\0b";

@@ -189,6 +189,37 @@ impl Server {
     }
 }
 
+impl Server {
+    /// kill -9 and reap: a crash, not a shutdown.
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Sends a signal without waiting.
+    pub fn send_signal(&self, sig: &str) {
+        let pid = self.pid().to_string();
+        let ok = Command::new("kill").args([sig, &pid]).status().unwrap();
+        assert!(ok.success(), "kill {sig} {pid}");
+    }
+
+    /// Waits up to `patience` for the process to exit by itself; its status, or None if it
+    /// is still running (it is then killed when dropped).
+    pub fn wait_exit(&mut self, patience: Duration) -> Option<std::process::ExitStatus> {
+        let start = Instant::now();
+        while start.elapsed() < patience {
+            if let Some(status) = self.child.as_mut()?.try_wait().unwrap() {
+                self.child = None;
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
         if let Some(mut c) = self.child.take() {
@@ -213,6 +244,32 @@ pub fn send(port: u16, line: &str) -> Value {
     let mut reply = String::new();
     BufReader::new(s).read_line(&mut reply).unwrap();
     serde_json::from_str(&reply).unwrap_or_else(|e| panic!("reply {reply:?}: {e}"))
+}
+
+/// Sends `line` (a newline is added) and reads one reply line; None if the connection fails
+/// or ends without one (a node killed or stopping).
+pub fn try_send(port: u16, line: &str) -> Option<Value> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(PATIENCE)).unwrap();
+    s.write_all(format!("{line}\n").as_bytes()).ok()?;
+    let mut reply = String::new();
+    BufReader::new(s).read_line(&mut reply).ok()?;
+    if reply.is_empty() {
+        return None;
+    }
+    Some(serde_json::from_str(&reply).unwrap_or_else(|e| panic!("reply {reply:?}: {e}")))
+}
+
+/// `node-server verify` on `ledger` (with the attempts log beside it): panics unless valid.
+pub fn assert_verifies(dir: &Path, ledger: &str) {
+    let out = run(dir, &["verify", ledger]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "verify: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// Sends `line` to every port at once (one thread each) and returns the replies by port.
