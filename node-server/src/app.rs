@@ -13,11 +13,12 @@ use tokio_util::task::TaskTracker;
 
 use crate::attempts::{self, AttemptsLog};
 use crate::events::{EventBus, Sink};
-use crate::ledger::Ledger;
+use crate::ledger::{Ledger, LedgerError};
 use crate::limits::SHUTDOWN_GRACE;
-use crate::node::{Node, NodeConfig, OnLoss};
+use crate::metrics::Metrics;
+use crate::node::{Node, NodeConfig, OnLoss, SharedByNodes};
 use crate::printer::Printer;
-use crate::race::{Arbiter, Searches};
+use crate::race::Searches;
 
 /// The threads each node searches with when not told: the machine's cores shared by the
 /// nodes, at least one. Three nodes on two cores get one thread each: more would only
@@ -67,7 +68,19 @@ pub async fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
 /// Serves every node until `shutdown` is cancelled, then stops accepting, stops searches,
 /// lets decided races finish committing (up to [`SHUTDOWN_GRACE`]) and returns.
 pub async fn run(options: Options, shutdown: CancellationToken) -> anyhow::Result<()> {
-    let ledger = Ledger::open(&options.ledger).context("cannot open the ledger")?;
+    raise_fd_limit();
+    let ledger = Ledger::open(&options.ledger).map_err(|e| match e {
+        LedgerError::Malformed { .. } | LedgerError::Invalid { .. } => {
+            let path = options.ledger.display();
+            anyhow::Error::new(e).context(format!(
+                "refusing to start on a damaged ledger, which is left untouched; run \
+                 `node-server verify {path}` to see the first bad entry, then restore {path} \
+                 from a backup or move it aside (the entries before the bad one can be kept \
+                 by cutting the array there)"
+            ))
+        }
+        other => anyhow::Error::new(other).context("cannot open the ledger"),
+    })?;
     let attempts_path = attempts::path_for(&options.ledger);
     let attempts: Arc<dyn Sink> = Arc::new(
         AttemptsLog::open(&attempts_path)
@@ -80,21 +93,26 @@ pub async fn run(options: Options, shutdown: CancellationToken) -> anyhow::Resul
         .max()
         .unwrap_or(5);
     let printer = Arc::new(Printer::new(width));
-    let arbiter: Arc<dyn Arbiter> = Arc::new(ledger.clone());
-    let searches = Arc::new(Searches::default());
+    let shared = SharedByNodes {
+        arbiter: Arc::new(ledger.clone()),
+        searches: Arc::new(Searches::default()),
+        metrics: Arc::new(Metrics::new()),
+    };
     let tracker = TaskTracker::new();
     let mut servers = Vec::new();
+    let mut nodes = Vec::new();
     for (config, listener) in options.nodes {
-        let mut sinks: Vec<Arc<dyn Sink>> = vec![attempts.clone()];
+        let mut sinks: Vec<Arc<dyn Sink>> = vec![attempts.clone(), shared.metrics.clone()];
         if options.print {
             sinks.push(printer.clone());
         }
         let port = listener.local_addr()?.port();
         let bus = EventBus::new(&config.name, config.difficulty, sinks);
-        let node = Node::new(config, arbiter.clone(), searches.clone(), bus)?;
+        let node = Node::new(config, &shared, bus)?;
         if options.print {
             printer.line(node.name(), &format!("started on port {port}"));
         }
+        nodes.push(node.clone());
         servers.push(tokio::spawn(crate::server::run(
             listener,
             node,
@@ -103,18 +121,42 @@ pub async fn run(options: Options, shutdown: CancellationToken) -> anyhow::Resul
         )));
     }
     shutdown.cancelled().await;
-    searches.stop_all();
+    shared.searches.stop_all();
     for s in servers {
         let _ = s.await;
     }
     tracker.close();
-    if tokio::time::timeout(SHUTDOWN_GRACE, tracker.wait())
-        .await
-        .is_err()
-    {
-        tracing::warn!("some connections were still open at shutdown");
+    let drained = async {
+        tracker.wait().await;
+        // Races whose client has gone are not connection tasks; wait for them too.
+        for node in &nodes {
+            node.drain().await;
+        }
+    };
+    if tokio::time::timeout(SHUTDOWN_GRACE, drained).await.is_err() {
+        tracing::warn!("some connections or races were still open at shutdown");
     }
     Ok(())
+}
+
+/// Raises the soft limit on open files to the hard limit: each node may hold
+/// [`MAX_CONNECTIONS`](crate::limits::MAX_CONNECTIONS) connections, and a common soft limit
+/// of 1024 would let a flood on one node starve the others of file descriptors.
+fn raise_fd_limit() {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit and setrlimit only read and write the struct passed to them.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < limit.rlim_max
+        {
+            limit.rlim_cur = limit.rlim_max;
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
+                tracing::warn!("cannot raise the open-files limit");
+            }
+        }
+    }
 }
 
 /// A token cancelled by SIGINT or SIGTERM.

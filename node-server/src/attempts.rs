@@ -232,7 +232,7 @@ fn mean(v: &[f64]) -> f64 {
 fn median(sorted: &[f64]) -> f64 {
     match sorted.len() {
         0 => 0.0,
-        n if n % 2 == 1 => sorted[n / 2],
+        n if !n.is_multiple_of(2) => sorted[n / 2],
         n => (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0,
     }
 }

@@ -97,6 +97,17 @@ pub fn routes(node: Arc<Node>, shutdown: CancellationToken) -> Routes {
             Box::new(ws.on_upgrade(move |socket| viewer(socket, node, shutdown))) as Box<dyn Reply>
         });
 
+    let metrics = warp::path!("metrics")
+        .and(warp::get())
+        .and(with_node.clone())
+        .map(|node: Arc<Node>| {
+            Box::new(warp::reply::with_header(
+                node.metrics().render(),
+                "content-type",
+                "text/plain; version=0.0.4; charset=utf-8",
+            )) as Box<dyn Reply>
+        });
+
     let page =
         warp::get()
             .and(warp::path::full())
@@ -122,6 +133,8 @@ pub fn routes(node: Arc<Node>, shutdown: CancellationToken) -> Routes {
         .or(tx)
         .unify()
         .or(events)
+        .unify()
+        .or(metrics)
         .unify()
         .or(page)
         .unify()

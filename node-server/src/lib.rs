@@ -7,6 +7,7 @@
 //! - [`ledger`]: `ledger.json`: format, durable group commits, the cross-process lock, loading.
 //! - [`events`]: every step of a race as one typed stream per node.
 //! - [`printer`]: the lab's terminal lines, from the events.
+//! - [`metrics`]: Prometheus counters from the event stream (`GET /metrics`).
 //! - [`attempts`]: the attempts log (JSON Lines) and the per-node report.
 //! - [`server`]: the TCP port: tells `nc` lines from HTTP by the first line.
 //! - [`protocol`]: the line protocol's request, reply and error formats.
@@ -30,6 +31,7 @@ pub mod events;
 pub mod http;
 pub mod ledger;
 pub mod limits;
+pub mod metrics;
 pub mod node;
 pub mod printer;
 pub mod protocol;

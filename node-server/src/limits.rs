@@ -18,6 +18,17 @@ pub const LINE_DEADLINE: Duration = Duration::from_secs(10);
 /// (or sends its next one within this time) is still answered line by line.
 pub const REPLY_LINGER: Duration = Duration::from_millis(200);
 
+/// How long one reply line may take to send before the node drops the connection: a client
+/// that sends lines but never reads its replies cannot hold a connection (and its memory)
+/// forever.
+pub const REPLY_SEND_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Connections refused with [`MAX_CONNECTIONS`] that the node keeps open at once for a
+/// lingering close (so the error line is not lost to a reset). Beyond this a refused
+/// connection gets its error line and is closed at once: a flood must not use up the file
+/// descriptors the other nodes of the process need.
+pub const MAX_LINGERING_REFUSALS: usize = 64;
+
 /// How long an HTTP keep-alive connection may sit idle between requests.
 pub const HTTP_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 

@@ -11,11 +11,13 @@ use pow_core::engine::Kernel;
 use pow_core::search::parallel;
 use pow_core::{Difficulty, Hash32, Prepared};
 use tokio::sync::{oneshot, Semaphore};
+use tokio_util::task::TaskTracker;
 
 use crate::clock::Stamp;
 use crate::events::{EventBus, EventKind, Work};
 use crate::ledger::{Claim, Decision, LedgerError};
 use crate::limits::{MAX_CONCURRENT_SEARCHES, MAX_RACES_IN_FLIGHT};
+use crate::metrics::Metrics;
 use crate::protocol::{ErrorCode, Outcome, Reply};
 use crate::race::{Arbiter, BoxFuture, Searches};
 
@@ -27,6 +29,18 @@ pub enum OnLoss {
     Finish,
     /// Stop as soon as another node has won.
     Abort,
+}
+
+/// What the nodes of one process share: who decides races, the searches under way, and the
+/// metrics.
+#[derive(Clone)]
+pub struct SharedByNodes {
+    /// Decides every race.
+    pub arbiter: Arc<dyn Arbiter>,
+    /// Searches under way in this process.
+    pub searches: Arc<Searches>,
+    /// Counters fed by every node's events.
+    pub metrics: Arc<Metrics>,
 }
 
 /// A node's settings.
@@ -56,6 +70,9 @@ pub enum RaceError {
     /// The node is shutting down.
     #[error("node is shutting down")]
     ShuttingDown,
+    /// The search itself failed (a bug: its thread panicked); nothing was recorded.
+    #[error("the search failed unexpectedly; nothing was recorded (see the node's log)")]
+    SearchFailed,
 }
 
 impl RaceError {
@@ -65,6 +82,7 @@ impl RaceError {
             Self::Busy => ErrorCode::Busy,
             Self::Ledger(_) => ErrorCode::LedgerError,
             Self::ShuttingDown => ErrorCode::ShuttingDown,
+            Self::SearchFailed => ErrorCode::SearchFailed,
         }
     }
 }
@@ -77,6 +95,7 @@ pub struct Node {
     difficulty: Difficulty,
     arbiter: Arc<dyn Arbiter>,
     searches: Arc<Searches>,
+    metrics: Arc<Metrics>,
     events: EventBus,
     in_flight: Mutex<HashMap<Hash32, RaceFuture>>,
     // Transactions this node has raced this run, or found in the ledger when it started:
@@ -87,18 +106,25 @@ pub struct Node {
     slots: Arc<Semaphore>,
     searchers: Semaphore,
     races: AtomicU64,
+    // Every race task, so a shutdown can wait for decided races to commit even when their
+    // client has gone.
+    race_tasks: TaskTracker,
     started: Instant,
 }
 
 impl Node {
-    /// A node deciding through `arbiter`, sharing `searches` with the other nodes of this
-    /// process, and emitting on `events`.
+    /// A node deciding through the shared arbiter, sharing searches and metrics with the other
+    /// nodes of this process, and emitting on `events`.
     pub fn new(
         config: NodeConfig,
-        arbiter: Arc<dyn Arbiter>,
-        searches: Arc<Searches>,
+        shared: &SharedByNodes,
         events: EventBus,
     ) -> anyhow::Result<Arc<Node>> {
+        let SharedByNodes {
+            arbiter,
+            searches,
+            metrics,
+        } = shared.clone();
         let difficulty = Difficulty::from_zero_bytes(u64::from(config.difficulty))?;
         let handled = arbiter.entries().iter().map(|e| e.tx_id).collect();
         Ok(Arc::new(Node {
@@ -107,13 +133,20 @@ impl Node {
             difficulty,
             arbiter,
             searches,
+            metrics,
             events,
             in_flight: Mutex::new(HashMap::new()),
             slots: Arc::new(Semaphore::new(MAX_RACES_IN_FLIGHT)),
             searchers: Semaphore::new(MAX_CONCURRENT_SEARCHES),
             races: AtomicU64::new(0),
+            race_tasks: TaskTracker::new(),
             started: Instant::now(),
         }))
+    }
+
+    /// The process's metrics (every node's).
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
     }
 
     /// The node's settings.
@@ -147,6 +180,13 @@ impl Node {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .len()
+    }
+
+    /// Waits for every race under way to end: stopped searches give up, decided races
+    /// finish committing. For shutdown, after [`Searches::stop_all`].
+    pub async fn drain(&self) {
+        self.race_tasks.close();
+        self.race_tasks.wait().await;
     }
 
     /// Seconds since the node started.
@@ -205,7 +245,7 @@ impl Node {
                 in_flight.insert(tx_id, race.clone());
                 self.races.fetch_add(1, Ordering::Relaxed);
                 // Run the race on its own task so a client that disconnects cannot stop it.
-                tokio::spawn(race.clone());
+                self.race_tasks.spawn(race.clone());
                 race
             }
         };
@@ -263,14 +303,18 @@ impl Node {
         let cancel = guard.cancel.clone();
         let prepared = Prepared::new(data.as_bytes(), self.difficulty);
         let (threads, kernel) = (self.config.threads, self.config.kernel);
-        std::thread::Builder::new()
+        let spawned = std::thread::Builder::new()
             .name(format!("{}-search", self.config.name))
             .spawn(move || {
                 let outcome = parallel::search(&prepared, threads, kernel, &cancel);
                 let _ = done.send((outcome, t0.elapsed(), Stamp::now()));
-            })
-            .expect("spawning a search thread");
-        let (outcome, elapsed, end) = result.await.map_err(|_| RaceError::ShuttingDown)?;
+            });
+        if let Err(e) = spawned {
+            tracing::error!(node = self.name(), "cannot start a search thread: {e}");
+            return Err(RaceError::SearchFailed);
+        }
+        // The sender is dropped without a value only if the search thread panicked.
+        let (outcome, elapsed, end) = result.await.map_err(|_| RaceError::SearchFailed)?;
         drop(guard);
 
         let Some(solution) = outcome.solution else {

@@ -97,6 +97,8 @@ pub enum ErrorCode {
     LedgerError,
     /// The node is shutting down.
     ShuttingDown,
+    /// The node's search failed (an internal error); nothing was recorded.
+    SearchFailed,
     /// An HTTP request the node does not serve.
     BadRequest,
     /// No such HTTP path.

@@ -20,7 +20,7 @@ use crate::events::EventKind;
 use crate::http::Routes;
 use crate::limits::{
     HTTP_IDLE_TIMEOUT, LINE_DEADLINE, MAX_CONNECTIONS, MAX_HTTP_HEADER_BYTES, MAX_LINE_BYTES,
-    REPLY_LINGER,
+    MAX_LINGERING_REFUSALS, REPLY_LINGER, REPLY_SEND_TIMEOUT,
 };
 use crate::node::Node;
 use crate::protocol::{self, ErrorCode, ErrorReply, LineError};
@@ -41,6 +41,7 @@ pub async fn run(
 ) {
     let routes = crate::http::routes(node.clone(), shutdown.clone());
     let limit = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let refusals = Arc::new(Semaphore::new(MAX_LINGERING_REFUSALS));
     loop {
         let (stream, peer) = tokio::select! {
             _ = shutdown.cancelled() => return,
@@ -56,12 +57,19 @@ pub async fn run(
         };
         let _ = stream.set_nodelay(true);
         let Ok(permit) = limit.clone().try_acquire_owned() else {
-            let node = node.clone();
-            tracker.spawn(async move {
-                let error =
-                    format!("too many connections: this node serves {MAX_CONNECTIONS} at once");
-                refuse(stream, &node, error, ErrorCode::TooManyConnections).await;
-            });
+            let error = format!("too many connections: this node serves {MAX_CONNECTIONS} at once");
+            let line = error_reply(&node, &error, ErrorCode::TooManyConnections);
+            // A fresh socket's send buffer is empty: the line fits without waiting.
+            let _ = stream.try_write(&line);
+            // Linger (so the line is not lost to a reset) only while few refusals are
+            // lingering: each holds a file descriptor for up to a second, and a flood of
+            // them would starve the other nodes of this process.
+            if let Ok(refusal) = refusals.clone().try_acquire_owned() {
+                tracker.spawn(async move {
+                    lingering_close(stream).await;
+                    drop(refusal);
+                });
+            }
             continue;
         };
         let (node, routes, shutdown) = (node.clone(), routes.clone(), shutdown.clone());
@@ -73,17 +81,17 @@ pub async fn run(
 }
 
 async fn refuse(mut stream: TcpStream, node: &Node, error: String, code: ErrorCode) {
-    let reply = ErrorReply {
-        error,
-        code,
-        node: node.name().to_owned(),
-    };
-    let _ = tokio::time::timeout(
-        std::time::Duration::from_secs(1),
-        stream.write_all(&protocol::to_line(&reply)),
-    )
-    .await;
+    send(&mut stream, &error_reply(node, &error, code)).await;
     lingering_close(stream).await;
+}
+
+/// Writes a reply; false if it failed or took longer than [`REPLY_SEND_TIMEOUT`] (a client
+/// that does not read its replies), and the connection must close.
+async fn send(stream: &mut TcpStream, bytes: &[u8]) -> bool {
+    matches!(
+        tokio::time::timeout(REPLY_SEND_TIMEOUT, stream.write_all(bytes)).await,
+        Ok(Ok(()))
+    )
 }
 
 /// Shuts down the write side, then reads and drops what the client still sends (bounded in
@@ -178,7 +186,7 @@ async fn handle(
     };
     if let Some(end) = first_line_end {
         if is_http_request_line(&buf[..end]) {
-            return serve_http(stream, buf.freeze(), routes).await;
+            return serve_http(stream, buf.freeze(), routes, shutdown).await;
         }
     }
     node.events().emit(
@@ -205,8 +213,11 @@ async fn lines(
     loop {
         while let Some(i) = buf.iter().position(|&b| b == b'\n') {
             let line = buf.split_to(i + 1);
-            if !answer(&mut stream, &node, &peer, &line[..i]).await {
-                return lingering_close(stream).await;
+            match answer(&mut stream, &node, &peer, &line[..i]).await {
+                Answered::KeepOpen => {}
+                Answered::Close => return lingering_close(stream).await,
+                // It does not read: lingering would wait on it for nothing.
+                Answered::SendFailed => return,
             }
             answered = true;
             deadline = Instant::now() + LINE_DEADLINE;
@@ -217,7 +228,7 @@ async fn lines(
                 &LineError::TooLong.to_string(),
                 LineError::TooLong.code(),
             );
-            let _ = stream.write_all(&reply).await;
+            send(&mut stream, &reply).await;
             return lingering_close(stream).await;
         }
         if eof {
@@ -244,9 +255,11 @@ async fn lines(
             }
             Read::TimedOut => {
                 let error = format!("no complete line within {} s", LINE_DEADLINE.as_secs());
-                let _ = stream
-                    .write_all(&error_reply(&node, &error, ErrorCode::LineTimeout))
-                    .await;
+                send(
+                    &mut stream,
+                    &error_reply(&node, &error, ErrorCode::LineTimeout),
+                )
+                .await;
                 return lingering_close(stream).await;
             }
             Read::Shutdown | Read::Failed => return,
@@ -262,8 +275,18 @@ fn error_reply(node: &Node, error: &str, code: ErrorCode) -> Vec<u8> {
     })
 }
 
-/// Answers one line; false when the connection must close.
-async fn answer(stream: &mut TcpStream, node: &Arc<Node>, peer: &str, raw: &[u8]) -> bool {
+/// What became of a connection after one answer.
+enum Answered {
+    /// Sent; the connection stays open for the next line.
+    KeepOpen,
+    /// Sent; the connection must close.
+    Close,
+    /// The reply could not be sent (within [`REPLY_SEND_TIMEOUT`]).
+    SendFailed,
+}
+
+/// Answers one line.
+async fn answer(stream: &mut TcpStream, node: &Arc<Node>, peer: &str, raw: &[u8]) -> Answered {
     let (reply, keep_open) = match protocol::parse_line(raw) {
         Ok(data) => match node.submit(data, peer).await {
             Ok(reply) => (protocol::to_line(&reply), true),
@@ -274,7 +297,11 @@ async fn answer(stream: &mut TcpStream, node: &Arc<Node>, peer: &str, raw: &[u8]
             e != LineError::TooLong,
         ),
     };
-    stream.write_all(&reply).await.is_ok() && keep_open
+    match (send(stream, &reply).await, keep_open) {
+        (false, _) => Answered::SendFailed,
+        (true, true) => Answered::KeepOpen,
+        (true, false) => Answered::Close,
+    }
 }
 
 /// A stream that first yields bytes already read from it.
@@ -317,7 +344,7 @@ impl AsyncWrite for Rewind {
     }
 }
 
-async fn serve_http(stream: TcpStream, prefix: Bytes, routes: Routes) {
+async fn serve_http(stream: TcpStream, prefix: Bytes, routes: Routes, shutdown: CancellationToken) {
     let io = hyper_util::rt::TokioIo::new(Rewind {
         prefix,
         inner: stream,
@@ -329,7 +356,16 @@ async fn serve_http(stream: TcpStream, prefix: Bytes, routes: Routes) {
         .max_buf_size(MAX_HTTP_HEADER_BYTES)
         .serve_connection(io, service)
         .with_upgrades();
-    if let Err(e) = conn.await {
+    tokio::pin!(conn);
+    let result = tokio::select! {
+        r = conn.as_mut() => r,
+        _ = shutdown.cancelled() => {
+            // Finish the request under way, then close instead of waiting on keep-alive.
+            conn.as_mut().graceful_shutdown();
+            conn.await
+        }
+    };
+    if let Err(e) = result {
         tracing::debug!("http connection: {e}");
     }
 }
