@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
-use pow_core::chain::{self, ChainError, Entry};
+use pow_core::chain::{self, ChainError, Entry, NewEntry};
 use pow_core::Hash32;
 use tokio::sync::{mpsc, oneshot};
 
@@ -66,28 +66,9 @@ impl LedgerError {
     }
 }
 
-/// A node's claim to have solved a transaction first.
-#[derive(Clone, Debug)]
-pub struct Claim {
-    /// The claiming node.
-    pub node: String,
-    /// The transaction.
-    pub transaction_data: String,
-    /// SHA-256 of the transaction.
-    pub tx_id: Hash32,
-    /// The nonce found.
-    pub nonce: u64,
-    /// Its hash.
-    pub hash: Hash32,
-    /// Seconds, unrounded.
-    pub time_taken: f64,
-    /// Start, ledger layout.
-    pub start_time: String,
-    /// End, ledger layout.
-    pub end_time: String,
-    /// Zero bytes.
-    pub difficulty: u32,
-}
+/// A node's claim to have solved a transaction first: a ledger entry without its place in
+/// the chain, which the writer gives it if the claim wins.
+pub type Claim = NewEntry;
 
 /// The ledger's answer to a claim.
 #[derive(Clone, Debug, PartialEq)]
@@ -302,26 +283,12 @@ fn commit_group(shared: &Shared, group: &[Request]) -> Vec<Outcome> {
     let committed = state.entries.len();
     let mut decisions = Vec::with_capacity(group.len());
     for req in group {
-        let c = &req.claim;
-        if let Some(&i) = state.by_tx.get(&c.tx_id) {
+        let tx_id = Hash32::digest(req.claim.transaction_data.as_bytes());
+        if let Some(&i) = state.by_tx.get(&tx_id) {
             decisions.push(Decision::Lost(state.entries[i].clone()));
             continue;
         }
-        let entry = Entry {
-            node: c.node.clone(),
-            transaction_data: c.transaction_data.clone(),
-            nonce: c.nonce,
-            hash: c.hash,
-            time_taken: c.time_taken,
-            start_time: c.start_time.clone(),
-            end_time: c.end_time.clone(),
-            difficulty: c.difficulty,
-            index: state.entries.len() as u64,
-            tx_id: c.tx_id,
-            prev_hash: state.entries.last().map_or(Hash32::ZERO, |e| e.entry_hash),
-            entry_hash: Hash32::ZERO,
-        }
-        .seal();
+        let entry = req.claim.clone().chain_onto(state.entries.last());
         let i = state.entries.len();
         state.by_tx.insert(entry.tx_id, i);
         state.entries.push(entry.clone());
@@ -494,7 +461,6 @@ mod tests {
         Claim {
             node: node.into(),
             transaction_data: data.into(),
-            tx_id: Hash32::digest(data.as_bytes()),
             nonce: s.nonce,
             hash: s.hash,
             time_taken: 0.25,

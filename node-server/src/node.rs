@@ -360,7 +360,6 @@ impl Node {
         let claim = Claim {
             node: self.config.name.clone(),
             transaction_data: data.to_string(),
-            tx_id,
             nonce: solution.nonce,
             hash: solution.hash,
             time_taken: work.time_taken,

@@ -56,6 +56,49 @@ pub struct Entry {
     pub entry_hash: Hash32,
 }
 
+/// What a new entry brings: everything but its place in the chain.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NewEntry {
+    /// The winning node's name.
+    pub node: String,
+    /// The transaction.
+    pub transaction_data: String,
+    /// The smallest nonce that meets the difficulty.
+    pub nonce: u64,
+    /// `SHA-256(transaction_data ‖ decimal(nonce))`.
+    pub hash: Hash32,
+    /// The winner's time, seconds, unrounded.
+    pub time_taken: f64,
+    /// When the winner started, `YYYY-MM-DD HH:MM:SS.ffffff` UTC.
+    pub start_time: String,
+    /// When the winner finished.
+    pub end_time: String,
+    /// Leading zero bytes required of `hash`.
+    pub difficulty: u32,
+}
+
+impl NewEntry {
+    /// The entry that follows `prev` (or starts the chain): its index, `tx_id`, `prev_hash`
+    /// and `entry_hash` filled in.
+    pub fn chain_onto(self, prev: Option<&Entry>) -> Entry {
+        Entry {
+            tx_id: Hash32::digest(self.transaction_data.as_bytes()),
+            node: self.node,
+            transaction_data: self.transaction_data,
+            nonce: self.nonce,
+            hash: self.hash,
+            time_taken: self.time_taken,
+            start_time: self.start_time,
+            end_time: self.end_time,
+            difficulty: self.difficulty,
+            index: prev.map_or(0, |p| p.index + 1),
+            prev_hash: prev.map_or(Hash32::ZERO, |p| p.entry_hash),
+            entry_hash: Hash32::ZERO,
+        }
+        .seal()
+    }
+}
+
 impl Entry {
     /// SHA-256 over the domain tag and every field but `entry_hash`, each length-prefixed or
     /// fixed-width, big-endian; `time_taken` by its IEEE-754 bits.
@@ -283,10 +326,11 @@ mod tests {
     use super::*;
     use alloc::vec::Vec;
 
-    fn entry(data: &str, index: u64, prev: Hash32) -> Entry {
+    /// A solved entry at difficulty 1, linked onto `prev`.
+    fn entry(data: &str, prev: Option<&Entry>) -> Entry {
         let d = Difficulty::from_zero_bytes(1).unwrap();
         let sol = crate::search::solve(data.as_bytes(), d).solution.unwrap();
-        Entry {
+        NewEntry {
             node: "Node1".into(),
             transaction_data: data.into(),
             nonce: sol.nonce,
@@ -295,19 +339,15 @@ mod tests {
             start_time: "2025-02-13 19:16:07.019815".into(),
             end_time: "2025-02-13 19:16:07.021050".into(),
             difficulty: 1,
-            index,
-            tx_id: Hash32::digest(data.as_bytes()),
-            prev_hash: prev,
-            entry_hash: Hash32::ZERO,
         }
-        .seal()
+        .chain_onto(prev)
     }
 
     fn ledger(n: usize) -> Vec<Entry> {
         let mut out: Vec<Entry> = Vec::new();
         for i in 0..n {
-            let prev = out.last().map_or(Hash32::ZERO, |e| e.entry_hash);
-            out.push(entry(&alloc::format!("tx {i}"), i as u64, prev));
+            let next = entry(&alloc::format!("tx {i}"), out.last());
+            out.push(next);
         }
         out
     }
@@ -348,7 +388,7 @@ mod tests {
         assert_eq!(pos(verify_chain(&t)), 1);
 
         let mut t = l.clone();
-        let extra = entry("inserted", 2, t[1].entry_hash);
+        let extra = entry("inserted", Some(&t[1]));
         t.insert(2, extra);
         assert_eq!(pos(verify_chain(&t)), 3);
     }
@@ -356,7 +396,7 @@ mod tests {
     #[test]
     fn a_duplicate_transaction_is_refused() {
         let mut l = ledger(2);
-        let dup = entry("tx 0", 2, l[1].entry_hash);
+        let dup = entry("tx 0", Some(&l[1]));
         l.push(dup);
         assert_eq!(
             verify_chain(&l).unwrap_err().reason,

@@ -154,14 +154,16 @@ fn refused(error: &str) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use pow_core::chain::NewEntry;
     use pow_core::search::solve;
     use pow_core::Difficulty;
 
-    fn entry_for(data: &str, index: u64, prev: Hash32) -> Entry {
+    /// A solved entry at difficulty 1, linked onto `prev`.
+    fn entry_for(data: &str, prev: Option<&Entry>) -> Entry {
         let sol = solve(data.as_bytes(), Difficulty::from_zero_bytes(1).unwrap())
             .solution
             .unwrap();
-        Entry {
+        NewEntry {
             node: "Node1".into(),
             transaction_data: data.into(),
             nonce: sol.nonce,
@@ -170,19 +172,15 @@ mod tests {
             start_time: "2025-02-13 19:16:07.019815".into(),
             end_time: "2025-02-13 19:16:07.021050".into(),
             difficulty: 1,
-            index,
-            tx_id: Hash32::digest(data.as_bytes()),
-            prev_hash: prev,
-            entry_hash: Hash32::ZERO,
         }
-        .seal()
+        .chain_onto(prev)
     }
 
     fn ledger_of(n: usize) -> Vec<Entry> {
         let mut out: Vec<Entry> = Vec::new();
         for i in 0..n {
-            let prev = out.last().map_or(Hash32::ZERO, |e| e.entry_hash);
-            out.push(entry_for(&format!("tx {i}"), i as u64, prev));
+            let next = entry_for(&format!("tx {i}"), out.last());
+            out.push(next);
         }
         out
     }
@@ -247,7 +245,7 @@ mod tests {
     fn a_duplicate_after_the_break_is_bad() {
         let mut l = ledger_of(3);
         l[0].time_taken = 9.0;
-        let dup = entry_for("tx 0", 3, l[2].entry_hash);
+        let dup = entry_for("tx 0", Some(&l[2]));
         l.push(dup);
         let v = ledger(&serde_json::to_string(&l).unwrap());
         assert_eq!(statuses(&v), [BAD, AFTER_BREAK, AFTER_BREAK, BAD]);
