@@ -60,7 +60,7 @@ unsafe fn add_pin1(a: __m512i, b: __m512i) -> __m512i {
 #[inline]
 #[target_feature(enable = "avx512f")]
 unsafe fn add_pin(a: V, b: V) -> V {
-    add(a, b)
+    each!(add_pin1, a, b)
 }
 
 #[inline]
