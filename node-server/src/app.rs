@@ -97,6 +97,7 @@ pub async fn run(options: Options, shutdown: CancellationToken) -> anyhow::Resul
         arbiter: Arc::new(ledger.clone()),
         searches: Arc::new(Searches::default()),
         metrics: Arc::new(Metrics::new()),
+        claim_order: Arc::default(),
     };
     let tracker = TaskTracker::new();
     let mut servers = Vec::new();

@@ -199,6 +199,24 @@ impl Ledger {
         rx.await.map_err(|_| Arc::new(LedgerError::Closed))?
     }
 
+    /// Queues a claim now, waiting for room if the queue is full, and returns the decision
+    /// to come. Claims are decided in the order they are queued. It blocks: call it from a
+    /// plain thread (a search thread), never from the async runtime.
+    pub fn submit(
+        &self,
+        claim: Claim,
+    ) -> impl std::future::Future<Output = Result<Decision, Arc<LedgerError>>> + Send + 'static
+    {
+        let (reply, rx) = oneshot::channel();
+        let queued = self.queue.blocking_send(Request { claim, reply }).is_ok();
+        async move {
+            if !queued {
+                return Err(Arc::new(LedgerError::Closed));
+            }
+            rx.await.map_err(|_| Arc::new(LedgerError::Closed))?
+        }
+    }
+
     /// The recorded entry for a transaction, if any (rereading the file if another process
     /// changed it).
     pub fn get(&self, tx_id: &Hash32) -> Option<Entry> {

@@ -41,6 +41,9 @@ pub struct SharedByNodes {
     pub searches: Arc<Searches>,
     /// Counters fed by every node's events.
     pub metrics: Arc<Metrics>,
+    /// Held while a search stamps its end and submits its claim, so claims are submitted
+    /// in the order searches finish.
+    pub claim_order: Arc<Mutex<()>>,
 }
 
 /// A node's settings.
@@ -96,6 +99,7 @@ pub struct Node {
     arbiter: Arc<dyn Arbiter>,
     searches: Arc<Searches>,
     metrics: Arc<Metrics>,
+    claim_order: Arc<Mutex<()>>,
     events: EventBus,
     in_flight: Mutex<HashMap<Hash32, RaceFuture>>,
     // Transactions this node has raced this run, or found in the ledger when it started:
@@ -124,6 +128,7 @@ impl Node {
             arbiter,
             searches,
             metrics,
+            claim_order,
         } = shared.clone();
         let difficulty = Difficulty::from_zero_bytes(u64::from(config.difficulty))?;
         let handled = arbiter.entries().iter().map(|e| e.tx_id).collect();
@@ -134,6 +139,7 @@ impl Node {
             arbiter,
             searches,
             metrics,
+            claim_order,
             events,
             in_flight: Mutex::new(HashMap::new()),
             slots: Arc::new(Semaphore::new(MAX_RACES_IN_FLIGHT)),
@@ -298,26 +304,53 @@ impl Node {
             },
         );
 
-        // The search runs on its own OS threads, never on the async runtime's workers.
+        // The search runs on its own OS threads, never on the async runtime's workers. The
+        // moment it ends, the same thread stamps the end time and submits its claim, under a
+        // lock shared by the process's nodes: claims reach the arbiter in the order the
+        // searches finished, so the first node to finish is the one recorded.
         let (done, result) = oneshot::channel();
         let cancel = guard.cancel.clone();
         let prepared = Prepared::new(data.as_bytes(), self.difficulty);
         let (threads, kernel) = (self.config.threads, self.config.kernel);
+        let arbiter = self.arbiter.clone();
+        let claim_order = self.claim_order.clone();
+        let (name, data_owned, difficulty) = (
+            self.config.name.clone(),
+            data.to_string(),
+            self.config.difficulty,
+        );
+        let start_text = start.text();
         let spawned = std::thread::Builder::new()
             .name(format!("{}-search", self.config.name))
             .spawn(move || {
                 let outcome = parallel::search(&prepared, threads, kernel, &cancel);
-                let _ = done.send((outcome, t0.elapsed(), Stamp::now()));
+                let order = claim_order.lock().unwrap_or_else(|e| e.into_inner());
+                let (elapsed, end) = (t0.elapsed(), Stamp::now());
+                let decision = outcome.solution.map(|s| {
+                    arbiter.submit(Claim {
+                        node: name,
+                        transaction_data: data_owned,
+                        nonce: s.nonce,
+                        hash: s.hash,
+                        time_taken: elapsed.as_secs_f64(),
+                        start_time: start_text,
+                        end_time: end.text(),
+                        difficulty,
+                    })
+                });
+                drop(order);
+                let _ = done.send((outcome, elapsed, end, decision));
             });
         if let Err(e) = spawned {
             tracing::error!(node = self.name(), "cannot start a search thread: {e}");
             return Err(RaceError::SearchFailed);
         }
         // The sender is dropped without a value only if the search thread panicked.
-        let (outcome, elapsed, end) = result.await.map_err(|_| RaceError::SearchFailed)?;
+        let (outcome, elapsed, end, decision) =
+            result.await.map_err(|_| RaceError::SearchFailed)?;
         drop(guard);
 
-        let Some(solution) = outcome.solution else {
+        let (Some(solution), Some(decision)) = (outcome.solution, decision) else {
             // Stopped: either the race was decided elsewhere (abort) or the node is stopping.
             if let Some(entry) = self.arbiter.recorded(&tx_id) {
                 self.events.emit(
@@ -357,17 +390,7 @@ impl Node {
             },
         );
 
-        let claim = Claim {
-            node: self.config.name.clone(),
-            transaction_data: data.to_string(),
-            nonce: solution.nonce,
-            hash: solution.hash,
-            time_taken: work.time_taken,
-            start_time: work.start_time.clone(),
-            end_time: work.end_time.clone(),
-            difficulty: self.config.difficulty,
-        };
-        let decision = match self.arbiter.decide(claim).await {
+        let decision = match decision.await {
             Ok(d) => d,
             Err(e) => {
                 self.events.emit(

@@ -109,7 +109,7 @@ impl Printer {
             } => format!(
                 "{node} finished POW, but another node already won.{}",
                 margin
-                    .map(|m| self.paint(DIM, &format!(" (+{m:.6} s)")))
+                    .map(|m| self.paint(DIM, &format!(" ({m:+.6} s)")))
                     .unwrap_or_default()
             ),
             EventKind::Lost {

@@ -23,8 +23,10 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 /// Decides races: exactly one winner per transaction, whatever the interleaving.
 pub trait Arbiter: Send + Sync + 'static {
     /// Submits a finished proof of work. The first claim for a transaction wins; the answer
-    /// comes once the decision is durable.
-    fn decide(&self, claim: Claim) -> BoxFuture<'_, Result<Decision, Arc<LedgerError>>>;
+    /// comes once the decision is durable. The claim is queued before this returns (waiting
+    /// for room if need be), so claims are decided in the order they are submitted: call it
+    /// from the search thread the moment the search ends, never from the async runtime.
+    fn submit(&self, claim: Claim) -> BoxFuture<'static, Result<Decision, Arc<LedgerError>>>;
 
     /// The recorded entry for a transaction, if the race is decided.
     fn recorded(&self, tx_id: &Hash32) -> Option<Entry>;
@@ -34,8 +36,8 @@ pub trait Arbiter: Send + Sync + 'static {
 }
 
 impl Arbiter for Ledger {
-    fn decide(&self, claim: Claim) -> BoxFuture<'_, Result<Decision, Arc<LedgerError>>> {
-        Box::pin(Ledger::decide(self, claim))
+    fn submit(&self, claim: Claim) -> BoxFuture<'static, Result<Decision, Arc<LedgerError>>> {
+        Box::pin(Ledger::submit(self, claim))
     }
 
     fn recorded(&self, tx_id: &Hash32) -> Option<Entry> {

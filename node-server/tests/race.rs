@@ -205,6 +205,14 @@ fn exactly_one_entry_per_transaction_under_load() {
         "{}",
         String::from_utf8_lossy(&out.stdout)
     );
+    // The first node to finish is the one recorded: in every race, no loser ended before the
+    // winner (the timestamps' layout sorts as text).
+    for r in replies.iter().filter(|r| r["outcome"] == "lost") {
+        assert!(
+            r["end_time"].as_str().unwrap() >= r["entry"]["end_time"].as_str().unwrap(),
+            "a loser finished first: {r}"
+        );
+    }
     // Every reply's entry is the one in the file.
     for r in replies {
         let i = r["entry"]["index"].as_u64().unwrap() as usize;
