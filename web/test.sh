@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Every check of web/: the committed pkg/ is fresh, the vectors pass on wasm32 for pow-core and
 # for powrace-web in Node and in headless Chromium, and the dashboard works end to end against
-# the real node-server. Assumes the tools of web/README.md ("CI") are installed.
+# the real node-server in headless Chromium and, when firefox-esr and geckodriver are on PATH, in
+# headless Firefox (required when CI=true). Assumes the tools of web/README.md ("Tools") are
+# installed.
 set -euo pipefail
 
 web="$(cd "$(dirname "$0")" && pwd)"
@@ -12,6 +14,16 @@ export WASM_BINDGEN_TEST_WEBDRIVER_JSON="$web/webdriver.json"
 chromedriver="${CHROMEDRIVER:-/usr/bin/chromedriver}"
 
 step() { printf '\n=== %s\n' "$*"; }
+
+# The Firefox end-to-end test needs both; outside CI it is skipped without them, in CI (CI=true)
+# their absence fails the run before anything else is built.
+missing_firefox=()
+command -v firefox-esr >/dev/null 2>&1 || missing_firefox+=(firefox-esr)
+command -v geckodriver >/dev/null 2>&1 || missing_firefox+=(geckodriver)
+if [ "${#missing_firefox[@]}" -gt 0 ] && [ "${CI:-}" = true ]; then
+    echo "test.sh: CI=true and not on PATH: ${missing_firefox[*]} (the Firefox end-to-end test needs them; see web/README.md, Tools)" >&2
+    exit 1
+fi
 
 # A wasm-pack run must really run tests: the runner skips a suite built for the other
 # environment and still exits 0, so require "N passed" with N > 0 and no "skipping".
@@ -50,3 +62,11 @@ cargo build --locked --release -p node-server
 cd "$web/tests/e2e"
 [ -d node_modules/playwright-core ] || npm ci --no-audit --no-fund
 NODE_SERVER_BIN="$CARGO_TARGET_DIR/release/node-server" node --test e2e.test.mjs
+
+step "end to end in Firefox: the same page in Debian's headless Firefox ESR, over WebDriver (geckodriver)"
+if [ "${#missing_firefox[@]}" -eq 0 ]; then
+    NODE_SERVER_BIN="$CARGO_TARGET_DIR/release/node-server" FIREFOX="${FIREFOX:-$(command -v firefox-esr)}" \
+        node --test firefox.test.mjs
+else
+    echo "test.sh: SKIPPED the Firefox end-to-end test: not on PATH: ${missing_firefox[*]} (CI=true makes this an error)" >&2
+fi
