@@ -59,7 +59,7 @@ pub fn routes(node: Arc<Node>, shutdown: CancellationToken) -> Routes {
                     "races": node.races(),
                     "uptime_s": node.uptime(),
                     "on_loss": c.on_loss,
-                    "ledger_entries": node.arbiter().entries().len(),
+                    "ledger_entries": node.arbiter().recorded_count(),
                 }),
                 StatusCode::OK,
             )

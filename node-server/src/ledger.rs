@@ -235,8 +235,11 @@ impl Ledger {
         self.shared.state().entries.clone()
     }
 
-    /// How many entries are recorded.
+    /// How many entries are recorded (rereading the file if another process changed it).
     pub fn len(&self) -> usize {
+        if let Err(e) = self.shared.refresh() {
+            tracing::warn!("ledger reload failed: {e}");
+        }
         self.shared.state().entries.len()
     }
 

@@ -33,6 +33,9 @@ pub trait Arbiter: Send + Sync + 'static {
 
     /// Every recorded entry, in order.
     fn entries(&self) -> Vec<Entry>;
+
+    /// How many entries are recorded.
+    fn recorded_count(&self) -> usize;
 }
 
 impl Arbiter for Ledger {
@@ -46,6 +49,10 @@ impl Arbiter for Ledger {
 
     fn entries(&self) -> Vec<Entry> {
         Ledger::entries(self)
+    }
+
+    fn recorded_count(&self) -> usize {
+        self.len()
     }
 }
 

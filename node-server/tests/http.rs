@@ -153,6 +153,7 @@ fn status_ledger_and_post_tx_speak_json() {
     let status: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(status["node"], "Node2");
     assert_eq!(status["difficulty"], 1);
+    assert_eq!(status["ledger_entries"], 0);
     assert!(status["kernel"].is_string() && status["threads"].as_u64().unwrap() >= 1);
 
     let tx = "posted over http";
