@@ -4,12 +4,13 @@
 //! answers of `../shared/vectors.json`, and the parallel search. Kernels the CPU lacks are
 //! reported as skipped.
 
+mod common;
+
 use std::sync::atomic::AtomicBool;
 
 use pow_core::engine::{scan_portable, Kernel, Scan};
 use pow_core::search::{self, parallel};
 use pow_core::{Difficulty, Prepared};
-use serde_json::Value;
 
 /// A tiny deterministic PRNG (SplitMix64): reproducible cases without a dependency.
 struct Rng(u64);
@@ -168,15 +169,8 @@ fn difficulties_in_bits_and_bytes_agree_with_portable() {
 #[test]
 fn every_kernel_finds_the_vectors_answers() {
     let kernels = fast_kernels("vectors");
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/vectors.json");
-    let text = std::fs::read_to_string(path)
-        .unwrap_or_else(|e| panic!("the known answers are at {path}: {e}"));
-    let json: Value = serde_json::from_str(&text).expect("vectors.json parses");
-    for v in json["vectors"].as_array().expect("a vectors array") {
-        let data = v["transaction_data"].as_str().unwrap();
-        let difficulty = v["difficulty"].as_u64().unwrap();
-        let nonce = v["nonce"].as_u64().unwrap();
-        let hash = v["hash"].as_str().unwrap();
+    for v in common::vectors() {
+        let (data, difficulty, nonce, hash) = (v.data.as_str(), v.difficulty, v.nonce, v.hash);
         let p = Prepared::new(
             data.as_bytes(),
             Difficulty::from_zero_bytes(difficulty).unwrap(),
@@ -184,7 +178,7 @@ fn every_kernel_finds_the_vectors_answers() {
         for &k in &kernels {
             let got = search::solve_with(k, &p, &|| false).solution.unwrap();
             assert_eq!(got.nonce, nonce, "{} on {data:?}", k.name());
-            assert_eq!(got.hash.to_string(), hash, "{} on {data:?}", k.name());
+            assert_eq!(got.hash, hash, "{} on {data:?}", k.name());
             let par = parallel::search(&p, 2, k, &AtomicBool::new(false));
             assert_eq!(par.solution, Some(got), "{} x2 on {data:?}", k.name());
         }

@@ -1,39 +1,15 @@
 //! Known answers from `../shared/vectors.json`, through every entry point of the puzzle and
 //! every kernel this CPU runs, plus one-field mutations that must fail.
 
+mod common;
+
 use std::sync::atomic::AtomicBool;
 
+use common::vectors;
 use pow_core::engine::Kernel;
 use pow_core::puzzle::{self, verify_claim, VerifyError};
 use pow_core::search::{self, parallel};
-use pow_core::{Difficulty, Hash32, Prepared};
-use serde_json::Value;
-
-struct Vector {
-    data: String,
-    difficulty: u64,
-    nonce: u64,
-    hash: Hash32,
-    why: String,
-}
-
-fn vectors() -> Vec<Vector> {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/vectors.json");
-    let text = std::fs::read_to_string(path)
-        .unwrap_or_else(|e| panic!("the known answers are at {path}: {e}"));
-    let json: Value = serde_json::from_str(&text).expect("vectors.json parses");
-    let list = json["vectors"].as_array().expect("a vectors array");
-    assert!(list.len() >= 16, "vectors.json has {} vectors", list.len());
-    list.iter()
-        .map(|v| Vector {
-            data: v["transaction_data"].as_str().unwrap().to_owned(),
-            difficulty: v["difficulty"].as_u64().unwrap(),
-            nonce: v["nonce"].as_u64().unwrap(),
-            hash: v["hash"].as_str().unwrap().parse().unwrap(),
-            why: v["why"].as_str().unwrap_or("").to_owned(),
-        })
-        .collect()
-}
+use pow_core::{Difficulty, Prepared};
 
 #[test]
 fn every_vector_hashes_and_verifies() {

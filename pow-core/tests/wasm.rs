@@ -3,38 +3,15 @@
 //! `WASM_BINDGEN_USE_BROWSER=1`). wasm cannot read files, so the vectors are built in.
 #![cfg(target_arch = "wasm32")]
 
-use pow_core::chain::{verify_chain, Entry, EntryError};
+mod common;
+
+use common::vectors;
+use pow_core::chain::{verify_chain, Entry, EntryError, NewEntry};
 use pow_core::engine::Kernel;
 use pow_core::puzzle::{self, verify_claim, VerifyError};
 use pow_core::search;
-use pow_core::{Difficulty, Hash32, Prepared};
-use serde_json::Value;
+use pow_core::{Difficulty, Prepared};
 use wasm_bindgen_test::wasm_bindgen_test;
-
-const VECTORS: &str = include_str!("../../../shared/vectors.json");
-
-struct Vector {
-    data: String,
-    difficulty: u64,
-    nonce: u64,
-    hash: Hash32,
-    why: String,
-}
-
-fn vectors() -> Vec<Vector> {
-    let json: Value = serde_json::from_str(VECTORS).expect("vectors.json parses");
-    let list = json["vectors"].as_array().expect("a vectors array");
-    assert!(list.len() >= 16, "vectors.json has {} vectors", list.len());
-    list.iter()
-        .map(|v| Vector {
-            data: v["transaction_data"].as_str().unwrap().to_owned(),
-            difficulty: v["difficulty"].as_u64().unwrap(),
-            nonce: v["nonce"].as_u64().unwrap(),
-            hash: v["hash"].as_str().unwrap().parse().unwrap(),
-            why: v["why"].as_str().unwrap_or("").to_owned(),
-        })
-        .collect()
-}
 
 #[wasm_bindgen_test]
 fn every_vector_hashes_and_verifies() {
@@ -98,24 +75,18 @@ fn one_field_mutations_fail() {
 fn a_ledger_of_the_vectors_verifies_and_a_changed_field_is_caught() {
     let mut entries: Vec<Entry> = Vec::new();
     for v in vectors().into_iter().take(4) {
-        let prev = entries.last().map_or(Hash32::ZERO, |e| e.entry_hash);
-        entries.push(
-            Entry {
-                node: "Node1".into(),
-                transaction_data: v.data.clone(),
-                nonce: v.nonce,
-                hash: v.hash,
-                time_taken: 0.012_345_678,
-                start_time: "2025-02-13 19:16:07.019815".into(),
-                end_time: "2025-02-13 19:16:07.032161".into(),
-                difficulty: v.difficulty as u32,
-                index: entries.len() as u64,
-                tx_id: Hash32::digest(v.data.as_bytes()),
-                prev_hash: prev,
-                entry_hash: Hash32::ZERO,
-            }
-            .seal(),
-        );
+        let next = NewEntry {
+            node: "Node1".into(),
+            transaction_data: v.data.clone(),
+            nonce: v.nonce,
+            hash: v.hash,
+            time_taken: 0.012_345_678,
+            start_time: "2025-02-13 19:16:07.019815".into(),
+            end_time: "2025-02-13 19:16:07.032161".into(),
+            difficulty: v.difficulty as u32,
+        }
+        .chain_onto(entries.last());
+        entries.push(next);
     }
     assert_eq!(verify_chain(&entries), Ok(entries[3].entry_hash));
     let mut tampered = entries.clone();
