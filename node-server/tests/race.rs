@@ -124,13 +124,7 @@ fn a_full_race_over_tcp_gives_every_known_answer() {
         recorded += 1;
     }
     assert_eq!(server.ledger().len(), recorded);
-    let out = run(dir.path(), &["verify", "ledger.json"]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
+    assert_verifies(dir.path(), "ledger.json");
 }
 
 #[test]
@@ -171,15 +165,7 @@ fn exactly_one_entry_per_transaction_under_load() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::serve(dir.path(), &["--difficulty", "1"]);
     const TXS: usize = 300;
-    let ports = server.ports.clone();
-    let handles: Vec<_> = (0..TXS)
-        .flat_map(|i| {
-            ports.iter().map(move |&p| {
-                std::thread::spawn(move || send(p, &format!("load transaction {i}")))
-            })
-        })
-        .collect();
-    let replies: Vec<Value> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    let replies = race_many(&server.ports, "load transaction", TXS);
     let odd: Vec<&Value> = replies
         .iter()
         .filter(|r| r["outcome"] != "won" && r["outcome"] != "lost")
@@ -198,13 +184,7 @@ fn exactly_one_entry_per_transaction_under_load() {
         .map(|e| e["transaction_data"].as_str().unwrap())
         .collect();
     assert_eq!(unique.len(), TXS);
-    let out = run(dir.path(), &["verify", "ledger.json"]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
+    assert_verifies(dir.path(), "ledger.json");
     // The first node to finish is the one recorded: in every race, no loser ended before the
     // winner (the timestamps' layout sorts as text).
     for r in replies.iter().filter(|r| r["outcome"] == "lost") {
@@ -237,27 +217,14 @@ fn separate_node_processes_sharing_one_ledger_record_one_winner() {
         })
         .collect();
     const TXS: usize = 100;
-    let handles: Vec<_> = (0..TXS)
-        .flat_map(|i| {
-            ports
-                .iter()
-                .map(move |&p| std::thread::spawn(move || send(p, &format!("multi-process {i}"))))
-        })
-        .collect();
-    let replies: Vec<Value> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    let replies = race_many(&ports, "multi-process", TXS);
     assert_eq!(
         replies.iter().filter(|r| r["outcome"] == "won").count(),
         TXS
     );
     let ledger = read_ledger(&dir.path().join("ledger.json"));
     assert_eq!(ledger.len(), TXS);
-    let out = run(dir.path(), &["verify", "ledger.json"]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
+    assert_verifies(dir.path(), "ledger.json");
     drop(nodes);
 }
 

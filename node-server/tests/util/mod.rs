@@ -272,6 +272,20 @@ pub fn assert_verifies(dir: &Path, ledger: &str) {
     );
 }
 
+/// Sends `count` transactions named `{prefix} {i}`, each to every port, all at once (one
+/// thread per connection), and returns every reply.
+pub fn race_many(ports: &[u16], prefix: &str, count: usize) -> Vec<Value> {
+    let handles: Vec<_> = (0..count)
+        .flat_map(|i| {
+            ports.iter().map(move |&p| {
+                let line = format!("{prefix} {i}");
+                std::thread::spawn(move || send(p, &line))
+            })
+        })
+        .collect();
+    handles.into_iter().map(|h| h.join().unwrap()).collect()
+}
+
 /// Sends `line` to every port at once (one thread each) and returns the replies by port.
 pub fn race(ports: &[u16], line: &str) -> Vec<Value> {
     let handles: Vec<_> = ports
