@@ -278,11 +278,18 @@ fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
         .attempts
         .or_else(|| sibling.exists().then_some(sibling));
     match commands::verify(&args.path, args.smallest, attempts.as_deref())? {
-        Verdict::Valid { entries, head } => {
+        Verdict::Valid {
+            entries,
+            head,
+            notes,
+        } => {
             println!(
                 "{}: valid: {entries} entries, head {head}",
                 args.path.display()
             );
+            for note in notes {
+                println!("note: {note}");
+            }
             Ok(ExitCode::SUCCESS)
         }
         Verdict::Invalid(why) => {
