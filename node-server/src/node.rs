@@ -67,9 +67,15 @@ pub enum RaceError {
     /// The ledger could not record the decision; nothing was written.
     #[error("the ledger could not record the race: {0}")]
     Ledger(Arc<LedgerError>),
-    /// The ledger (its lock) could not be reached in time.
-    #[error("the ledger is unavailable: {0}")]
-    Unavailable(String),
+    /// The ledger (its lock, or etcd) could not be reached in time; `decided` says whether
+    /// the race's decision stands and will be recorded.
+    #[error("the ledger is unavailable: {why}")]
+    Unavailable {
+        /// What could not be reached, and what becomes of the race.
+        why: String,
+        /// Whether the decision stands.
+        decided: bool,
+    },
     /// The node is shutting down.
     #[error("node is shutting down")]
     ShuttingDown,
@@ -81,7 +87,7 @@ pub enum RaceError {
 impl From<DecideError> for RaceError {
     fn from(e: DecideError) -> Self {
         match e {
-            DecideError::Unavailable { why, .. } => RaceError::Unavailable(why),
+            DecideError::Unavailable { why, decided } => RaceError::Unavailable { why, decided },
             DecideError::Ledger(e) => RaceError::Ledger(e),
             DecideError::Closed => RaceError::ShuttingDown,
         }
@@ -94,7 +100,7 @@ impl RaceError {
         match self {
             Self::Busy => ErrorCode::Busy,
             Self::Ledger(_) => ErrorCode::LedgerError,
-            Self::Unavailable(_) => ErrorCode::LedgerUnavailable,
+            Self::Unavailable { .. } => ErrorCode::LedgerUnavailable,
             Self::ShuttingDown => ErrorCode::ShuttingDown,
             Self::SearchFailed => ErrorCode::SearchFailed,
         }
@@ -293,7 +299,11 @@ impl Node {
                         .lock()
                         .unwrap_or_else(|e| e.into_inner())
                         .remove(&tx_id);
-                    if result.is_err() {
+                    let decided = matches!(
+                        result,
+                        Ok(_) | Err(RaceError::Unavailable { decided: true, .. })
+                    );
+                    if !decided {
                         // Nothing was recorded for this node: a later copy races again.
                         node.raced().remove(&tx_id);
                     }
