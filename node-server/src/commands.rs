@@ -240,7 +240,7 @@ pub fn report(log: &Path, as_json: bool) -> anyhow::Result<String> {
             r.mean_time,
             r.median_time,
             r.hash_rate / 1e6,
-            r.mean_margin.map_or("-".into(), |m| format!("+{m:.6}"))
+            r.mean_margin.map_or("-".into(), |m| format!("{m:+.6}"))
         );
     }
     Ok(s)

@@ -16,6 +16,7 @@
 //! - [`client`]: `submit`, the race from a client's side.
 //! - [`commands`]: `mine`, `verify`, `report`.
 //! - [`bench`]: `node-server bench`.
+//! - [`ledger_bench`]: `node-server bench-ledger`: what a race costs as the ledger grows.
 //! - [`limits`]: every limit, named.
 //! - [`clock`]: microsecond UTC timestamps.
 #![warn(missing_docs)]
@@ -30,6 +31,7 @@ pub mod commands;
 pub mod events;
 pub mod http;
 pub mod ledger;
+pub mod ledger_bench;
 pub mod limits;
 pub mod metrics;
 pub mod node;

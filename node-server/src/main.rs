@@ -39,6 +39,8 @@ enum Command {
     Report(ReportArgs),
     /// Measure the search engine: hash rate per kernel and thread count.
     Bench(node_server::bench::BenchArgs),
+    /// Measure what a race, a commit, a page and a start cost as the ledger grows (1k to 1M).
+    BenchLedger(node_server::ledger_bench::LedgerBenchArgs),
 }
 
 #[derive(Args)]
@@ -326,6 +328,7 @@ fn main() -> ExitCode {
         Command::Verify(a) => verify(a),
         Command::Report(a) => report(a),
         Command::Bench(a) => node_server::bench::run(a).map(|()| ExitCode::SUCCESS),
+        Command::BenchLedger(a) => node_server::ledger_bench::run(a).map(|()| ExitCode::SUCCESS),
         other => tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()
