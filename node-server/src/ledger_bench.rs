@@ -43,6 +43,12 @@ pub struct LedgerBenchArgs {
     /// Print one JSON object instead of the table.
     #[arg(long)]
     pub json: bool,
+    /// Only write a valid ledger of `--entries` entries to this path (a fixture), and exit.
+    #[arg(long, requires = "entries")]
+    pub generate: Option<PathBuf>,
+    /// Entries for `--generate`.
+    #[arg(long)]
+    pub entries: Option<u64>,
 }
 
 /// Writes a valid ledger of `n` entries at difficulty 0 (any nonce solves it; the history's
@@ -196,6 +202,9 @@ fn vm_hwm_mb(pid: u32) -> f64 {
 
 /// Runs the benchmark and prints its table (or JSON).
 pub fn run(args: LedgerBenchArgs) -> anyhow::Result<()> {
+    if let (Some(path), Some(n)) = (&args.generate, args.entries) {
+        return write_ledger(path, n);
+    }
     let tmp;
     let dir = match &args.dir {
         Some(d) => d.clone(),
