@@ -968,6 +968,10 @@ pub struct RaceTimes {
     pub observed_mean: f64,
     /// Mean predicted time, the average of 2^bits / rate, seconds.
     pub predicted_mean: f64,
+    /// Median observed time, seconds.
+    pub observed_median: f64,
+    /// Median predicted time (μ·ln 2 for a single law), seconds.
+    pub predicted_median: f64,
     /// [`PERCENTILES`], observed and predicted (the median is 0.5).
     pub percentiles: Vec<Percentile>,
     /// Kolmogorov–Smirnov of the times against the predicted law.
@@ -1075,6 +1079,8 @@ pub fn race_times(races: &[RaceInput], alpha: f64) -> Result<RaceTimes, StatsErr
         races: n as u64,
         observed_mean,
         predicted_mean,
+        observed_median: percentile_sorted(&times, 0.5),
+        predicted_median: mixture_quantile(&means, 0.5),
         percentiles,
         ks,
         histogram,

@@ -216,13 +216,19 @@ pub fn retarget_window(window: &[Race], target_us: u64) -> u32 {
     retarget_step(window, current, target_us)
 }
 
+/// Bits above this (only a forged entry has them) are counted as this many, so the fixed-point
+/// sums cannot overflow. It changes no result: with an entry this hard the ideal is at least
+/// `BITS_CAP - 68` (the time's log2 is at most 68), above any clamp's upper end.
+const BITS_CAP: u32 = 2 * MAX_BITS;
+
 fn retarget_step(window: &[Race], current: u32, target_us: u64) -> u32 {
+    let bits = |r: &Race| r.bits.min(BITS_CAP);
     // Work is Σ 2^bits; counted relative to the hardest entry, 2^(bits - hardest + 64), so
     // it is an exact integer and log2(work) = hardest - 64 + log2(sum).
-    let hardest = window.iter().map(|r| r.bits).max().unwrap_or(current);
+    let hardest = window.iter().map(bits).max().unwrap_or(current.min(BITS_CAP));
     let work: u128 = window
         .iter()
-        .map(|r| hardest - r.bits.min(hardest))
+        .map(|r| hardest - bits(r))
         .filter(|&below| below <= WORK_SPREAD_BITS)
         .map(|below| 1u128 << (WORK_SPREAD_BITS - below))
         .sum();
@@ -239,16 +245,15 @@ fn retarget_step(window: &[Race], current: u32, target_us: u64) -> u32 {
     // Round half up (towards harder): floor(x + 1/2).
     let ideal = (log2_ideal + ONE / 2).div_euclid(ONE);
     let low = i64::from(current.saturating_sub(MAX_STEP_BITS).max(MIN_BITS));
-    let high = i64::from((current + MAX_STEP_BITS).min(MAX_BITS));
+    let high = i64::from(current.saturating_add(MAX_STEP_BITS).min(MAX_BITS));
     // `current` is in range for any chain the schedule produced; a forged one may not be,
     // and clamping to `low..=high` (with `low <= high` ensured) keeps the result in range.
     ideal.clamp(low.min(high), high) as u32
 }
 
 /// `log2(x)` in fixed point with [`LOG2_FRAC_BITS`] fractional bits, rounded down (within
-/// a few units in the last place), by integer arithmetic only. `x` must be at least 1.
+/// a few units in the last place), by integer arithmetic only. 0 is taken as 1.
 pub fn log2_fixed(x: u128) -> i64 {
-    debug_assert!(x > 0, "log2 of 0");
     let x = x.max(1);
     let int = 127 - x.leading_zeros();
     // The mantissa x / 2^int in [1, 2), with 63 fractional bits, so its square fits a u128.
@@ -273,8 +278,8 @@ pub fn log2_fixed(x: u128) -> i64 {
 }
 
 /// Whole microseconds from the seconds a ledger entry records, rounded to nearest: IEEE-754
-/// multiplication, addition and the truncating cast are exact-rounded on every target, so
-/// native and wasm32 agree. Negative and NaN give 0. Prefer the entry's own microsecond
+/// multiplication and addition are correctly rounded and the cast truncates (saturating) on
+/// every target, so native and wasm32 agree. Negative and NaN give 0. Prefer the entry's own microsecond
 /// timestamps (`end_time - start_time`) where they are at hand.
 pub fn micros_from_secs(secs: f64) -> u64 {
     if secs.is_nan() || secs <= 0.0 {
@@ -404,6 +409,8 @@ mod tests {
         // A forged window out of range still gives a value in range.
         assert_eq!(retarget_window(&window(500_000, 1000), 500_000), MAX_BITS);
         assert_eq!(retarget_window(&window(500_000, 0), 500_000), MIN_BITS);
+        assert_eq!(retarget_window(&window(0, u32::MAX), u64::MAX), MAX_BITS);
+        assert_eq!(log2_fixed(0), 0);
     }
 
     #[test]

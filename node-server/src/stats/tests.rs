@@ -427,6 +427,9 @@ fn race_times_match_scipy_and_numpy() {
     assert_eq!(r.races, 20);
     assert_rel(r.observed_mean, 0.55655, 1e-12);
     assert_rel(r.predicted_mean, 0.5, 1e-15);
+    // numpy.median(TIMES); 0.5·ln 2.
+    assert_rel(r.observed_median, 0.385, 1e-12);
+    assert_rel(r.predicted_median, 0.5 * std::f64::consts::LN_2, 1e-9);
     // scipy.stats.kstest(TIMES, 'expon', args=(0, 0.5), method='exact').
     assert_rel(r.ks.statistic, 0.08651381911739475, 1e-12);
     assert_rel(r.ks.p_value, 0.9950719139277662, 1e-9);
