@@ -225,7 +225,11 @@ fn retarget_step(window: &[Race], current: u32, target_us: u64) -> u32 {
     let bits = |r: &Race| r.bits.min(BITS_CAP);
     // Work is Σ 2^bits; counted relative to the hardest entry, 2^(bits - hardest + 64), so
     // it is an exact integer and log2(work) = hardest - 64 + log2(sum).
-    let hardest = window.iter().map(bits).max().unwrap_or(current.min(BITS_CAP));
+    let hardest = window
+        .iter()
+        .map(bits)
+        .max()
+        .unwrap_or(current.min(BITS_CAP));
     let work: u128 = window
         .iter()
         .map(|r| hardest - bits(r))
