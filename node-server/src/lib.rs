@@ -9,6 +9,8 @@
 //! - [`printer`]: the lab's terminal lines, from the events.
 //! - [`metrics`]: Prometheus counters from the event stream (`GET /metrics`).
 //! - [`attempts`]: the attempts log (JSON Lines) and the per-node report.
+//! - [`stats`]: the race as an experiment: win vs hash share, race times, wasted work, test sizes.
+//! - [`plot`]: the report's charts as one SVG or PNG (`report --plot`).
 //! - [`server`]: the TCP port: tells `nc` lines from HTTP by the first line.
 //! - [`protocol`]: the line protocol's request, reply and error formats.
 //! - [`http`]: the HTTP and WebSocket routes (warp).
@@ -35,7 +37,9 @@ pub mod ledger_bench;
 pub mod limits;
 pub mod metrics;
 pub mod node;
+pub mod plot;
 pub mod printer;
 pub mod protocol;
 pub mod race;
 pub mod server;
+pub mod stats;
