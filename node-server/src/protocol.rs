@@ -98,6 +98,9 @@ pub enum ErrorCode {
     /// The ledger could not be reached in time (a process holding its lock is stopped, or
     /// etcd is unreachable); the message says whether the decision stands.
     LedgerUnavailable,
+    /// The race's decision was withdrawn before it was recorded; nothing was recorded, and the
+    /// transaction can be sent again.
+    Withdrawn,
     /// The node is shutting down.
     ShuttingDown,
     /// The node's search failed (an internal error); nothing was recorded.
