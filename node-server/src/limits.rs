@@ -35,6 +35,10 @@ pub const MAX_LINGERING_REFUSALS: usize = 64;
 /// line. Beyond `MAX_LINGERING_REFUSALS`, only what has already arrived is looked at.
 pub const REFUSAL_SNIFF_TIME: Duration = Duration::from_secs(1);
 
+/// Beyond [`MAX_LINGERING_REFUSALS`], a refused connection is answered from what it has
+/// already sent, at most this many bytes, read without waiting; then it is closed at once.
+pub const REFUSAL_PEEK_BYTES: usize = 1024;
+
 /// After an error that closes a connection, how long the node keeps reading (and discarding)
 /// what the client is still sending, so that the error reaches it before the close (closing
 /// with unread data would reset the connection and could destroy the error in flight).

@@ -2,8 +2,9 @@
 //! connection's first line. An HTTP request line, in any of its forms (`GET /status
 //! HTTP/1.1`, `GET http://host/status HTTP/1.1`, `CONNECT host:443 HTTP/1.1`, `OPTIONS *
 //! HTTP/1.1`, the HTTP/2 preface `PRI * HTTP/2.0`), is answered in HTTP: HTTP/1.x by the HTTP
-//! and WebSocket routes ([`crate::http`]), any other version with 505. Anything else is the
-//! lab's line protocol ([`crate::protocol`]), as sent by `nc`.
+//! and WebSocket routes ([`crate::http`]), the HTTP/2 preface with an HTTP/2 GOAWAY
+//! (`HTTP_1_1_REQUIRED`), any other version with 505. Anything else is the lab's line
+//! protocol ([`crate::protocol`]), as sent by `nc`.
 //!
 //! A connection over [`MAX_CONNECTIONS`] is refused in the protocol it speaks: 503 to HTTP,
 //! a `too_many_connections` line otherwise.
@@ -25,8 +26,8 @@ use crate::events::EventKind;
 use crate::http::Routes;
 use crate::limits::{
     HTTP_IDLE_TIMEOUT, LINE_DEADLINE, LINGERING_CLOSE, LINGERING_CLOSE_BYTES, MAX_CONNECTIONS,
-    MAX_HTTP_HEADER_BYTES, MAX_LINE_BYTES, MAX_LINGERING_REFUSALS, REFUSAL_SNIFF_TIME,
-    REPLY_LINGER, REPLY_SEND_TIMEOUT,
+    MAX_HTTP_HEADER_BYTES, MAX_LINE_BYTES, MAX_LINGERING_REFUSALS, REFUSAL_PEEK_BYTES,
+    REFUSAL_SNIFF_TIME, REPLY_LINGER, REPLY_SEND_TIMEOUT,
 };
 use crate::node::Node;
 use crate::origins::Origins;
@@ -36,7 +37,10 @@ use crate::protocol::{self, ErrorCode, ErrorReply, LineError};
 /// ends; an HTTP connection upgraded to a WebSocket hands it on to its viewer (it is a
 /// request extension, `Arc<ConnectionSlot>`).
 #[derive(Debug)]
-pub struct ConnectionSlot(#[allow(dead_code)] OwnedSemaphorePermit);
+pub struct ConnectionSlot(
+    // Held, never read: dropping it frees the slot.
+    #[allow(dead_code)] OwnedSemaphorePermit,
+);
 
 /// Serves `node` on `listener` until `shutdown` is cancelled, admitting web pages by
 /// `origins`. Connection tasks are tracked by `tracker`, so the caller can wait for them to
@@ -79,7 +83,7 @@ pub async fn run(
             } else {
                 // What has already arrived decides; a fresh socket's send buffer is empty,
                 // so the answer fits without waiting.
-                let mut first = [0u8; 1024];
+                let mut first = [0u8; REFUSAL_PEEK_BYTES];
                 let n = stream.try_read(&mut first).unwrap_or(0);
                 let _ = stream.try_write(&over_limit_answer(&node, &first[..n]));
             }
