@@ -1,39 +1,137 @@
-//! The Origin rule in a real browser (headless Chromium): a page from another origin cannot
-//! write to the ledger, read it, or watch the races; one the user allows (`--allow-origin`)
-//! can; and the dashboard served by any node works with every node of the process, by
-//! 127.0.0.1 or localhost.
+//! The Origin rule in a real browser (headless Chromium over WebDriver): a page from another
+//! origin cannot write to the ledger, read it, or watch the races; one the user allows
+//! (`--allow-origin`) can; and the dashboard served by any node works with every node of the
+//! process, by 127.0.0.1 or localhost.
 
 mod util;
 
 use std::io::{Read, Write};
-use std::net::TcpListener;
-use std::path::Path;
-use std::process::Command;
+use std::net::{TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
 
+use serde_json::{json, Value};
 use util::*;
 
-/// Loads `url` in headless Chromium, runs its scripts (timers run in virtual time, for up to
-/// 10 s of it) and returns the page's DOM.
-fn chromium_dom(profile: &Path, url: &str) -> String {
-    let out = Command::new("chromium")
-        .args([
-            "--headless",
-            // Root (as in CI containers) needs it; the pages are ours.
-            "--no-sandbox",
-            "--disable-gpu",
-            &format!("--user-data-dir={}", profile.display()),
-            "--virtual-time-budget=10000",
-            "--dump-dom",
-            url,
-        ])
-        .output()
-        .expect("this test needs Chromium: apt-get install chromium (or run .ci/run)");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
+/// Headless Chromium driven over W3C WebDriver (chromedriver): real time, no virtual clock,
+/// so a page's WebSockets and fetches finish when they finish.
+struct Browser {
+    driver: Child,
+    port: u16,
+    session: String,
+}
+
+impl Browser {
+    fn start() -> Browser {
+        let port = free_ports(1)[0];
+        let driver = Command::new("chromedriver")
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("this test needs chromedriver: apt-get install chromium-driver (or .ci/run)");
+        let mut browser = Browser {
+            driver,
+            port,
+            session: String::new(),
+        };
+        let start = Instant::now();
+        let session = loop {
+            let capabilities = json!({"capabilities": {"alwaysMatch": {
+                "browserName": "chrome",
+                "goog:chromeOptions": {
+                    "binary": "/usr/bin/chromium",
+                    // Root (as in CI containers) needs --no-sandbox; the pages are ours.
+                    "args": ["--headless", "--no-sandbox", "--disable-gpu"],
+                },
+            }}});
+            match browser.call("POST", "/session", Some(capabilities)) {
+                Ok(v) => break v["sessionId"].as_str().unwrap().to_owned(),
+                Err(e) => assert!(start.elapsed() < PATIENCE, "no WebDriver session: {e}"),
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        };
+        browser.session = session;
+        browser
+    }
+
+    /// One WebDriver command; its `value`, or the error.
+    fn call(&self, method: &str, route: &str, body: Option<Value>) -> Result<Value, String> {
+        let mut s = TcpStream::connect(("127.0.0.1", self.port)).map_err(|e| e.to_string())?;
+        s.set_read_timeout(Some(PATIENCE)).unwrap();
+        let body = body.map_or(String::new(), |b| b.to_string());
+        let request = format!(
+            "{method} {route} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nConnection: close\r\n\
+             Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            self.port,
+            body.len()
+        );
+        s.write_all(request.as_bytes()).map_err(|e| e.to_string())?;
+        // The head, then exactly Content-Length bytes (the driver may keep the connection).
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") {
+            s.read_exact(&mut byte).map_err(|e| e.to_string())?;
+            head.push(byte[0]);
+        }
+        let head = String::from_utf8_lossy(&head).to_ascii_lowercase();
+        let length: usize = head
+            .lines()
+            .find_map(|l| l.strip_prefix("content-length:"))
+            .and_then(|n| n.trim().parse().ok())
+            .ok_or_else(|| format!("no content-length: {head}"))?;
+        let mut body = vec![0u8; length];
+        s.read_exact(&mut body).map_err(|e| e.to_string())?;
+        let v: Value = serde_json::from_slice(&body).map_err(|e| format!("{e}: {head}"))?;
+        match v["value"].get("error") {
+            Some(error) => Err(format!("{error}: {}", v["value"]["message"])),
+            None => Ok(v["value"].clone()),
+        }
+    }
+
+    fn open(&self, url: &str) {
+        let route = format!("/session/{}/url", self.session);
+        self.call("POST", &route, Some(json!({ "url": url })))
+            .unwrap();
+    }
+
+    /// Runs `script` in the page until it returns something other than null, for up to
+    /// PATIENCE (real time); panics with `what` and the page otherwise.
+    fn wait_for(&self, what: &str, script: &str) -> Value {
+        let route = format!("/session/{}/execute/sync", self.session);
+        let start = Instant::now();
+        loop {
+            let v = self
+                .call(
+                    "POST",
+                    &route,
+                    Some(json!({ "script": script, "args": [] })),
+                )
+                .unwrap();
+            if !v.is_null() {
+                return v;
+            }
+            if start.elapsed() > PATIENCE {
+                let page = self.call(
+                    "POST",
+                    &route,
+                    Some(json!({"script": "return document.body.innerText", "args": []})),
+                );
+                panic!("timed out waiting for {what}; the page:\n{page:?}");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        if !self.session.is_empty() {
+            let _ = self.call("DELETE", &format!("/session/{}", self.session), None);
+        }
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
 }
 
 /// Serves `html` to every request on a free port, from another origin than the nodes'.
@@ -89,10 +187,15 @@ const log = (s) => {{ document.getElementById('out').textContent += s + '\n'; }}
     )
 }
 
-fn outcome(dom: &str) -> Vec<String> {
-    let start = dom.find(r#"<pre id="out">"#).expect("the page's log") + 14;
-    let end = start + dom[start..].find("</pre>").unwrap();
-    dom[start..end].lines().map(str::to_owned).collect()
+/// What a probing page logged, once it is done.
+fn outcome(browser: &Browser, url: &str) -> Vec<String> {
+    browser.open(url);
+    let log = browser.wait_for(
+        "the page to finish",
+        "const t = document.getElementById('out').textContent; \
+         return t.includes('done') ? t : null;",
+    );
+    log.as_str().unwrap().lines().map(str::to_owned).collect()
 }
 
 #[test]
@@ -116,25 +219,20 @@ fn only_the_nodes_own_pages_and_allowed_origins_reach_the_nodes_in_a_browser() {
     .map(|s| s.to_string())
     .collect();
     let server = Server::spawn(dir.path(), &args, ports.clone());
-    let profile = tempfile::tempdir().unwrap();
+    let browser = Browser::start();
 
-    let dom = chromium_dom(profile.path(), &format!("http://127.0.0.1:{hostile}/"));
+    let log = outcome(&browser, &format!("http://127.0.0.1:{hostile}/"));
     assert_eq!(
-        outcome(&dom),
-        ["post failed", "ledger failed", "events failed", "done"],
-        "{dom}"
+        log,
+        ["post failed", "ledger failed", "events failed", "done"]
     );
     assert!(
         !server.ledger_path().exists(),
         "the hostile page wrote nothing"
     );
 
-    let dom = chromium_dom(profile.path(), &format!("http://127.0.0.1:{allowed}/"));
-    assert_eq!(
-        outcome(&dom),
-        ["post 200", "ledger 200", "events hello", "done"],
-        "{dom}"
-    );
+    let log = outcome(&browser, &format!("http://127.0.0.1:{allowed}/"));
+    assert_eq!(log, ["post 200", "ledger 200", "events hello", "done"]);
     let data: Vec<String> = server
         .ledger()
         .iter()
@@ -148,22 +246,13 @@ fn only_the_nodes_own_pages_and_allowed_origins_reach_the_nodes_in_a_browser() {
         "127.0.0.1:{},localhost:{},127.0.0.1:{}",
         ports[0], ports[1], ports[2]
     );
-    let dom = chromium_dom(
-        profile.path(),
-        &format!("http://localhost:{}/?nodes={nodes}", ports[1]),
+    browser.open(&format!("http://localhost:{}/?nodes={nodes}", ports[1]));
+    let seen = browser.wait_for(
+        "every node live, named, and the ledger shown",
+        r#"const names = [...document.querySelectorAll('.node-chip')].map((c) => c.dataset.node);
+           const all = document.querySelector('#nodes-summary').dataset.all === 'true';
+           const ledger = document.body.innerText.includes('written by an allowed page');
+           return all && ledger && names.every(Boolean) ? names : null;"#,
     );
-    assert!(
-        dom.contains(r#"data-all="true">3/3 nodes live<"#),
-        "the dashboard did not reach every node:\n{dom}"
-    );
-    for node in ["Node1", "Node2", "Node3"] {
-        assert!(
-            dom.contains(&format!(r#"data-node="{node}""#)),
-            "{node}:\n{dom}"
-        );
-    }
-    assert!(
-        dom.contains("written by an allowed page"),
-        "the ledger was read:\n{dom}"
-    );
+    assert_eq!(seen, json!(["Node1", "Node2", "Node3"]));
 }
