@@ -479,9 +479,16 @@ fn http_in_every_request_line_form_is_answered_as_http_and_never_raced() {
     let base = format!("http://127.0.0.1:{p}");
 
     // curl speaks HTTP/2 from the first byte: the node answers in HTTP/2, a GOAWAY
-    // HTTP_1_1_REQUIRED, which curl reports as an HTTP/2 error (exit 16).
+    // HTTP_1_1_REQUIRED, which curl 7.88 reports as an HTTP/2 error (exit 16); a curl that
+    // retries over HTTP/1.1 on it gets the status.
     let (rc, out) = curl(&["--http2-prior-knowledge", &format!("{base}/status")]);
-    assert_eq!(rc, Some(16), "{}", String::from_utf8_lossy(&out));
+    match rc {
+        Some(0) => assert_eq!(
+            serde_json::from_slice::<Value>(&out).unwrap()["node"],
+            "Node1"
+        ),
+        rc => assert_eq!(rc, Some(16), "{}", String::from_utf8_lossy(&out)),
+    }
     // The same bytes by hand: the server's SETTINGS, then GOAWAY with the JSON error.
     let answer = exchange(p, b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0\0\x04\0\0\0\0\0");
     assert_eq!(
@@ -538,11 +545,8 @@ fn http_in_every_request_line_form_is_answered_as_http_and_never_raced() {
         "%{http_connect}",
         "http://example.com/",
     ]);
-    assert_eq!(
-        (rc, out.as_slice()),
-        (Some(56), &b"403"[..]),
-        "tunnel refused"
-    );
+    assert_ne!(rc, Some(0), "the tunnel was refused");
+    assert_eq!(out, b"403");
     let (rc, out) = curl(&[
         "-X",
         "CONNECT",
