@@ -224,8 +224,9 @@ fn verify_continuation(entries: &[Entry], check: &mut ChainCheck) -> Result<(), 
     let mut link_error = None;
     for e in entries {
         if let Err(reason) = next.link(e) {
+            // The entry's place in the ledger, whatever index it claims.
             link_error = Some(ChainError {
-                position: e.index.max(next.next_index()) as usize,
+                position: next.next_index() as usize,
                 reason,
             });
             break;
