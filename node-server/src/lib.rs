@@ -19,7 +19,7 @@
 //! - [`assets`]: the dashboard's files, built into the binary.
 //! - [`client`]: `submit`, the race from a client's side.
 //! - [`commands`]: `mine`, `verify`, `report`.
-//! - [`bench`]: `node-server bench`.
+//! - [`bench`](mod@bench): `node-server bench`.
 //! - [`ledger_bench`]: `node-server bench-ledger`: what a race costs as the ledger grows.
 //! - [`limits`]: every limit, named.
 //! - [`clock`]: microsecond UTC timestamps.

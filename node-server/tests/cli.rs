@@ -115,6 +115,10 @@ fn an_error_says_its_cause_once() {
     );
     assert_eq!(out.status.code(), Some(2));
     let err = stderr(&out);
-    assert_eq!(err.to_lowercase().matches("is a directory").count(), 1, "{err}");
+    assert_eq!(
+        err.to_lowercase().matches("is a directory").count(),
+        1,
+        "{err}"
+    );
     assert!(err.starts_with("node-server: "), "{err}");
 }
