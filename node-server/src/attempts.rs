@@ -10,6 +10,7 @@ use std::io::{self, BufRead, Write};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 
+use pow_core::chain::RaceMode;
 use pow_core::Hash32;
 use serde::{Deserialize, Serialize};
 
@@ -53,6 +54,22 @@ pub struct Attempt {
     /// the attempt to that ledger (a ledger started over has another).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ledger_id: Option<Hash32>,
+    /// The difficulty mined at, in zero bits (absent in older logs: 8 × `difficulty`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub difficulty_bits: Option<u32>,
+    /// How the race was run (absent in older logs: the lab's race).
+    #[serde(default, skip_serializing_if = "RaceMode::is_lab")]
+    pub race: RaceMode,
+    /// Seconds from the transaction's arrival at the node to its first hash.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency: Option<f64>,
+}
+
+impl Attempt {
+    /// The difficulty mined at, in zero bits.
+    pub fn bits(&self) -> u32 {
+        self.difficulty_bits.unwrap_or(self.difficulty * 8)
+    }
 }
 
 impl Attempt {
@@ -76,8 +93,14 @@ impl Attempt {
             entry_index: None,
             entry_hash: None,
             ledger_id: None,
+            difficulty_bits: None,
+            race: RaceMode::Lab,
+            latency: None,
         };
         let with_work = |mut a: Attempt, w: &crate::events::Work| {
+            a.difficulty_bits = Some(w.difficulty_bits);
+            a.race = w.race;
+            a.latency = w.latency;
             a.nonce = Some(w.nonce);
             a.hash = Some(w.hash);
             a.start_time = Some(w.start_time.clone());
@@ -187,77 +210,11 @@ pub fn for_each(path: &Path, mut each: impl FnMut(Attempt)) -> io::Result<()> {
     Ok(())
 }
 
-/// One node's figures in the report.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct NodeSummary {
-    /// The node.
-    pub node: String,
-    /// Attempts with a result.
-    pub attempts: usize,
-    /// Races won.
-    pub wins: usize,
-    /// Mean time taken, seconds.
-    pub mean_time: f64,
-    /// Median time taken, seconds.
-    pub median_time: f64,
-    /// Nonces hashed per second over all attempts.
-    pub hash_rate: f64,
-    /// Mean seconds behind the winner, over lost races.
-    pub mean_margin: Option<f64>,
-}
-
-/// Per-node comparison, sorted by node name.
-pub fn summarize(attempts: &[Attempt]) -> Vec<NodeSummary> {
-    let mut nodes: Vec<&str> = attempts.iter().map(|a| a.node.as_str()).collect();
-    nodes.sort_unstable();
-    nodes.dedup();
-    nodes
-        .into_iter()
-        .map(|node| {
-            let mine: Vec<&Attempt> = attempts.iter().filter(|a| a.node == node).collect();
-            let mut times: Vec<f64> = mine.iter().filter_map(|a| a.time_taken).collect();
-            times.sort_by(f64::total_cmp);
-            let total_time: f64 = times.iter().sum();
-            let hashes: u64 = mine.iter().filter_map(|a| a.hashes).sum();
-            let margins: Vec<f64> = mine.iter().filter_map(|a| a.margin).collect();
-            NodeSummary {
-                node: node.to_owned(),
-                attempts: mine.len(),
-                wins: mine.iter().filter(|a| a.outcome == "won").count(),
-                mean_time: mean(&times),
-                median_time: median(&times),
-                hash_rate: if total_time > 0.0 {
-                    hashes as f64 / total_time
-                } else {
-                    0.0
-                },
-                mean_margin: (!margins.is_empty()).then(|| mean(&margins)),
-            }
-        })
-        .collect()
-}
-
-fn mean(v: &[f64]) -> f64 {
-    if v.is_empty() {
-        0.0
-    } else {
-        v.iter().sum::<f64>() / v.len() as f64
-    }
-}
-
-fn median(sorted: &[f64]) -> f64 {
-    match sorted.len() {
-        0 => 0.0,
-        n if !n.is_multiple_of(2) => sorted[n / 2],
-        n => (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0,
-    }
-}
-
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn attempt(node: &str, outcome: &str, t: f64, margin: Option<f64>) -> Attempt {
+    pub(crate) fn attempt(node: &str, outcome: &str, t: f64, margin: Option<f64>) -> Attempt {
         Attempt {
             node: node.into(),
             tx_id: Hash32::ZERO,
@@ -275,26 +232,17 @@ mod tests {
             entry_index: None,
             entry_hash: None,
             ledger_id: None,
+            difficulty_bits: None,
+            race: RaceMode::Lab,
+            latency: None,
         }
     }
 
     #[test]
-    fn summary_counts_wins_means_medians_and_rates() {
-        let a = [
-            attempt("Node1", "won", 1.0, None),
-            attempt("Node1", "won", 3.0, None),
-            attempt("Node2", "lost", 2.0, Some(0.5)),
-            attempt("Node2", "lost", 4.0, Some(1.5)),
-            attempt("Node2", "won", 9.0, None),
-        ];
-        let s = summarize(&a);
-        assert_eq!(s.len(), 2);
-        assert_eq!((s[0].wins, s[0].mean_time, s[0].median_time), (2, 2.0, 2.0));
-        assert_eq!(s[0].hash_rate, 500.0);
-        assert_eq!(
-            (s[1].wins, s[1].median_time, s[1].mean_margin),
-            (1, 4.0, Some(1.0))
-        );
+    fn attempts_round_trip_and_live_beside_the_ledger() {
+        let a = attempt("Node1", "won", 1.0, None);
+        let line = crate::json::to_vec(&a).unwrap();
+        assert_eq!(serde_json::from_slice::<Attempt>(&line).unwrap(), a);
         assert_eq!(
             path_for(Path::new("/a/ledger.json")),
             Path::new("/a/ledger.attempts.jsonl")

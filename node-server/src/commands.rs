@@ -8,7 +8,6 @@ use anyhow::Context as _;
 use pow_core::engine::Kernel;
 use pow_core::search::{self, parallel};
 use pow_core::{Difficulty, Prepared};
-use serde_json::json;
 
 use crate::attempts;
 use crate::clock::Stamp;
@@ -208,39 +207,4 @@ pub fn verify(path: &Path, smallest: bool, attempts_log: Option<&Path>) -> anyho
         head,
         notes,
     })
-}
-
-/// `report`: the per-node comparison from the attempts log.
-pub fn report(log: &Path, as_json: bool) -> anyhow::Result<String> {
-    let all = attempts::read(log).with_context(|| format!("cannot read {}", log.display()))?;
-    let rows = attempts::summarize(&all);
-    if as_json {
-        let pretty = crate::json::to_vec_pretty(&json!({ "attempts": all.len(), "nodes": rows }))?;
-        return Ok(String::from_utf8(pretty).expect("JSON is UTF-8"));
-    }
-    let mut s = format!(
-        "{} attempts in {}\n{:<8} {:>8} {:>6} {:>14} {:>14} {:>12} {:>16}\n",
-        all.len(),
-        log.display(),
-        "node",
-        "attempts",
-        "wins",
-        "mean (s)",
-        "median (s)",
-        "MH/s",
-        "mean margin (s)"
-    );
-    for r in rows {
-        s += &format!(
-            "{:<8} {:>8} {:>6} {:>14.6} {:>14.6} {:>12.2} {:>16}\n",
-            r.node,
-            r.attempts,
-            r.wins,
-            r.mean_time,
-            r.median_time,
-            r.hash_rate / 1e6,
-            r.mean_margin.map_or("-".into(), |m| format!("{m:+.6}"))
-        );
-    }
-    Ok(s)
 }

@@ -42,7 +42,7 @@ pub struct Event {
 }
 
 /// The figures of one finished proof of work.
-#[derive(Clone, Debug, Serialize, PartialEq)]
+#[derive(Clone, Debug, Default, Serialize, PartialEq)]
 pub struct Work {
     /// The nonce found.
     pub nonce: u64,
@@ -56,6 +56,13 @@ pub struct Work {
     pub start_time: String,
     /// When the search ended.
     pub end_time: String,
+    /// The difficulty it was mined at, in zero bits.
+    pub difficulty_bits: u32,
+    /// How the race was run.
+    pub race: pow_core::chain::RaceMode,
+    /// Seconds from the transaction's arrival at the node to its first hash.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub latency: Option<f64>,
 }
 
 /// What happened, with the figures that belong to it.

@@ -716,6 +716,7 @@ mod tests {
                     hashes: 2,
                     start_time: "s".into(),
                     end_time: "e".into(),
+                    ..Default::default()
                 }),
                 aborted: false,
             },

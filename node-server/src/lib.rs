@@ -18,7 +18,8 @@
 //! - [`json`]: JSON as the node writes it (floats in plain decimal).
 //! - [`assets`]: the dashboard's files, built into the binary.
 //! - [`client`]: `submit`, the race from a client's side.
-//! - [`commands`]: `mine`, `verify`, `report`.
+//! - [`commands`]: `mine` and `verify`.
+//! - [`report`]: `report`: the nodes compared, and the experiment's figures, in bounded memory.
 //! - [`bench`](mod@bench): `node-server bench`.
 //! - [`ledger_bench`]: `node-server bench-ledger`: what a race costs as the ledger grows.
 //! - [`limits`]: every limit, named.
@@ -45,5 +46,6 @@ pub mod plot;
 pub mod printer;
 pub mod protocol;
 pub mod race;
+pub mod report;
 pub mod server;
 pub mod stats;

@@ -176,6 +176,10 @@ struct ReportArgs {
     /// Print JSON.
     #[arg(long)]
     json: bool,
+    /// Also draw the charts (win vs hash share, race times, difficulty, wasted work) into this
+    /// file: `.svg` or `.png`.
+    #[arg(long)]
+    plot: Option<PathBuf>,
 }
 
 fn kernel(name: Option<&str>) -> anyhow::Result<Kernel> {
@@ -330,9 +334,17 @@ fn report(args: ReportArgs) -> anyhow::Result<ExitCode> {
     let log = args
         .attempts
         .unwrap_or_else(|| node_server::attempts::path_for(&args.ledger));
-    print!("{}", commands::report(&log, args.json)?);
-    if !args.json {
-        println!();
+    let report = node_server::report::build(&log)?;
+    if args.json {
+        println!("{}", node_server::json::to_string(&report)?);
+    } else {
+        print!("{}", node_server::report::text(&report, &log));
+    }
+    if let Some(path) = &args.plot {
+        node_server::report::plot(&report, path)?;
+        if !args.json {
+            println!("charts: {}", path.display());
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -121,6 +121,7 @@ mod tests {
             hashes: 1234,
             start_time: String::new(),
             end_time: String::new(),
+            ..Default::default()
         };
         bus.emit(
             Some((&tx, &data)),

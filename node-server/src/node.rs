@@ -447,6 +447,9 @@ impl Node {
             hashes: outcome.hashes,
             start_time: start.wall.text(),
             end_time: submitted.finish.end.text(),
+            difficulty_bits: self.config.difficulty * 8,
+            race: pow_core::chain::RaceMode::Lab,
+            latency: None,
         };
         self.events.emit(
             tx,

@@ -189,6 +189,7 @@ mod tests {
             hashes: 2,
             start_time: "s".into(),
             end_time: "e".into(),
+            ..Default::default()
         };
         let line = p
             .format(&event(EventKind::Completed {

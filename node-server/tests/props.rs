@@ -244,6 +244,7 @@ proptest! {
             hashes: nonce,
             start_time: text.clone(),
             end_time: text.clone(),
+            ..Default::default()
         };
         let kind = match kind {
             0 => EventKind::Received { peer: text.clone() },
