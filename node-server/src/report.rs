@@ -133,8 +133,8 @@ struct ModeAcc {
     partial: u64,
     /// Per node: wins, races, hashes and seconds over the complete races.
     nodes: BTreeMap<String, (u64, u64, u64, f64)>,
-    /// Sampled races: winner's time, bits, the nodes' hashes and seconds.
-    sample: Vec<(f64, u32, Vec<(u64, f64)>)>,
+    /// Sampled races: the winner's time and the difficulty in bits.
+    sample: Vec<(f64, u32)>,
     seen_for_sample: u64,
     winner_hashes: u64,
     loser_hashes: u64,
@@ -274,11 +274,7 @@ impl Builder {
         }
         // The race sample (reservoir) and the difficulty series (every k-th race).
         mode.seen_for_sample += 1;
-        let entry = (
-            winner.secs,
-            r.bits,
-            r.parts.values().map(|p| (p.hashes, p.secs)).collect(),
-        );
+        let entry = (winner.secs, r.bits);
         if mode.sample.len() < RACE_SAMPLE {
             mode.sample.push(entry);
             mode.per_race_wasted.push(RaceWork {
@@ -296,7 +292,7 @@ impl Builder {
             }
         }
         let stride = mode.bits_stride.max(1);
-        if (mode.races - 1) % stride == 0 {
+        if (mode.races - 1).is_multiple_of(stride) {
             mode.bits.push(r.bits);
             if mode.bits.len() >= DIFFICULTY_POINTS {
                 mode.bits = mode.bits.iter().step_by(2).copied().collect();
@@ -377,7 +373,7 @@ fn mode_report(name: &'static str, m: ModeAcc) -> ModeReport {
             let races: Vec<RaceInput> = m
                 .sample
                 .iter()
-                .map(|(secs, bits, _)| RaceInput {
+                .map(|(secs, bits)| RaceInput {
                     time_secs: *secs,
                     difficulty_bits: *bits,
                     total_hash_rate: total_rate,
