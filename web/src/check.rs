@@ -1,14 +1,24 @@
-//! Ledger checks as plain Rust, returning the JSON the page renders.
+//! Ledger checks as plain Rust, returning what the page renders.
 //!
-//! [`ledger`] reports every entry, not only the first bad one: entries before the first bad one
-//! are `"ok"`; the first bad one carries [`verify_chain`]'s exact reason; each entry after it
-//! gets its own check against the entry recorded before it — `"bad"` with its reason, or
-//! `"after_break"` when it holds on its own but follows a broken entry and so is not trusted.
+//! [`Chain`] is the one rule book: it takes a ledger's entries in order, one at a time, and gives
+//! each its status. Entries before the first bad one are [`Status::Ok`]; the first bad one carries
+//! [`verify_chain`](pow_core::chain::verify_chain)'s exact reason; each entry after it gets its
+//! own check against the entry recorded before it — [`Status::Bad`] with its reason, or
+//! [`Status::AfterBreak`] when it holds on its own but follows a broken entry and so is not
+//! trusted. Because it keeps its place (next index, previous `entry_hash`, the transactions seen),
+//! a ledger can be fed to it whole ([`ledger`]), a page at a time ([`Chain::page`]) or as a byte
+//! stream cut anywhere ([`Splitter`], [`Chain::push_bytes`]) with the same result.
+//!
+//! Entries are parsed straight into [`Entry`] (serde derive, unknown fields refused), never
+//! through `serde_json::Value`, so a key given twice (`"node":"Mallory","node":"Node3"`) is an
+//! error: a reader that keeps the first value and one that keeps the last would see different
+//! winners.
 
 use std::collections::BTreeMap;
 
-use pow_core::chain::{verify_chain, Entry, EntryError};
+use pow_core::chain::{Entry, EntryError};
 use pow_core::Hash32;
+use serde_json::value::RawValue;
 use serde_json::{json, Value};
 
 /// The status of an entry that holds and follows an intact chain.
@@ -18,10 +28,60 @@ pub const BAD: &str = "bad";
 /// The status of an entry that holds on its own but comes after a bad one.
 pub const AFTER_BREAK: &str = "after_break";
 
+/// The longest entry a stream keeps in memory to parse (the node refuses transactions over
+/// 64 KiB, which JSON escaping can grow sixfold); a longer one is reported bad and skipped.
+pub const MAX_ENTRY_BYTES: usize = 4 << 20;
+
+/// When the recent transaction ids outnumber `1 / TX_MERGE_RATIO` of the sorted ones (and at
+/// least [`TX_MERGE_MIN`]), they are merged in: memory stays ~40 bytes per transaction.
+const TX_MERGE_RATIO: usize = 8;
+/// See [`TX_MERGE_RATIO`].
+const TX_MERGE_MIN: usize = 4096;
+
+/// An entry's status; `code()` is what the page keeps per entry (0 means "not checked yet").
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Status {
+    /// Holds, and so does the chain up to it.
+    Ok,
+    /// Does not hold.
+    Bad,
+    /// Holds on its own, but follows a bad entry.
+    AfterBreak,
+}
+
+impl Status {
+    /// The name the page uses (`ok`, `bad`, `after_break`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Status::Ok => OK,
+            Status::Bad => BAD,
+            Status::AfterBreak => AFTER_BREAK,
+        }
+    }
+
+    /// The compact code: 1 ok, 2 bad, 3 after the break.
+    pub fn code(self) -> u8 {
+        match self {
+            Status::Ok => 1,
+            Status::Bad => 2,
+            Status::AfterBreak => 3,
+        }
+    }
+}
+
+/// One entry's verdict.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Verdict {
+    /// Its status.
+    pub status: Status,
+    /// Why, when it is not [`Status::Ok`].
+    pub reason: String,
+}
+
 /// Checks one entry's JSON text on its own: `{ok, reason, entry_hash}`.
 pub fn entry(text: &str) -> Value {
-    match serde_json::from_str::<Entry>(text) {
-        Err(e) => json!({"ok": false, "reason": format!("the entry does not parse: {e}")}),
+    match parse_entry(text.as_bytes()) {
+        Err(reason) => json!({"ok": false, "reason": reason}),
         Ok(entry) => {
             let computed = entry.compute_hash().to_string();
             match entry.verify() {
@@ -32,56 +92,412 @@ pub fn entry(text: &str) -> Value {
     }
 }
 
-/// One entry's place in the ledger, checked against its recorded predecessor — the same rules
-/// as [`verify_chain`], position by position.
-fn check_at(
-    entries: &[Result<Entry, String>],
-    position: usize,
-    seen: &BTreeMap<Hash32, u64>,
-) -> Result<(), String> {
-    let e = entries[position].as_ref().map_err(Clone::clone)?;
-    if e.index != position as u64 {
-        return Err(EntryError::IndexMismatch {
-            expected: position as u64,
-            found: e.index,
-        }
-        .to_string());
-    }
-    let expected = match position.checked_sub(1).map(|p| &entries[p]) {
-        None => Some(Hash32::ZERO),
-        Some(Ok(prev)) => Some(prev.entry_hash),
-        // An unparsable predecessor has no entry_hash to link to.
-        Some(Err(_)) => None,
-    };
-    if let Some(expected) = expected.filter(|h| *h != e.prev_hash) {
-        return Err(EntryError::BrokenLink {
-            expected,
-            found: e.prev_hash,
-        }
-        .to_string());
-    }
-    e.verify().map_err(|r| r.to_string())?;
-    if let Some(&first_index) = seen.get(&e.tx_id) {
-        return Err(EntryError::DuplicateTransaction { first_index }.to_string());
-    }
-    Ok(())
+/// One entry's JSON straight into [`Entry`]: a duplicate or unknown key is an error.
+fn parse_entry(raw: &[u8]) -> Result<Entry, String> {
+    serde_json::from_slice::<wire::Entry>(raw)
+        .map(wire::Entry::into_entry)
+        .map_err(|e| format!("the entry does not parse: {e}"))
 }
 
-/// The fields the page shows for an entry, from its JSON even when it does not parse.
-fn summary(raw: &Value, position: usize) -> Value {
-    let field = |k: &str| raw.get(k).cloned().unwrap_or(Value::Null);
+/// The wire form of an entry, named `Entry` so serde's messages name it as pow-core's do.
+mod wire {
+    /// pow-core's [`Entry`] as it is read: the same fields, in the same order, with the same
+    /// refusal of unknown and repeated keys (serde derive), but each hash decoded from its text in
+    /// place — pow-core's own `Deserialize` copies each into a `String` first, a seventh of the
+    /// browser's time on a long ledger. `wire_and_entry_read_alike` holds them to the same answers.
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub(super) struct Entry {
+        node: String,
+        transaction_data: String,
+        nonce: u64,
+        hash: Hex,
+        time_taken: f64,
+        start_time: String,
+        end_time: String,
+        difficulty: u32,
+        index: u64,
+        tx_id: Hex,
+        prev_hash: Hex,
+        entry_hash: Hex,
+    }
+
+    impl Entry {
+        pub(super) fn into_entry(self) -> super::Entry {
+            super::Entry {
+                node: self.node,
+                transaction_data: self.transaction_data,
+                nonce: self.nonce,
+                hash: self.hash.0,
+                time_taken: self.time_taken,
+                start_time: self.start_time,
+                end_time: self.end_time,
+                difficulty: self.difficulty,
+                index: self.index,
+                tx_id: self.tx_id.0,
+                prev_hash: self.prev_hash.0,
+                entry_hash: self.entry_hash.0,
+            }
+        }
+    }
+
+    /// A [`Hash32`] read from its hex text without a copy; anything but 64 hex digits goes to
+    /// pow-core's parser, for its answer and its words.
+    struct Hex(super::Hash32);
+
+    impl<'de> serde::Deserialize<'de> for Hex {
+        fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            struct Visit;
+            impl serde::de::Visitor<'_> for Visit {
+                type Value = Hex;
+                fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                    f.write_str("a string")
+                }
+                fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Hex, E> {
+                    match super::decode_hex(s.as_bytes()) {
+                        Some(h) => Ok(Hex(h)),
+                        None => s.parse().map(Hex).map_err(E::custom),
+                    }
+                }
+            }
+            d.deserialize_str(Visit)
+        }
+    }
+}
+
+fn decode_hex(s: &[u8]) -> Option<Hash32> {
+    fn nibble(c: u8) -> Option<u8> {
+        match c {
+            b'0'..=b'9' => Some(c - b'0'),
+            b'a'..=b'f' => Some(c - b'a' + 10),
+            b'A'..=b'F' => Some(c - b'A' + 10),
+            _ => None,
+        }
+    }
+    if s.len() != 64 {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (o, pair) in out.iter_mut().zip(s.chunks_exact(2)) {
+        *o = (nibble(pair[0])? << 4) | nibble(pair[1])?;
+    }
+    Some(Hash32(out))
+}
+
+/// A transaction id as four big-endian words: ordered as its bytes, compared a word at a time.
+type TxKey = [u64; 4];
+
+fn tx_key(id: &Hash32) -> TxKey {
+    let w = |k: usize| u64::from_be_bytes(id.0[8 * k..8 * k + 8].try_into().expect("8 bytes"));
+    [w(0), w(1), w(2), w(3)]
+}
+
+/// The transaction ids seen so far, with the index of their first entry: a sorted vector plus a
+/// small map of recent ones, merged now and then (a million ids take ~40 MB, not a hash table's
+/// ~90 MB, and a lookup is a binary search whatever ids a crafted ledger holds).
+#[derive(Default)]
+struct TxIds {
+    sorted: Vec<(TxKey, u64)>,
+    recent: BTreeMap<TxKey, u64>,
+}
+
+impl TxIds {
+    fn get(&self, id: &Hash32) -> Option<u64> {
+        let key = tx_key(id);
+        if let Some(&i) = self.recent.get(&key) {
+            return Some(i);
+        }
+        self.sorted
+            .binary_search_by(|(k, _)| k.cmp(&key))
+            .ok()
+            .map(|at| self.sorted[at].1)
+    }
+
+    /// Records `id` at `index` unless it is already known (the first entry keeps it).
+    fn insert_first(&mut self, id: &Hash32, index: u64) {
+        if self.get(id).is_some() {
+            return;
+        }
+        self.recent.insert(tx_key(id), index);
+        if self.recent.len() > TX_MERGE_MIN.max(self.sorted.len() / TX_MERGE_RATIO) {
+            self.sorted.extend(std::mem::take(&mut self.recent));
+            // Two sorted runs: the stable sort merges them in linear time.
+            self.sorted.sort_by_key(|a| a.0);
+        }
+    }
+}
+
+/// A ledger checked entry by entry, in order; see the module documentation for the rules.
+pub struct Chain {
+    /// The position the next entry must have.
+    next: u64,
+    /// The recorded `entry_hash` of the entry before `next` (zeros before the first); `None`
+    /// when that entry did not parse, so there is nothing to link to.
+    prev: Option<Hash32>,
+    first_bad: Option<u64>,
+    seen: TxIds,
+    counts: [u64; 3],
+}
+
+impl Default for Chain {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Chain {
+    /// A chain that starts at entry 0.
+    pub fn new() -> Self {
+        Self::resume(0, Hash32::ZERO)
+    }
+
+    /// A chain that continues after `next - 1` entries whose last `entry_hash` is `prev` (zeros
+    /// when `next` is 0), taken as intact. It has not seen the earlier transactions, so it cannot
+    /// tell that a later one repeats one of them; a [`Chain`] fed from entry 0 can.
+    pub fn resume(next: u64, prev: Hash32) -> Self {
+        Self {
+            next,
+            prev: Some(prev),
+            first_bad: None,
+            seen: TxIds::default(),
+            counts: [0; 3],
+        }
+    }
+
+    /// The index the next entry must have (the number of entries checked, from 0).
+    pub fn next_index(&self) -> u64 {
+        self.next
+    }
+
+    /// The last `entry_hash` while the chain holds (zeros for an empty ledger), else `None`.
+    pub fn head(&self) -> Option<Hash32> {
+        self.prev.filter(|_| self.first_bad.is_none())
+    }
+
+    /// The position of the first bad entry, if any.
+    pub fn first_bad(&self) -> Option<u64> {
+        self.first_bad
+    }
+
+    /// How many entries are ok, bad and after the break.
+    pub fn counts(&self) -> [u64; 3] {
+        self.counts
+    }
+
+    /// Checks the next entry, given as its JSON text.
+    pub fn push(&mut self, raw: &[u8]) -> Verdict {
+        self.push_parsed(parse_entry(raw)).0
+    }
+
+    /// Checks the next entry, already parsed (or the reason it does not parse); returns the
+    /// verdict and the entry back.
+    pub fn push_parsed(&mut self, parsed: Result<Entry, String>) -> (Verdict, Option<Entry>) {
+        let position = self.next;
+        let holds = match &parsed {
+            Err(reason) => Err(reason.clone()),
+            Ok(e) => self.check(e, position),
+        };
+        let (status, reason) = match (holds, self.first_bad) {
+            (Ok(()), None) => (Status::Ok, String::new()),
+            (Ok(()), Some(bad)) => (
+                Status::AfterBreak,
+                format!("holds on its own, but follows the bad entry {bad}"),
+            ),
+            (Err(reason), first_bad) => {
+                self.first_bad = first_bad.or(Some(position));
+                (Status::Bad, reason)
+            }
+        };
+        let entry = parsed.ok();
+        if let Some(e) = &entry {
+            self.seen.insert_first(&e.tx_id, e.index);
+        }
+        self.prev = entry.as_ref().map(|e| e.entry_hash);
+        self.next += 1;
+        self.counts[usize::from(status.code() - 1)] += 1;
+        (Verdict { status, reason }, entry)
+    }
+
+    /// The rules of `verify_chain`, for one entry against what came before it.
+    fn check(&self, e: &Entry, position: u64) -> Result<(), String> {
+        if e.index != position {
+            return Err(EntryError::IndexMismatch {
+                expected: position,
+                found: e.index,
+            }
+            .to_string());
+        }
+        if let Some(expected) = self.prev.filter(|h| *h != e.prev_hash) {
+            return Err(EntryError::BrokenLink {
+                expected,
+                found: e.prev_hash,
+            }
+            .to_string());
+        }
+        e.verify().map_err(|r| r.to_string())?;
+        if let Some(first_index) = self.seen.get(&e.tx_id) {
+            return Err(EntryError::DuplicateTransaction { first_index }.to_string());
+        }
+        Ok(())
+    }
+
+    /// Checks a page: a JSON array of the entries that come next, as `GET /ledger?from=&limit=`
+    /// serves them. A page that is not a JSON array checks nothing and says why.
+    pub fn page(&mut self, text: &[u8]) -> Batch {
+        let mut batch = Batch::starting_at(self.next);
+        match elements(text, "page") {
+            Err(error) => batch.error = Some(error),
+            Ok(raws) => {
+                for raw in raws {
+                    let v = self.push(raw.get().as_bytes());
+                    batch.add(v);
+                }
+            }
+        }
+        batch
+    }
+
+    /// Checks the entries completed by the next `chunk` of a ledger file read as a stream;
+    /// [`Splitter`] finds where each one starts and ends. Call [`Splitter::finish`] at the end.
+    pub fn push_bytes(&mut self, splitter: &mut Splitter, chunk: &[u8]) -> Batch {
+        let mut batch = Batch::starting_at(self.next);
+        let result = splitter.feed(chunk, |piece| {
+            let v = match piece.bytes {
+                Some(raw) => self.push(raw),
+                None => {
+                    let reason = format!(
+                        "the entry is {} bytes long, more than the {MAX_ENTRY_BYTES} bytes an entry may have",
+                        piece.len
+                    );
+                    self.push_parsed(Err(reason)).0
+                }
+            };
+            batch.add(v);
+            batch.spans.push((piece.start, piece.len));
+        });
+        if let Err(e) = result {
+            batch.error = Some(e);
+        }
+        batch
+    }
+}
+
+/// What one call of [`Chain::page`] or [`Chain::push_bytes`] checked, compactly: a status code
+/// per entry and a reason for the bad ones only.
+#[derive(Debug, Default, PartialEq)]
+pub struct Batch {
+    /// The position of the first entry checked.
+    pub from: u64,
+    /// [`Status::code`] of each entry checked, in order.
+    pub statuses: Vec<u8>,
+    /// `(position, reason)` of each [`Status::Bad`] entry.
+    pub reasons: Vec<(u64, String)>,
+    /// For a stream: `(byte offset, length)` of each entry in the file.
+    pub spans: Vec<(u64, u64)>,
+    /// Why the input stops being a ledger, if it does.
+    pub error: Option<String>,
+}
+
+impl Batch {
+    fn starting_at(from: u64) -> Self {
+        Self {
+            from,
+            ..Self::default()
+        }
+    }
+
+    fn add(&mut self, v: Verdict) {
+        if v.status == Status::Bad {
+            self.reasons
+                .push((self.from + self.statuses.len() as u64, v.reason));
+        }
+        self.statuses.push(v.status.code());
+    }
+}
+
+/// The elements of a JSON array, each as its own text; `what` names the input in errors.
+fn elements<'a>(text: &'a [u8], what: &str) -> Result<Vec<&'a RawValue>, String> {
+    serde_json::from_slice::<Vec<&RawValue>>(text).map_err(|e| {
+        match serde_json::from_slice::<&RawValue>(text) {
+            Ok(_) => "a ledger is a JSON array of entries".to_string(),
+            Err(_) => format!("the {what} is not JSON: {e}"),
+        }
+    })
+}
+
+/// The fields the page shows for an entry, from the parsed entry or, when it does not parse,
+/// from whatever its JSON holds.
+fn summary(raw: &RawValue, parsed: Option<&Entry>, position: u64) -> Value {
+    let mut row = match parsed {
+        Some(e) => json!({
+            "index": e.index,
+            "node": e.node,
+            "transaction_data": e.transaction_data,
+            "nonce": e.nonce,
+            "hash": e.hash.to_string(),
+            "difficulty": e.difficulty,
+            "time_taken": e.time_taken,
+            "start_time": e.start_time,
+            "end_time": e.end_time,
+            "entry_hash": e.entry_hash.to_string(),
+        }),
+        None => {
+            let lenient: Value = serde_json::from_str(raw.get()).unwrap_or(Value::Null);
+            let field = |k: &str| lenient.get(k).cloned().unwrap_or(Value::Null);
+            json!({
+                "index": field("index"),
+                "node": field("node"),
+                "transaction_data": field("transaction_data"),
+                "nonce": field("nonce"),
+                "hash": field("hash"),
+                "difficulty": field("difficulty"),
+                "time_taken": field("time_taken"),
+                "start_time": field("start_time"),
+                "end_time": field("end_time"),
+                "entry_hash": field("entry_hash"),
+            })
+        }
+    };
+    row["position"] = json!(position);
+    row
+}
+
+/// Checks `text` (a JSON array of entries) continuing `chain`, and returns
+/// `{ok, count, first_index, next_index, head, first_bad, error, entries: [{position, status,
+/// ok, reason, …fields}]}`. `ok` and `first_bad` cover these entries only.
+fn rows(chain: &mut Chain, text: &str, what: &str) -> Value {
+    let first_index = chain.next_index();
+    let raws = match elements(text.as_bytes(), what) {
+        Ok(raws) => raws,
+        Err(error) => {
+            return json!({"ok": false, "count": 0, "first_index": first_index,
+                "next_index": first_index, "head": null, "first_bad": null, "error": error,
+                "entries": []});
+        }
+    };
+    let mut first_bad = None;
+    let mut out = Vec::with_capacity(raws.len());
+    for raw in raws {
+        let position = chain.next_index();
+        let (v, parsed) = chain.push_parsed(parse_entry(raw.get().as_bytes()));
+        if v.status != Status::Ok && first_bad.is_none() {
+            first_bad = Some(position);
+        }
+        let mut row = summary(raw, parsed.as_ref(), position);
+        row["status"] = json!(v.status.name());
+        row["ok"] = json!(v.status == Status::Ok);
+        row["reason"] = json!(v.reason);
+        out.push(row);
+    }
     json!({
-        "position": position,
-        "index": field("index"),
-        "node": field("node"),
-        "transaction_data": field("transaction_data"),
-        "nonce": field("nonce"),
-        "hash": field("hash"),
-        "difficulty": field("difficulty"),
-        "time_taken": field("time_taken"),
-        "start_time": field("start_time"),
-        "end_time": field("end_time"),
-        "entry_hash": field("entry_hash"),
+        "ok": first_bad.is_none(),
+        "count": out.len(),
+        "first_index": first_index,
+        "next_index": chain.next_index(),
+        "head": chain.head().filter(|_| first_bad.is_none()).map(|h| h.to_string()),
+        "first_bad": first_bad,
+        "error": Value::Null,
+        "entries": out,
     })
 }
 
@@ -90,71 +506,268 @@ fn summary(raw: &Value, position: usize) -> Value {
 /// `head` is the last `entry_hash` when the chain holds, `first_bad` the position of the first
 /// bad entry (or null), `error` a reason the text as a whole is refused (not a JSON array).
 pub fn ledger(text: &str) -> Value {
-    let raws: Vec<Value> = match serde_json::from_str::<Value>(text) {
-        Ok(Value::Array(items)) => items,
-        Ok(_) => return refused("a ledger is a JSON array of entries"),
-        Err(e) => return refused(&format!("the file is not JSON: {e}")),
-    };
-    let entries: Vec<Result<Entry, String>> = raws
-        .iter()
-        .map(|raw| {
-            serde_json::from_value::<Entry>(raw.clone())
-                .map_err(|e| format!("the entry does not parse: {e}"))
-        })
-        .collect();
-
-    // The chain as pow-core sees it: every entry up to the first one that does not parse.
-    let parsed: Vec<Entry> = entries.iter().map_while(|e| e.clone().ok()).collect();
-    let (first_bad, first_reason, head) = match verify_chain(&parsed) {
-        Err(e) => (Some(e.position), Some(e.reason.to_string()), None),
-        Ok(_) if parsed.len() < entries.len() => {
-            let p = parsed.len();
-            (Some(p), entries[p].clone().err(), None)
-        }
-        Ok(head) => (None, None, Some(head.to_string())),
-    };
-
-    let mut seen: BTreeMap<Hash32, u64> = BTreeMap::new();
-    let mut out = Vec::with_capacity(raws.len());
-    for (position, raw) in raws.iter().enumerate() {
-        let (status, reason) = match first_bad {
-            Some(bad) if position == bad => (BAD, first_reason.clone().unwrap_or_default()),
-            Some(bad) if position > bad => match check_at(&entries, position, &seen) {
-                Ok(()) => (
-                    AFTER_BREAK,
-                    format!("holds on its own, but follows the bad entry {bad}"),
-                ),
-                Err(reason) => (BAD, reason),
-            },
-            _ => (OK, String::new()),
-        };
-        if let Ok(e) = &entries[position] {
-            seen.entry(e.tx_id).or_insert(e.index);
-        }
-        let mut row = summary(raw, position);
-        row["status"] = json!(status);
-        row["ok"] = json!(status == OK);
-        row["reason"] = json!(reason);
-        out.push(row);
+    let mut v = rows(&mut Chain::new(), text, "file");
+    if let Some(o) = v.as_object_mut() {
+        o.remove("first_index");
+        o.remove("next_index");
     }
-    json!({
-        "ok": first_bad.is_none(),
-        "count": out.len(),
-        "head": head,
-        "first_bad": first_bad,
-        "error": Value::Null,
-        "entries": out,
-    })
+    v
 }
 
-fn refused(error: &str) -> Value {
-    json!({"ok": false, "count": 0, "head": null, "first_bad": null, "error": error, "entries": []})
+/// Checks one page of a ledger on its own: `text` is a JSON array of the entries from
+/// `first_index` on, `prev_hash` the `entry_hash` of the entry before it (zeros for index 0).
+/// Returns what [`ledger`] does, plus `first_index` and `next_index`; `head` is the new head
+/// when the page holds, to check the next page against. A transaction repeated from an earlier
+/// page is caught only by a [`Chain`] that saw that page.
+pub fn page(text: &str, first_index: u64, prev_hash: Hash32) -> Value {
+    rows(&mut Chain::resume(first_index, prev_hash), text, "page")
+}
+
+/// Where each entry of a ledger file starts and ends, found while the file streams past in
+/// chunks of any size, without parsing the entries: the scanner tracks only strings, escapes
+/// and nesting. The array's own punctuation is checked here; each entry is parsed by
+/// [`Chain`].
+#[derive(Debug)]
+pub struct Splitter {
+    state: Scan,
+    /// Bytes consumed before the current chunk.
+    offset: u64,
+    /// The current element's bytes from earlier chunks.
+    carry: Vec<u8>,
+    start: u64,
+    len: u64,
+    kind: Kind,
+    depth: u32,
+    in_string: bool,
+    escaped: bool,
+    entries: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Scan {
+    /// Before the array's `[`.
+    Open,
+    /// After `[`: an element or `]`.
+    First,
+    /// Inside an element.
+    Element,
+    /// After an element: `,` or `]`.
+    After,
+    /// After `,`: an element.
+    Next,
+    /// After `]`: only white space.
+    Closed,
+    /// Not a ledger; nothing more is read.
+    Failed,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Kind {
+    /// `{…}` or `[…]`.
+    Nested,
+    /// `"…"`.
+    Text,
+    /// A number, `true`, `false` or `null`.
+    Bare,
+}
+
+/// One element found by [`Splitter::feed`].
+pub struct Piece<'a> {
+    /// Its first byte's offset in the file.
+    pub start: u64,
+    /// Its length in bytes.
+    pub len: u64,
+    /// Its bytes, or `None` when it is longer than [`MAX_ENTRY_BYTES`].
+    pub bytes: Option<&'a [u8]>,
+}
+
+impl Default for Splitter {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Splitter {
+    /// A scanner at the start of a file.
+    pub fn new() -> Self {
+        Self {
+            state: Scan::Open,
+            offset: 0,
+            carry: Vec::new(),
+            start: 0,
+            len: 0,
+            kind: Kind::Bare,
+            depth: 0,
+            in_string: false,
+            escaped: false,
+            entries: 0,
+        }
+    }
+
+    /// Bytes read so far.
+    pub fn offset(&self) -> u64 {
+        self.offset
+    }
+
+    /// Reads `chunk`, calling `each` for every element it completes, in order. Returns why the
+    /// input is not a JSON array, at the first byte that shows it; later calls do nothing.
+    pub fn feed(&mut self, chunk: &[u8], mut each: impl FnMut(Piece)) -> Result<(), String> {
+        if self.state == Scan::Failed {
+            return Err("the scan stopped at an earlier error".into());
+        }
+        // Where the current element starts in this chunk, when it does.
+        let mut from: Option<usize> = (self.state == Scan::Element).then_some(0);
+        let mut i = 0;
+        while i < chunk.len() {
+            let b = chunk[i];
+            match self.state {
+                Scan::Element => {
+                    if let Some(end) = self.element_end(chunk, i) {
+                        // `end` is one past the element's last byte in this chunk.
+                        let s = from.take().unwrap_or(0);
+                        self.len += (end - s) as u64;
+                        let bytes = if self.len > MAX_ENTRY_BYTES as u64 {
+                            None
+                        } else if self.carry.is_empty() {
+                            Some(&chunk[s..end])
+                        } else {
+                            self.carry.extend_from_slice(&chunk[s..end]);
+                            Some(&self.carry[..])
+                        };
+                        each(Piece {
+                            start: self.start,
+                            len: self.len,
+                            bytes,
+                        });
+                        self.carry.clear();
+                        self.entries += 1;
+                        self.state = Scan::After;
+                        i = end;
+                        continue;
+                    }
+                    // The element goes on past this chunk.
+                    let s = from.take().unwrap_or(0);
+                    self.len += (chunk.len() - s) as u64;
+                    if self.len <= MAX_ENTRY_BYTES as u64 {
+                        self.carry.extend_from_slice(&chunk[s..]);
+                    } else {
+                        self.carry = Vec::new();
+                    }
+                    break;
+                }
+                _ if matches!(b, b' ' | b'\n' | b'\r' | b'\t') => {}
+                Scan::Open if b == b'[' => self.state = Scan::First,
+                Scan::First if b == b']' => self.state = Scan::Closed,
+                Scan::After if b == b',' => self.state = Scan::Next,
+                Scan::After if b == b']' => self.state = Scan::Closed,
+                Scan::First | Scan::Next if b != b']' && b != b',' => {
+                    self.kind = match b {
+                        b'{' | b'[' => Kind::Nested,
+                        b'"' => Kind::Text,
+                        _ => Kind::Bare,
+                    };
+                    self.depth = 0;
+                    self.in_string = false;
+                    self.escaped = false;
+                    self.start = self.offset + i as u64;
+                    self.len = 0;
+                    self.carry.clear();
+                    self.state = Scan::Element;
+                    from = Some(i);
+                    // The first byte is read again by `element_end`.
+                    continue;
+                }
+                _ => {
+                    let at = self.offset + i as u64;
+                    let last = self.entries.saturating_sub(1);
+                    let what = match self.state {
+                        Scan::Open => "a ledger is a JSON array of entries".to_string(),
+                        Scan::First => "`[` is followed by neither an entry nor `]`".to_string(),
+                        Scan::Next => {
+                            format!("a `,` after entry {last} is not followed by an entry")
+                        }
+                        Scan::Closed => "there is more after the array's closing `]`".to_string(),
+                        _ => format!("entry {last} is not followed by `,` or `]`"),
+                    };
+                    self.state = Scan::Failed;
+                    self.offset += chunk.len() as u64;
+                    return Err(format!(
+                        "the file is not a ledger: unexpected {} at byte {at}: {what}",
+                        show_byte(b)
+                    ));
+                }
+            }
+            i += 1;
+        }
+        self.offset += chunk.len() as u64;
+        Ok(())
+    }
+
+    /// Scans the current element from `chunk[i]` on; returns one past its last byte when it
+    /// ends in this chunk.
+    fn element_end(&mut self, chunk: &[u8], mut i: usize) -> Option<usize> {
+        while i < chunk.len() {
+            let b = chunk[i];
+            if self.in_string {
+                if self.escaped {
+                    self.escaped = false;
+                } else if b == b'\\' {
+                    self.escaped = true;
+                } else if b == b'"' {
+                    self.in_string = false;
+                    if self.kind == Kind::Text {
+                        return Some(i + 1);
+                    }
+                }
+                i += 1;
+                continue;
+            }
+            match (self.kind, b) {
+                (_, b'"') => self.in_string = true,
+                (Kind::Nested, b'{' | b'[') => self.depth += 1,
+                (Kind::Nested, b'}' | b']') => {
+                    self.depth -= 1;
+                    if self.depth == 0 {
+                        return Some(i + 1);
+                    }
+                }
+                (Kind::Bare, b',' | b']' | b' ' | b'\n' | b'\r' | b'\t') => return Some(i),
+                _ => {}
+            }
+            i += 1;
+        }
+        None
+    }
+
+    /// Says whether the file ended where a ledger may end (after its `]`).
+    pub fn finish(&mut self) -> Result<(), String> {
+        match self.state {
+            Scan::Closed => Ok(()),
+            Scan::Failed => Err("the scan stopped at an earlier error".into()),
+            Scan::Open => Err("the file is empty: a ledger is a JSON array of entries".into()),
+            _ => {
+                self.state = Scan::Failed;
+                Err(format!(
+                    "the file ends before the array is closed, after {} complete entries (truncated?)",
+                    self.entries
+                ))
+            }
+        }
+    }
+}
+
+fn show_byte(b: u8) -> String {
+    if b.is_ascii_graphic() {
+        format!("`{}`", b as char)
+    } else {
+        format!("byte 0x{b:02x}")
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use pow_core::chain::NewEntry;
+    use pow_core::chain::{verify_chain, NewEntry};
     use pow_core::search::solve;
     use pow_core::Difficulty;
 
@@ -194,6 +807,73 @@ mod tests {
             .collect()
     }
 
+    /// `(status code, reason)` of every entry, from the whole-text check.
+    fn whole(text: &str) -> Vec<(u8, String)> {
+        ledger(text)["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| {
+                let code = match e["status"].as_str().unwrap() {
+                    OK => 1,
+                    BAD => 2,
+                    _ => 3,
+                };
+                let reason = if code == 2 {
+                    e["reason"].as_str().unwrap().to_string()
+                } else {
+                    String::new()
+                };
+                (code, reason)
+            })
+            .collect()
+    }
+
+    /// The same, from batches.
+    fn from_batches(batches: &[Batch]) -> Vec<(u8, String)> {
+        let reasons: BTreeMap<u64, String> =
+            batches.iter().flat_map(|b| b.reasons.clone()).collect();
+        let mut out = Vec::new();
+        for b in batches {
+            for (k, &code) in b.statuses.iter().enumerate() {
+                let pos = b.from + k as u64;
+                out.push((code, reasons.get(&pos).cloned().unwrap_or_default()));
+            }
+        }
+        out
+    }
+
+    fn pretty(raw: &[Value]) -> String {
+        serde_json::to_string_pretty(&Value::Array(raw.to_vec())).unwrap()
+    }
+
+    fn values(l: &[Entry]) -> Vec<Value> {
+        l.iter().map(|e| serde_json::to_value(e).unwrap()).collect()
+    }
+
+    /// Pages of `size` entries, checked by one chain, as the page's background walk does.
+    fn by_pages(raw: &[Value], size: usize) -> Vec<Batch> {
+        let mut chain = Chain::new();
+        raw.chunks(size)
+            .map(|p| chain.page(serde_json::to_string(p).unwrap().as_bytes()))
+            .collect()
+    }
+
+    /// The file streamed in chunks of `size` bytes.
+    fn by_stream(text: &[u8], size: usize) -> (Vec<Batch>, Result<(), String>) {
+        let mut chain = Chain::new();
+        let mut split = Splitter::new();
+        let batches: Vec<Batch> = text
+            .chunks(size)
+            .map(|c| chain.push_bytes(&mut split, c))
+            .collect();
+        let end = match batches.iter().find_map(|b| b.error.clone()) {
+            Some(e) => Err(e),
+            None => split.finish(),
+        };
+        (batches, end)
+    }
+
     #[test]
     fn a_sealed_ledger_is_all_ok() {
         let l = ledger_of(3);
@@ -201,6 +881,8 @@ mod tests {
         assert_eq!(v["ok"], true);
         assert_eq!(statuses(&v), [OK, OK, OK]);
         assert_eq!(v["head"], l[2].entry_hash.to_string());
+        assert_eq!(v["entries"][1]["node"], "Node1");
+        assert_eq!(v["entries"][1]["position"], 1);
     }
 
     #[test]
@@ -209,6 +891,7 @@ mod tests {
         l[1].node = "Node3".into();
         let v = ledger(&serde_json::to_string(&l).unwrap());
         assert_eq!(v["first_bad"], 1);
+        assert_eq!(v["head"], Value::Null);
         assert_eq!(statuses(&v), [OK, BAD, AFTER_BREAK, AFTER_BREAK]);
         let want = verify_chain(&l).unwrap_err().reason.to_string();
         assert!(want.starts_with("entry_hash ") && want.ends_with("a field was changed"));
@@ -231,7 +914,7 @@ mod tests {
     #[test]
     fn an_unparsable_entry_is_bad_and_the_rest_still_checked() {
         let l = ledger_of(3);
-        let mut raw: Vec<Value> = l.iter().map(|e| serde_json::to_value(e).unwrap()).collect();
+        let mut raw = values(&l);
         raw[1]["hash"] = json!("not hex");
         let v = ledger(&Value::Array(raw).to_string());
         assert_eq!(statuses(&v), [OK, BAD, AFTER_BREAK]);
@@ -239,6 +922,8 @@ mod tests {
             .as_str()
             .unwrap()
             .starts_with("the entry does not parse"));
+        // What the row shows comes from the JSON as it is.
+        assert_eq!(v["entries"][1]["hash"], "not hex");
     }
 
     #[test]
@@ -255,11 +940,125 @@ mod tests {
         );
     }
 
+    /// Issue 8 §7: `"node":"Mallory","node":"Node1"` verifies for a reader that keeps the last
+    /// key (serde_json::Value, JavaScript's JSON.parse) but names another winner for one that
+    /// keeps the first. Refused, with the key named.
+    #[test]
+    fn a_duplicate_key_is_refused_with_the_key_named() {
+        let l = ledger_of(3);
+        let text = serde_json::to_string_pretty(&l).unwrap();
+        let needle = "\"node\": \"Node1\"";
+        let at = text.match_indices(needle).nth(1).unwrap().0;
+        let dup = format!("{}\"node\": \"Mallory\",\n    {}", &text[..at], &text[at..]);
+        // A last-key-wins reader sees a valid ledger.
+        let lenient: Vec<Entry> = serde_json::from_value(serde_json::from_str(&dup).unwrap())
+            .expect("a last-key-wins reader accepts it");
+        assert!(verify_chain(&lenient).is_ok());
+
+        let v = ledger(&dup);
+        assert_eq!(statuses(&v), [OK, BAD, AFTER_BREAK]);
+        let reason = v["entries"][1]["reason"].as_str().unwrap();
+        assert!(
+            reason.starts_with("the entry does not parse: duplicate field `node`"),
+            "{reason}"
+        );
+        assert_eq!(entry(&serde_json::to_string(&l[0]).unwrap())["ok"], true);
+        let one = format!(
+            "{{\"node\":\"Mallory\",{}",
+            &serde_json::to_string(&l[0]).unwrap()[1..]
+        );
+        assert!(entry(&one)["reason"]
+            .as_str()
+            .unwrap()
+            .contains("duplicate field `node`"));
+        // Pages and streams refuse it the same way.
+        for size in [1, 2, 3] {
+            let (batches, end) = by_stream(dup.as_bytes(), 7 * size);
+            assert_eq!(end, Ok(()));
+            assert_eq!(from_batches(&batches), whole(&dup));
+        }
+        let mut chain = Chain::new();
+        let b = chain.page(dup.as_bytes());
+        assert_eq!(b.statuses, [1, 2, 3]);
+        assert_eq!(b.reasons[0].0, 1);
+        assert!(b.reasons[0].1.contains("duplicate field `node`"));
+    }
+
+    /// The browser's reader of an entry and pow-core's give the same entry, or the same error,
+    /// for good entries and for every kind of bad field.
+    #[test]
+    fn wire_and_entry_read_alike() {
+        let l = ledger_of(2);
+        let good = serde_json::to_value(&l[1]).unwrap();
+        let mut cases = vec![good.to_string()];
+        let upper = good["hash"].as_str().unwrap().to_uppercase();
+        let bad_values = [
+            ("hash", json!(upper)),
+            ("hash", json!("00")),
+            ("hash", json!("zz".repeat(32))),
+            ("hash", json!(7)),
+            ("hash", json!(null)),
+            ("tx_id", json!(["a"])),
+            ("prev_hash", json!(format!("{}é", "0".repeat(63)))),
+            ("entry_hash", json!({})),
+            ("nonce", json!(-1)),
+            ("nonce", json!("5")),
+            ("time_taken", json!("fast")),
+            ("difficulty", json!(4_294_967_296u64)),
+            ("node", json!(3)),
+        ];
+        for (k, v) in bad_values {
+            let mut e = good.clone();
+            e[k] = v;
+            cases.push(e.to_string());
+        }
+        let mut missing = good.clone();
+        missing.as_object_mut().unwrap().remove("entry_hash");
+        cases.push(missing.to_string());
+        let mut extra = good.clone();
+        extra["winner"] = json!("x");
+        cases.push(extra.to_string());
+        let text = good.to_string();
+        cases.push(format!("{{\"index\":1,{}", &text[1..]));
+        cases.push(text.replace("\"hash\":\"", "\"hash\":\"\\u0030"));
+        cases.push("[]".into());
+        cases.push("{".into());
+        for c in cases {
+            let theirs = serde_json::from_str::<Entry>(&c)
+                .map_err(|e| format!("the entry does not parse: {e}"));
+            assert_eq!(parse_entry(c.as_bytes()), theirs, "{c}");
+        }
+    }
+
+    #[test]
+    fn an_unknown_field_is_refused() {
+        let l = ledger_of(1);
+        let mut raw = values(&l);
+        raw[0]["winner"] = json!("Mallory");
+        let v = ledger(&Value::Array(raw).to_string());
+        assert!(v["entries"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("unknown field `winner`"));
+    }
+
     #[test]
     fn not_a_ledger_is_refused() {
         assert_eq!(ledger("{}")["error"], "a ledger is a JSON array of entries");
         assert!(ledger("[").to_string().contains("not JSON"));
         assert_eq!(ledger("[]")["ok"], true);
+        assert_eq!(ledger("[]")["head"], Hash32::ZERO.to_string());
+        let b = Chain::new().page(b"{\"a\": 1}");
+        assert_eq!(
+            b.error.as_deref(),
+            Some("a ledger is a JSON array of entries")
+        );
+        assert!(b.statuses.is_empty());
+        assert!(Chain::new()
+            .page(b"[{")
+            .error
+            .unwrap()
+            .starts_with("the page is not JSON"));
     }
 
     #[test]
@@ -272,5 +1071,196 @@ mod tests {
         let v = entry(&serde_json::to_string(&bad).unwrap());
         assert_eq!(v["ok"], false);
         assert!(v["reason"].as_str().unwrap().contains("proof of work"));
+    }
+
+    /// Every way of cutting the ledger into pages gives the whole-text answer, for an intact
+    /// ledger and for each kind of damage, including a transaction repeated across pages (only
+    /// a chain that saw the earlier page can tell) and a link broken at a page boundary.
+    #[test]
+    fn pages_of_any_size_agree_with_the_whole_ledger() {
+        let l = ledger_of(9);
+        let mut cases: Vec<(&str, Vec<Value>)> = vec![("intact", values(&l))];
+
+        let mut t = l.clone();
+        t[6].node = "Mallory".into();
+        cases.push(("changed field in a later page", values(&t)));
+
+        // Entry 4 resealed: entry 5's link breaks, at a boundary for pages of 5.
+        let mut t = l.clone();
+        t[4].time_taken = 1.5;
+        t[4] = t[4].clone().seal();
+        cases.push(("broken link", values(&t)));
+
+        let mut t = l.clone();
+        t.remove(3);
+        cases.push(("removed", values(&t)));
+
+        let mut t = l[..8].to_vec();
+        t.push(entry_for("tx 1", t.last()));
+        cases.push(("repeated transaction", values(&t)));
+
+        let mut raw = values(&l);
+        raw[2]["nonce"] = json!("seven");
+        cases.push(("unparsable", raw));
+
+        for (what, raw) in cases {
+            let want = whole(&Value::Array(raw.clone()).to_string());
+            for size in 1..=raw.len() {
+                assert_eq!(
+                    from_batches(&by_pages(&raw, size)),
+                    want,
+                    "{what}, pages of {size}"
+                );
+            }
+        }
+        // The repeated transaction, named.
+        let mut t = l[..8].to_vec();
+        t.push(entry_for("tx 1", t.last()));
+        let b = by_pages(&values(&t), 4);
+        assert_eq!(
+            b[2].reasons,
+            [(
+                8,
+                "the transaction is already recorded at index 1".to_string()
+            )]
+        );
+        // The broken link across a page boundary, named.
+        let mut t = l.clone();
+        t[4].time_taken = 1.5;
+        t[4] = t[4].clone().seal();
+        let b = by_pages(&values(&t), 5);
+        assert_eq!(b[0].statuses, [1, 1, 1, 1, 1]);
+        assert_eq!(b[1].statuses, [2, 3, 3, 3]);
+        assert!(b[1].reasons[0].1.starts_with(&format!(
+            "prev_hash {} is not the previous entry's entry_hash {}",
+            l[4].entry_hash, t[4].entry_hash
+        )));
+    }
+
+    /// The stateless page check: a page in the middle, checked against the previous hash.
+    #[test]
+    fn a_page_on_its_own_continues_from_its_previous_hash() {
+        let l = ledger_of(6);
+        let text = serde_json::to_string(&l[3..]).unwrap();
+        let v = page(&text, 3, l[2].entry_hash);
+        assert_eq!(v["ok"], true);
+        assert_eq!(v["first_index"], 3);
+        assert_eq!(v["next_index"], 6);
+        assert_eq!(v["head"], l[5].entry_hash.to_string());
+        assert_eq!(v["entries"][0]["position"], 3);
+
+        // The wrong previous hash: the first entry's link is broken.
+        let v = page(&text, 3, l[1].entry_hash);
+        assert_eq!(statuses(&v), [BAD, AFTER_BREAK, AFTER_BREAK]);
+        assert_eq!(v["first_bad"], 3);
+        assert_eq!(v["head"], Value::Null);
+        // The wrong first index.
+        let v = page(&text, 4, l[2].entry_hash);
+        assert!(v["entries"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("index is 3 but the entry is at position 4"));
+        // An empty page: nothing changes.
+        let v = page("[]", 6, l[5].entry_hash);
+        assert_eq!(v["next_index"], 6);
+        assert_eq!(v["head"], l[5].entry_hash.to_string());
+    }
+
+    /// A stream cut anywhere gives the whole-text answer, with each entry's byte span.
+    #[test]
+    fn a_stream_cut_anywhere_agrees_with_the_whole_ledger() {
+        let l = ledger_of(4);
+        let mut raw = values(&l);
+        raw[1]["transaction_data"] = json!("tx 1 \"quoted\" {braces} [brackets] \\ back\u{e9}");
+        raw.push(json!([1, {"a": [2, "]"]}]));
+        raw.push(json!("a string"));
+        raw.push(json!(12.5e3));
+        raw.push(json!(null));
+        for text in [
+            pretty(&raw),
+            Value::Array(raw.clone()).to_string(),
+            format!(" \n[ {} ,\t{} ]\n\n", raw[0], raw[4]),
+        ] {
+            let want = whole(&text);
+            for size in [1, 2, 3, 5, 8, 13, 64, 1000, text.len()] {
+                let (batches, end) = by_stream(text.as_bytes(), size);
+                assert_eq!(end, Ok(()), "chunks of {size}");
+                assert_eq!(from_batches(&batches), want, "chunks of {size}");
+                // Each span is exactly one element.
+                let spans: Vec<(u64, u64)> = batches.iter().flat_map(|b| b.spans.clone()).collect();
+                assert_eq!(spans.len(), want.len());
+                for (k, (s, n)) in spans.iter().enumerate() {
+                    let piece = &text.as_bytes()[*s as usize..(*s + *n) as usize];
+                    let again: Value = serde_json::from_slice(piece).unwrap();
+                    let all: Vec<Value> = serde_json::from_str(&text).unwrap();
+                    assert_eq!(again, all[k]);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_stream_that_is_not_a_ledger_says_where() {
+        let l = ledger_of(2);
+        let text = serde_json::to_string_pretty(&l).unwrap();
+        let cut = &text[..text.len() - 40];
+        for size in [1, 7, 4096] {
+            let (batches, end) = by_stream(cut.as_bytes(), size);
+            assert_eq!(
+                from_batches(&batches).len(),
+                1,
+                "the whole first entry is checked"
+            );
+            assert_eq!(
+                end.unwrap_err(),
+                "the file ends before the array is closed, after 1 complete entries (truncated?)"
+            );
+        }
+        let (_, end) = by_stream(format!("{text} x").as_bytes(), 5);
+        assert!(end.unwrap_err().contains("unexpected `x`"));
+        let (_, end) = by_stream(b"{\"a\":1}", 3);
+        assert!(end
+            .unwrap_err()
+            .contains("a ledger is a JSON array of entries"));
+        let (_, end) = by_stream(b"[1,]", 1);
+        assert!(end.unwrap_err().contains("is not followed by an entry"));
+        let (_, end) = by_stream(b"[1 2]", 2);
+        assert!(end
+            .unwrap_err()
+            .contains("entry 0 is not followed by `,` or `]`"));
+        let (_, end) = by_stream(b"  ", 2);
+        assert!(end.unwrap_err().contains("empty"));
+        let (b, end) = by_stream(b"[]", 1);
+        assert_eq!(end, Ok(()));
+        assert!(from_batches(&b).is_empty());
+    }
+
+    #[test]
+    fn an_entry_over_the_limit_is_bad_and_skipped() {
+        let l = ledger_of(2);
+        let mut raw = values(&l);
+        raw.insert(1, json!({ "node": "x".repeat(MAX_ENTRY_BYTES) }));
+        let text = Value::Array(raw).to_string();
+        let (batches, end) = by_stream(text.as_bytes(), 1 << 16);
+        assert_eq!(end, Ok(()));
+        let got = from_batches(&batches);
+        assert_eq!(got.iter().map(|g| g.0).collect::<Vec<_>>(), [1, 2, 2]);
+        assert!(got[1].1.contains("more than the 4194304 bytes"));
+    }
+
+    /// The transaction-id set keeps the first index of each id through its merges.
+    #[test]
+    fn transaction_ids_survive_merges() {
+        let mut ids = TxIds::default();
+        let n = 3 * TX_MERGE_MIN as u64 + 17;
+        for i in 0..n {
+            ids.insert_first(&Hash32::digest(&i.to_be_bytes()), i);
+        }
+        for i in (0..n).step_by(97) {
+            ids.insert_first(&Hash32::digest(&i.to_be_bytes()), n + i);
+            assert_eq!(ids.get(&Hash32::digest(&i.to_be_bytes())), Some(i));
+        }
+        assert!(!ids.sorted.is_empty());
+        assert_eq!(ids.get(&Hash32::digest(b"never")), None);
     }
 }
