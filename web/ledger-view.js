@@ -272,9 +272,9 @@ export class LedgerView {
     const natural = this.total * ROW_H;
     if (natural <= MAX_SCROLL_PX) this.scroller.scrollTop = r * ROW_H - vh / 2 + ROW_H / 2;
     else {
-      const visible = Math.ceil(vh / ROW_H);
-      const frac = Math.max(0, r - Math.floor(visible / 2)) / Math.max(1, this.total - visible);
-      this.scroller.scrollTop = frac * (Math.min(natural, MAX_SCROLL_PX) - vh);
+      const fit = Math.floor(vh / ROW_H);
+      const frac = Math.max(0, r - Math.floor(fit / 2)) / Math.max(1, this.total - fit);
+      this.scroller.scrollTop = Math.min(1, frac) * (MAX_SCROLL_PX - vh);
     }
     this.render();
   }
@@ -298,28 +298,31 @@ export class LedgerView {
     this.scroller.style.height = `${Math.min(natural, VIEW_MAX_PX)}px`;
     const top = this.scroller.scrollTop;
     const visible = Math.ceil(vh / ROW_H) + 1;
-    let first;
+    let first; // the first display row (0 = the newest entry) at the top of the view
+    let from;
+    let to;
     let offset;
-    let before;
     if (natural <= MAX_SCROLL_PX) {
       first = Math.floor(top / ROW_H);
-      before = Math.min(first, OVERSCAN);
-      offset = (first - before) * ROW_H;
+      from = Math.max(0, first - OVERSCAN);
+      to = Math.min(n, first + visible + OVERSCAN);
+      offset = from * ROW_H;
     } else {
-      // Proportional: the scroll bar spans the rows; the block sits at the view's top.
+      // Proportional: the scroll bar spans the rows, the rows sit at the view's top (the spacer
+      // clips what passes its end).
+      const fit = Math.floor(vh / ROW_H);
       const frac = Math.min(1, top / Math.max(1, height - vh));
-      first = Math.round(frac * Math.max(0, n - visible + 1));
-      before = 0;
-      offset = Math.min(top, height - visible * ROW_H);
+      first = Math.round(frac * Math.max(0, n - fit));
+      from = first;
+      to = Math.min(n, first + fit + 2);
+      offset = top;
     }
-    const from = first - before;
-    const to = Math.min(n, first + visible + OVERSCAN);
     this.table.style.transform = `translateY(${Math.max(0, offset)}px)`;
     const trs = [];
     for (let r = from; r < to; r++) trs.push(this.rowEl(n - 1 - r));
     this.tbody.replaceChildren(...trs);
-    const newest = n - 1 - Math.max(0, first);
-    const oldest = Math.max(0, n - Math.min(n, first + visible - 1));
+    const newest = n - 1 - first;
+    const oldest = Math.max(0, n - Math.min(n, first + Math.floor(vh / ROW_H)));
     this.range.textContent = `entries ${num(oldest)}–${num(newest)} of ${num(n)}, newest first`;
     if (this.onFirstRows && trs.some((tr) => tr.dataset.tx != null)) {
       const f = this.onFirstRows;

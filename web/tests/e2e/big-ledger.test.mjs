@@ -11,41 +11,29 @@
 // to the newest rows, to the full check); they are measurements, not assertions.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
-import { repo, log, nc, startNodes, waitFor, requirePagedLedger, STANDIN, STEP_MS } from './harness.mjs';
+import { log, nc, startNodes, waitFor, requirePagedLedger, makeFixture, fixtureTx, STANDIN, STEP_MS } from './harness.mjs';
 
 const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
 const ENTRIES = Number(process.env.FIXTURE_ENTRIES ?? 100_000);
-const FIXTURE_BIN =
-  process.env.FIXTURE_BIN ?? path.join(process.env.CARGO_TARGET_DIR ?? path.join(repo, 'target'), 'release', 'examples', 'fixture_ledger');
 /** Waits that grow with the ledger: starting the nodes on it, checking it in the browser. */
 const LONG_MS = Number(process.env.LONG_MS ?? Math.max(STEP_MS, ENTRIES * 3));
 /** The tampered entry, deep in the file. */
 const TAMPERED_AT = Math.floor(ENTRIES * 0.76543);
-const fixtureTx = (i) => `fixture ${i}: Alice pays Bob ${i % 1000} coins`;
 
 let work, nodes, browser, context, page;
 const requests = []; // every request the browser made to /ledger: {url, at}
 
-/** Runs the fixture tool; returns its one-line report. */
-function fixture(out, ...args) {
-  const r = spawnSync(FIXTURE_BIN, ['--entries', String(ENTRIES), '--difficulty', '1', '--out', out, ...args], { encoding: 'utf8' });
-  assert.equal(r.status, 0, `${FIXTURE_BIN}: ${r.error ?? r.stderr} (cargo build --release -p powrace-web --example fixture_ledger)`);
-  log(r.stderr);
-  return r.stderr;
-}
-
 before(async () => {
   work = mkdtempSync(path.join(tmpdir(), 'powrace-big-'));
-  const report = fixture(path.join(work, 'ledger.json'));
-  fixture(path.join(work, 'tampered.json'), '--tamper', String(TAMPERED_AT));
+  const report = makeFixture(path.join(work, 'ledger.json'), ENTRIES);
+  makeFixture(path.join(work, 'tampered.json'), ENTRIES, '--tamper', String(TAMPERED_AT));
   const t = Date.now();
   nodes = await startNodes('powrace-e2e-big-', { ledger: path.join(work, 'ledger.json'), startMs: LONG_MS });
-  console.log(`# ${report.trim()}\n# node-server started on it in ${((Date.now() - t) / 1000).toFixed(1)} s`);
+  console.log(`# ${report}\n# node-server started on it in ${((Date.now() - t) / 1000).toFixed(1)} s`);
   if (!STANDIN) await requirePagedLedger(nodes.addrs[0]);
   browser = await chromium.launch({
     executablePath: CHROMIUM,

@@ -1,7 +1,7 @@
 // What the end-to-end tests share: the real node-server on free ports in a temp dir, polling with
 // a deadline, and `nc`. One server per test file (node --test runs each file in its own process).
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, existsSync, copyFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import net from 'node:net';
@@ -117,6 +117,21 @@ export async function startNodes(prefix = 'powrace-e2e-', { ledger = null, start
     throw e;
   }
   return { dir, addrs, front: STANDIN ? standins.map((s) => s.addr) : addrs, ledgerFile, stop };
+}
+
+/** The fixture tool (web/examples/fixture_ledger.rs). */
+export const FIXTURE_BIN =
+  process.env.FIXTURE_BIN ?? path.join(process.env.CARGO_TARGET_DIR ?? path.join(repo, 'target'), 'release', 'examples', 'fixture_ledger');
+
+/** The transaction of a fixture's entry `i`. */
+export const fixtureTx = (i) => `fixture ${i}: Alice pays Bob ${i % 1000} coins`;
+
+/** Writes a fixture ledger of `entries` entries at difficulty 1 to `out`; returns the tool's report. */
+export function makeFixture(out, entries, ...args) {
+  const r = spawnSync(FIXTURE_BIN, ['--entries', String(entries), '--difficulty', '1', '--out', out, ...args], { encoding: 'utf8' });
+  assert.equal(r.status, 0, `${FIXTURE_BIN}: ${r.error ?? r.stderr} (cargo build --release -p powrace-web --example fixture_ledger)`);
+  log(r.stderr);
+  return r.stderr.trim();
 }
 
 /** Whether the page talks to stand-ins (see standin.mjs) rather than to the nodes directly. */

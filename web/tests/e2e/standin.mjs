@@ -15,37 +15,46 @@ import { readFileSync, statSync } from 'node:fs';
 const MAX_LIMIT = 10_000;
 const TYPES = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.css': 'text/css; charset=utf-8', '.wasm': 'application/wasm' };
 
-/** The ledger file as entry texts, read again when it changes. */
+/** The ledger file with where each entry is, read again when it changes. Works on bytes: a
+ * million entries (~600 MB) is more than one JavaScript string may hold. */
 function ledgerReader(file) {
   let stamp = null;
-  let entries = [];
+  let ledger = { buf: Buffer.alloc(0), starts: [], ends: [] };
+  const open = Buffer.from('\n  {\n');
+  const close = Buffer.from('\n  }');
   return () => {
     let st;
     try {
       st = statSync(file);
     } catch {
-      return [];
+      return ledger;
     }
     const now = `${st.mtimeMs}:${st.size}`;
     if (now !== stamp) {
-      // node-server's layout: "[\n  {\n    …\n  },\n  {\n …\n  }\n]\n"; each entry is the text
+      // node-server's layout: "[\n  {\n    …\n  },\n  {\n …\n  }\n]\n"; an entry is the text
       // from its "  {" line to its "  }" line.
-      const text = readFileSync(file, 'utf8');
-      const out = [];
-      let at = text.indexOf('\n  {\n');
+      const buf = readFileSync(file);
+      const starts = [];
+      const ends = [];
+      let at = buf.indexOf(open);
       while (at >= 0) {
-        const end = text.indexOf('\n  }', at + 1);
-        out.push(text.slice(at + 1, end + 4));
-        at = text.indexOf('\n  {\n', end);
+        const end = buf.indexOf(close, at + 1);
+        starts.push(at + 1);
+        ends.push(end + 4);
+        at = buf.indexOf(open, end);
       }
-      entries = out;
+      ledger = { buf, starts, ends };
       stamp = now;
     }
-    return entries;
+    return ledger;
   };
 }
 
-const headOf = (entryText) => /"entry_hash": "([0-9a-f]{64})"/.exec(entryText)?.[1];
+const headOf = (l) => {
+  const n = l.starts.length;
+  if (!n) return '0'.repeat(64);
+  return /"entry_hash": "([0-9a-f]{64})"/.exec(l.buf.subarray(l.starts[n - 1], l.ends[n - 1]).toString())?.[1];
+};
 
 /**
  * Starts a stand-in on `port` in front of `upstream` (host:port) for `ledgerFile`. Returns
@@ -57,7 +66,7 @@ export async function startStandin({ port, upstream, ledgerFile, webRoot = null 
   const cors = { 'access-control-allow-origin': '*', 'access-control-expose-headers': 'x-ledger-entries' };
   const json = (res, status, body, extra = {}) => {
     res.writeHead(status, { 'content-type': 'application/json', ...cors, ...extra });
-    res.end(typeof body === 'string' ? body : JSON.stringify(body));
+    res.end(typeof body === 'string' || Buffer.isBuffer(body) ? body : JSON.stringify(body));
   };
   const server = http.createServer(async (req, res) => {
     const url = new URL(req.url, 'http://x');
@@ -68,16 +77,21 @@ export async function startStandin({ port, upstream, ledgerFile, webRoot = null 
         if (!Number.isInteger(from) || from < 0 || !Number.isInteger(limit) || limit < 1 || limit > MAX_LIMIT) {
           return json(res, 400, { error: `from >= 0 and 1 <= limit <= ${MAX_LIMIT}`, code: 'bad_request' });
         }
-        const all = read();
-        const page = all.slice(from, from + limit);
-        return json(res, 200, page.length ? `[\n${page.join(',\n')}\n]\n` : '[]\n', { 'x-ledger-entries': String(all.length) });
+        const l = read();
+        const n = l.starts.length;
+        const parts = [];
+        for (let i = from; i < Math.min(n, from + limit); i++) {
+          parts.push(Buffer.from(parts.length ? ',\n' : '[\n'), l.buf.subarray(l.starts[i], l.ends[i]));
+        }
+        parts.push(Buffer.from(parts.length ? '\n]\n' : '[]\n'));
+        return json(res, 200, Buffer.concat(parts), { 'x-ledger-entries': String(n) });
       }
       if (req.method === 'GET' && url.pathname === '/status') {
         const r = await fetch(`http://${upstream}/status`);
         const status = await r.json();
-        const all = read();
-        status.ledger_entries = all.length;
-        status.ledger_head = all.length ? headOf(all[all.length - 1]) : '0'.repeat(64);
+        const l = read();
+        status.ledger_entries = l.starts.length;
+        status.ledger_head = headOf(l);
         return json(res, 200, status);
       }
       if (webRoot && req.method === 'GET') {
