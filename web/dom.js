@@ -38,5 +38,6 @@ export const colorOf = (name) => {
   return palette[h % palette.length];
 };
 
-/** 1234567 → "1,234,567". */
-export const num = (n) => Number(n).toLocaleString('en');
+const numbers = new Intl.NumberFormat('en');
+/** 1234567 → "1,234,567" (one formatter: toLocaleString builds one per call). */
+export const num = (n) => numbers.format(n);

@@ -230,6 +230,7 @@ export class LedgerView {
     this.bytes = b.bytes;
     this.size = b.size;
     this.ms = b.ms;
+    this.helpers = b.helpers;
     this.stalled = null;
     if (end > this.total) this.setTotal(end);
     this.schedule();
@@ -280,6 +281,9 @@ export class LedgerView {
   }
 
   render() {
+    // Layout is read once, before anything is written, so the browser lays out once per frame.
+    const top = this.scroller.scrollTop;
+    const vh = this.scroller.clientHeight || VIEW_MAX_PX;
     this.renderSummary();
     const n = this.total;
     this.tableBox.hidden = n === 0;
@@ -290,13 +294,11 @@ export class LedgerView {
     this.firstBadButton.hidden = this.firstBad == null;
     if (!n) return;
 
-    const vh = this.scroller.clientHeight || VIEW_MAX_PX;
     const natural = n * ROW_H;
     const height = Math.min(natural, MAX_SCROLL_PX);
     this.spacer.style.height = `${height}px`;
     // As tall as the rows, up to the CSS max-height: a short ledger leaves no empty box.
     this.scroller.style.height = `${Math.min(natural, VIEW_MAX_PX)}px`;
-    const top = this.scroller.scrollTop;
     const visible = Math.ceil(vh / ROW_H) + 1;
     let first; // the first display row (0 = the newest entry) at the top of the view
     let from;
@@ -381,6 +383,7 @@ export class LedgerView {
     this.progress.hidden = this.complete && !this.stalled;
     let text = this.describe?.(this) ?? `checked ${num(this.verified)} / ${num(n)} entries (${pct}%)`;
     if (rate > 0) text += ` · ${num(Math.round(rate))} entries/s`;
+    if (this.helpers > 1) text += ` on ${this.helpers} workers`;
     if (this.stalled) text += ` · waiting: ${this.stalled}`;
     this.progressText.textContent = text;
 

@@ -79,6 +79,25 @@ export class LedgerVerifier {
         return ret;
     }
     /**
+     * Places the next page's entries, checked on their own elsewhere by [`own_page`] (its
+     * `records` and `reasons`); the page must start at `first_index`, the verifier's next index.
+     * Together they give what [`LedgerVerifier::verify_page`] gives for the page.
+     * @param {Uint8Array | number[]} records
+     * @param {Array<any>} reasons
+     * @param {number} first_index
+     * @returns {any}
+     */
+    placeOwnPage(records, reasons, first_index) {
+        const val2 = +first_index;
+        const ptr0 = passArray8ToWasm0(records, wasm.__wbindgen_malloc);
+        const len0 = WASM_VECTOR_LEN;
+        const ret = wasm.ledgerverifier_placeOwnPage(this.__wbg_ptr, ptr0, len0, reasons, val2);
+        if (ret[2]) {
+            throw takeFromExternrefTable0(ret[1]);
+        }
+        return takeFromExternrefTable0(ret[0]);
+    }
+    /**
      * Checks the entries completed by the next chunk of a ledger file.
      * @param {Uint8Array | number[]} chunk
      * @returns {any}
@@ -286,6 +305,21 @@ export function meetsDifficulty(hash_hex, difficulty_bytes) {
 }
 
 /**
+ * Checks every entry of a page on its own, without the chain — the part of the work that
+ * workers can share page by page; a [`LedgerVerifier`] then places them in order
+ * ([`LedgerVerifier::place_own_page`]). Returns `{count, records: Uint8Array (105 bytes per
+ * entry), reasons: [[entry within the page, reason], …], error}`.
+ * @param {Uint8Array | number[]} page
+ * @returns {any}
+ */
+export function ownPage(page) {
+    const ptr0 = passArray8ToWasm0(page, wasm.__wbindgen_malloc);
+    const len0 = WASM_VECTOR_LEN;
+    const ret = wasm.ownPage(ptr0, len0);
+    return ret;
+}
+
+/**
  * Checks one ledger entry on its own (a JSON object or its JSON text):
  * `{ok, reason, entry_hash}`; `reason` says why when `ok` is false.
  * @param {any} entry
@@ -356,6 +390,12 @@ function __wbg_get_imports() {
             getDataViewMemory0().setInt32((arg0 >>> 0) + 4 * 1, len1, true);
             getDataViewMemory0().setInt32((arg0 >>> 0) + 4 * 0, ptr1, true);
         },
+        __wbg___wbindgen_number_get_934b640d0889af78: function(arg0, arg1) {
+            const obj = arg1;
+            const ret = typeof(obj) === 'number' ? obj : undefined;
+            getDataViewMemory0().setFloat64((arg0 >>> 0) + 8 * 1, isLikeNone(ret) ? 0 : ret, true);
+            getDataViewMemory0().setInt32((arg0 >>> 0) + 4 * 0, !isLikeNone(ret), true);
+        },
         __wbg___wbindgen_string_get_7ce8eee7fd327545: function(arg0, arg1) {
             const obj = arg1;
             const ret = typeof(obj) === 'string' ? obj : undefined;
@@ -366,6 +406,22 @@ function __wbg_get_imports() {
         },
         __wbg___wbindgen_throw_4c88d8bf264fd984: function(arg0, arg1) {
             throw new Error(getStringFromWasm0(arg0, arg1));
+        },
+        __wbg_from_eac91875c8a5ffa4: function(arg0) {
+            const ret = Array.from(arg0);
+            return ret;
+        },
+        __wbg_get_d7176cfb76d71114: function(arg0, arg1) {
+            const ret = arg0[arg1 >>> 0];
+            return ret;
+        },
+        __wbg_get_unchecked_e6325ad374eff861: function(arg0, arg1) {
+            const ret = arg0[arg1 >>> 0];
+            return ret;
+        },
+        __wbg_length_b03a0fabb109b1e9: function(arg0) {
+            const ret = arg0.length;
+            return ret;
         },
         __wbg_new_37eb45aaf5eeb820: function() {
             const ret = new Array();

@@ -286,16 +286,22 @@ impl Chain {
 
     /// Checks the next entry, given as its JSON text.
     pub fn push(&mut self, raw: &[u8]) -> Verdict {
-        self.push_parsed(parse_entry(raw)).0
+        self.push_own(Own::check(raw))
     }
 
     /// Checks the next entry, already parsed (or the reason it does not parse); returns the
     /// verdict and the entry back.
     pub fn push_parsed(&mut self, parsed: Result<Entry, String>) -> (Verdict, Option<Entry>) {
+        let own = Own::of(&parsed);
+        (self.push_own(own), parsed.ok())
+    }
+
+    /// Places the next entry, whose own check ([`Own::check`]) may have run elsewhere.
+    pub fn push_own(&mut self, own: Own) -> Verdict {
         let position = self.next;
-        let holds = match &parsed {
-            Err(reason) => Err(reason.clone()),
-            Ok(e) => self.check(e, position),
+        let holds = match &own.key {
+            None => own.holds,
+            Some(key) => self.check(key, position, own.holds),
         };
         let (status, reason) = match (holds, self.first_bad) {
             (Ok(()), None) => (Status::Ok, String::new()),
@@ -308,37 +314,53 @@ impl Chain {
                 (Status::Bad, reason)
             }
         };
-        let entry = parsed.ok();
-        if let Some(e) = &entry {
-            self.seen.insert_first(&e.tx_id, e.index);
+        if let Some(key) = &own.key {
+            self.seen.insert_first(&key.tx_id, key.index);
         }
-        self.prev = entry.as_ref().map(|e| e.entry_hash);
+        self.prev = own.key.map(|k| k.entry_hash);
         self.next += 1;
         self.counts[usize::from(status.code() - 1)] += 1;
-        (Verdict { status, reason }, entry)
+        Verdict { status, reason }
     }
 
-    /// The rules of `verify_chain`, for one entry against what came before it.
-    fn check(&self, e: &Entry, position: u64) -> Result<(), String> {
-        if e.index != position {
+    /// The rules of `verify_chain`, for one entry against what came before it, in its order:
+    /// the index, the link, the entry on its own (`own`), then a repeated transaction.
+    fn check(&self, key: &Key, position: u64, own: Result<(), String>) -> Result<(), String> {
+        if key.index != position {
             return Err(EntryError::IndexMismatch {
                 expected: position,
-                found: e.index,
+                found: key.index,
             }
             .to_string());
         }
-        if let Some(expected) = self.prev.filter(|h| *h != e.prev_hash) {
+        if let Some(expected) = self.prev.filter(|h| *h != key.prev_hash) {
             return Err(EntryError::BrokenLink {
                 expected,
-                found: e.prev_hash,
+                found: key.prev_hash,
             }
             .to_string());
         }
-        e.verify().map_err(|r| r.to_string())?;
-        if let Some(first_index) = self.seen.get(&e.tx_id) {
+        own?;
+        if let Some(first_index) = self.seen.get(&key.tx_id) {
             return Err(EntryError::DuplicateTransaction { first_index }.to_string());
         }
         Ok(())
+    }
+
+    /// Places the entries of a page whose own checks ran elsewhere ([`own_page`]), from the
+    /// records and reasons [`OwnPage`] carries.
+    pub fn push_own_page(&mut self, page: &OwnPage) -> Batch {
+        let mut batch = Batch::starting_at(self.next);
+        match page.owns() {
+            Ok(owns) => {
+                for own in owns {
+                    let v = self.push_own(own);
+                    batch.add(v);
+                }
+            }
+            Err(e) => batch.error = Some(e),
+        }
+        batch
     }
 
     /// Checks a page: a JSON array of the entries that come next, as `GET /ledger?from=&limit=`
@@ -380,6 +402,156 @@ impl Chain {
         }
         batch
     }
+}
+
+/// What the chain needs of an entry to place it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Key {
+    /// Its recorded index.
+    pub index: u64,
+    /// Its `tx_id`.
+    pub tx_id: Hash32,
+    /// Its `prev_hash`.
+    pub prev_hash: Hash32,
+    /// Its `entry_hash`.
+    pub entry_hash: Hash32,
+}
+
+/// An entry checked on its own — parsed, its proof of work, `tx_id`, times and `entry_hash` —
+/// which needs nothing of the entries around it and so may run in parallel with other pages;
+/// [`Chain::push_own`] then places it (index, link, repeated transaction).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Own {
+    /// `None` when the entry does not parse.
+    pub key: Option<Key>,
+    /// Whether it holds on its own, or why not (including why it does not parse).
+    pub holds: Result<(), String>,
+}
+
+impl Own {
+    /// Parses and checks one entry's JSON text.
+    pub fn check(raw: &[u8]) -> Own {
+        Self::of(&parse_entry(raw))
+    }
+
+    fn of(parsed: &Result<Entry, String>) -> Own {
+        match parsed {
+            Err(reason) => Own {
+                key: None,
+                holds: Err(reason.clone()),
+            },
+            Ok(e) => Own {
+                key: Some(Key {
+                    index: e.index,
+                    tx_id: e.tx_id,
+                    prev_hash: e.prev_hash,
+                    entry_hash: e.entry_hash,
+                }),
+                holds: e.verify().map_err(|r| r.to_string()),
+            },
+        }
+    }
+}
+
+/// Bytes per entry in [`OwnPage::records`]: a flag (1 parsed, 0 not), the index (big-endian),
+/// `tx_id`, `prev_hash`, `entry_hash`.
+pub const OWN_RECORD: usize = 1 + 8 + 32 * 3;
+
+/// A page's own checks, flat, to send from the worker that made them to the one that walks
+/// the chain.
+#[derive(Debug, Default, PartialEq)]
+pub struct OwnPage {
+    /// [`OWN_RECORD`] bytes per entry.
+    pub records: Vec<u8>,
+    /// `(entry within the page, reason)` of each entry that does not hold on its own.
+    pub reasons: Vec<(u32, String)>,
+    /// Why the page is not a JSON array, if it is not.
+    pub error: Option<String>,
+}
+
+impl OwnPage {
+    /// The number of entries.
+    pub fn len(&self) -> usize {
+        self.records.len() / OWN_RECORD
+    }
+
+    /// Whether it has no entry.
+    pub fn is_empty(&self) -> bool {
+        self.records.is_empty()
+    }
+
+    /// The entries back, or why the records are not well formed.
+    pub fn owns(&self) -> Result<Vec<Own>, String> {
+        if let Some(e) = &self.error {
+            return Err(e.clone());
+        }
+        if !self.records.len().is_multiple_of(OWN_RECORD) {
+            return Err(format!(
+                "{} bytes of records are not whole records of {OWN_RECORD}",
+                self.records.len()
+            ));
+        }
+        let mut reasons = self.reasons.iter().peekable();
+        let hash = |r: &[u8], at: usize| Hash32(r[at..at + 32].try_into().expect("32 bytes"));
+        let mut out = Vec::with_capacity(self.len());
+        for (k, r) in self.records.chunks_exact(OWN_RECORD).enumerate() {
+            let reason = match reasons.peek() {
+                Some((at, _)) if *at as usize == k => reasons.next().map(|(_, why)| why.clone()),
+                _ => None,
+            };
+            let key = (r[0] == 1).then(|| Key {
+                index: u64::from_be_bytes(r[1..9].try_into().expect("8 bytes")),
+                tx_id: hash(r, 9),
+                prev_hash: hash(r, 41),
+                entry_hash: hash(r, 73),
+            });
+            let holds = match (reason, &key) {
+                (Some(why), _) => Err(why),
+                (None, Some(_)) => Ok(()),
+                (None, None) => {
+                    return Err(format!("record {k} has neither an entry nor a reason"))
+                }
+            };
+            out.push(Own { key, holds });
+        }
+        if let Some((at, _)) = reasons.next() {
+            return Err(format!(
+                "a reason for entry {at}, past the records or out of order"
+            ));
+        }
+        Ok(out)
+    }
+}
+
+/// Checks every entry of a page on its own (no chain): the part of the work that pages can
+/// share between workers.
+pub fn own_page(text: &[u8]) -> OwnPage {
+    let mut out = OwnPage::default();
+    let raws = match elements(text, "page") {
+        Ok(raws) => raws,
+        Err(e) => {
+            out.error = Some(e);
+            return out;
+        }
+    };
+    out.records.reserve(raws.len() * OWN_RECORD);
+    for (k, raw) in raws.iter().enumerate() {
+        let own = Own::check(raw.get().as_bytes());
+        match own.key {
+            Some(key) => {
+                out.records.push(1);
+                out.records.extend_from_slice(&key.index.to_be_bytes());
+                out.records.extend_from_slice(&key.tx_id.0);
+                out.records.extend_from_slice(&key.prev_hash.0);
+                out.records.extend_from_slice(&key.entry_hash.0);
+            }
+            None => out.records.extend_from_slice(&[0; OWN_RECORD]),
+        }
+        if let Err(why) = own.holds {
+            out.reasons.push((k as u32, why));
+        }
+    }
+    out
 }
 
 /// What one call of [`Chain::page`] or [`Chain::push_bytes`] checked, compactly: a status code
@@ -1135,6 +1307,58 @@ mod tests {
             "prev_hash {} is not the previous entry's entry_hash {}",
             l[4].entry_hash, t[4].entry_hash
         )));
+    }
+
+    /// The same pages with their own checks made apart ([`own_page`], as helper workers do) and
+    /// placed by one chain give the same answers, for every kind of damage.
+    #[test]
+    fn own_pages_placed_by_one_chain_agree_with_the_whole_ledger() {
+        let l = ledger_of(9);
+        let mut cases: Vec<(&str, Vec<Value>)> = vec![("intact", values(&l))];
+        let mut t = l.clone();
+        t[6].node = "Mallory".into();
+        cases.push(("changed field", values(&t)));
+        let mut t = l.clone();
+        t[4].time_taken = 1.5;
+        t[4] = t[4].clone().seal();
+        cases.push(("broken link", values(&t)));
+        let mut t = l.clone();
+        t.remove(3);
+        cases.push(("removed", values(&t)));
+        let mut t = l[..8].to_vec();
+        t.push(entry_for("tx 1", t.last()));
+        cases.push(("repeated transaction", values(&t)));
+        let mut raw = values(&l);
+        raw[2]["nonce"] = json!("seven");
+        raw[5]["hash"] = json!("0".repeat(64));
+        cases.push(("unparsable and a bad proof of work", raw));
+        for (what, raw) in cases {
+            let want = whole(&Value::Array(raw.clone()).to_string());
+            for size in [1, 2, 4, 9] {
+                let mut chain = Chain::new();
+                let batches: Vec<Batch> = raw
+                    .chunks(size)
+                    .map(|p| {
+                        let own = own_page(serde_json::to_string(p).unwrap().as_bytes());
+                        assert_eq!(own.len(), p.len());
+                        chain.push_own_page(&own)
+                    })
+                    .collect();
+                assert_eq!(from_batches(&batches), want, "{what}, pages of {size}");
+            }
+        }
+        // Malformed records are refused, not misread.
+        let mut own = own_page(serde_json::to_string(&l[..2]).unwrap().as_bytes());
+        own.records.pop();
+        assert!(Chain::new().push_own_page(&own).error.is_some());
+        let mut own = own_page(b"[1]");
+        own.reasons.clear();
+        assert!(Chain::new()
+            .push_own_page(&own)
+            .error
+            .unwrap()
+            .contains("neither"));
+        assert!(own_page(b"{}").error.is_some());
     }
 
     /// The stateless page check: a page in the middle, checked against the previous hash.

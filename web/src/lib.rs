@@ -8,6 +8,7 @@
 //! - this file: the JS-facing exports — [`hash_hex`], [`verify_entry`], [`verify_ledger`] (a
 //!   whole file), [`verify_page`] (one page of `GET /ledger?from=&limit=`), the
 //!   [`LedgerVerifier`] that walks a long ledger page by page or a file as a byte stream,
+//!   [`own_page`] (a page's entries checked on their own, for helper workers),
 //!   [`meets_difficulty`], [`leading_zero_bits`] and the cancellable [`Miner`].
 //!
 //! The generated glue and `.wasm` live in `web/pkg/` (see `web/build.sh`).
@@ -66,6 +67,39 @@ pub fn verify_page(text: &str, first_index: f64, prev_hash: &str) -> Result<JsVa
     Ok(to_js(&check::page(text, index_from_js(first_index)?, prev)))
 }
 
+/// Checks every entry of a page on its own, without the chain — the part of the work that
+/// workers can share page by page; a [`LedgerVerifier`] then places them in order
+/// ([`LedgerVerifier::place_own_page`]). Returns `{count, records: Uint8Array (105 bytes per
+/// entry), reasons: [[entry within the page, reason], …], error}`.
+#[wasm_bindgen(js_name = ownPage)]
+pub fn own_page(page: &[u8]) -> JsValue {
+    let own = check::own_page(page);
+    let o = js_sys::Object::new();
+    let set = |k: &str, v: &JsValue| {
+        js_sys::Reflect::set(&o, &JsValue::from_str(k), v).expect("a plain object");
+    };
+    set("count", &JsValue::from_f64(own.len() as f64));
+    set(
+        "records",
+        &js_sys::Uint8Array::from(&own.records[..]).into(),
+    );
+    let reasons = js_sys::Array::new();
+    for (k, why) in &own.reasons {
+        reasons.push(&js_sys::Array::of2(
+            &JsValue::from_f64(f64::from(*k)),
+            &JsValue::from_str(why),
+        ));
+    }
+    set("reasons", &reasons.into());
+    set(
+        "error",
+        &own.error
+            .as_deref()
+            .map_or(JsValue::NULL, JsValue::from_str),
+    );
+    o.into()
+}
+
 /// A whole number from JavaScript as an index.
 fn index_from_js(x: f64) -> Result<u64, JsError> {
     if x.is_finite() && x >= 0.0 && x.fract() == 0.0 && x <= MAX_SAFE_INTEGER {
@@ -121,6 +155,39 @@ impl LedgerVerifier {
             )));
         }
         let batch = self.chain.page(page);
+        Ok(self.batch_to_js(&batch))
+    }
+
+    /// Places the next page's entries, checked on their own elsewhere by [`own_page`] (its
+    /// `records` and `reasons`); the page must start at `first_index`, the verifier's next index.
+    /// Together they give what [`LedgerVerifier::verify_page`] gives for the page.
+    #[wasm_bindgen(js_name = placeOwnPage)]
+    pub fn place_own_page(
+        &mut self,
+        records: &[u8],
+        reasons: &js_sys::Array,
+        first_index: f64,
+    ) -> Result<JsValue, JsError> {
+        let first = index_from_js(first_index)?;
+        if first != self.chain.next_index() {
+            return Err(JsError::new(&format!(
+                "the page starts at entry {first}, but the verifier is at entry {}",
+                self.chain.next_index()
+            )));
+        }
+        let mut page = check::OwnPage {
+            records: records.to_vec(),
+            ..check::OwnPage::default()
+        };
+        for r in reasons.iter() {
+            let r = js_sys::Array::from(&r);
+            let at = r.get(0).as_f64().filter(|k| k.fract() == 0.0 && *k >= 0.0);
+            match (at, r.get(1).as_string()) {
+                (Some(k), Some(why)) => page.reasons.push((k as u32, why)),
+                _ => return Err(JsError::new("a reason is [entry within the page, text]")),
+            }
+        }
+        let batch = self.chain.push_own_page(&page);
         Ok(self.batch_to_js(&batch))
     }
 

@@ -46,7 +46,7 @@ try {
       await page.goto(`http://${nodes.front[0]}/?nodes=${nodes.front.join(',')}`);
       await waitFor('the newest row', async () => (await page.locator(`#ledger tr[data-position="${n - 1}"]`).getAttribute('data-tx')) === fixtureTx(n - 1), long);
       await waitFor('the whole chain checked', async () => (await page.locator('#ledger').getAttribute('data-state')) === 'ok', long * 5);
-      const m = await page.evaluate(() => ({ ...window.powrace.timings, longest: window.__longest, heap: performance.memory?.usedJSHeapSize }));
+      const m = await page.evaluate(() => ({ ...window.powrace.timings, longest: window.__longest, heap: performance.memory?.usedJSHeapSize, workers: window.powrace.ledger()?.view.helpers || 1 }));
       // A jump deep into the ledger: until its row shows its data.
       const deep = Math.floor(n * 0.3);
       t = Date.now();
@@ -60,7 +60,7 @@ try {
       await waitFor('the file checked', async () => ['ok', 'bad', 'error'].includes(await page.locator('#file-result .file-view').getAttribute('data-state')), long * 5);
       const fileS = (Date.now() - t) / 1000;
       const longest = await page.evaluate(() => window.__longest);
-      rows.push({ entries: n, startS, firstRowsMs: m.ledgerFirstRows, verifiedS: m.ledgerVerified / 1000, longestTaskMs: longest, jumpMs, heapMB: m.heap / 1e6, fileS });
+      rows.push({ entries: n, workers: m.workers, startS, firstRowsMs: m.ledgerFirstRows, verifiedS: m.ledgerVerified / 1000, longestTaskMs: longest, jumpMs, heapMB: m.heap / 1e6, fileS });
       console.error(JSON.stringify(rows.at(-1)));
     } finally {
       await page.close();
@@ -72,10 +72,10 @@ try {
   if (!keep) rmSync(dir, { recursive: true, force: true });
 }
 
-console.log('| entries | node start (s) | newest rows shown (ms) | chain checked (s) | entries/s | longest main-thread task (ms) | jump to an old entry (ms) | JS heap (MB) | same ledger as a file (s) |');
-console.log('|---|---|---|---|---|---|---|---|---|');
+console.log('| entries | node start (s) | newest rows shown (ms) | chain checked (s) | entries/s | checking workers | longest main-thread task (ms) | jump to an old entry (ms) | JS heap (MB) | same ledger as a file (s) |');
+console.log('|---|---|---|---|---|---|---|---|---|---|');
 for (const r of rows) {
   console.log(
-    `| ${r.entries.toLocaleString('en')} | ${r.startS.toFixed(1)} | ${r.firstRowsMs.toFixed(0)} | ${r.verifiedS.toFixed(1)} | ${Math.round(r.entries / r.verifiedS).toLocaleString('en')} | ${r.longestTaskMs.toFixed(0)} | ${r.jumpMs} | ${r.heapMB.toFixed(0)} | ${r.fileS.toFixed(1)} |`,
+    `| ${r.entries.toLocaleString('en')} | ${r.startS.toFixed(1)} | ${r.firstRowsMs.toFixed(0)} | ${r.verifiedS.toFixed(1)} | ${Math.round(r.entries / r.verifiedS).toLocaleString('en')} | ${r.workers} | ${r.longestTaskMs.toFixed(0)} | ${r.jumpMs} | ${r.heapMB.toFixed(0)} | ${r.fileS.toFixed(1)} |`,
   );
 }

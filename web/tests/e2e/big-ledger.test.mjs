@@ -82,7 +82,8 @@ test(`${ENTRIES} entries: the newest first, then the whole chain checked from en
     LONG_MS,
   );
   const verified = await page.evaluate(() => window.powrace.timings.ledgerVerified);
-  console.log(`# ${ENTRIES} entries: newest rows shown ${firstRows.toFixed(0)} ms after navigation; whole chain checked ${verified.toFixed(0)} ms after navigation`);
+  const workers = await page.evaluate(() => window.powrace.ledger().view.helpers || 1);
+  console.log(`# ${ENTRIES} entries: newest rows shown ${firstRows.toFixed(0)} ms after navigation; whole chain checked ${verified.toFixed(0)} ms after navigation (${workers} checking workers)`);
   if (!sawProgress) console.log('# (the check finished before a progress line was sampled)');
 
   const status = await (await fetch(`http://${front[0]}/status`)).json();
