@@ -469,11 +469,15 @@ async function startLedger() {
       $('#ledger').replaceChildren(el('p.empty', {}, 'Waiting for a node to serve /ledger…'));
       return;
     }
-    const base = `http://${addr}`;
-    const rows = new ServerRows(() => base, () => ledger?.view.schedule());
+    // Rows come from the node the ledger was read from while it is live, else from another.
+    const base = () => {
+      const live = (a) => conns.get(a)?.state === 'live';
+      return `http://${live(addr) ? addr : [...conns.keys()].find(live) ?? addr}`;
+    };
+    const rows = new ServerRows(base, () => ledger?.view.schedule());
     const view = new LedgerView($('#ledger'), { rows, check: (e) => (wasm ? wasm.verifyEntry(e) : null) });
     const worker = new Worker(new URL('./ledger-worker.js', import.meta.url), { type: 'module' });
-    ledger = { view, rows, worker, base, addr };
+    ledger = { view, rows, worker, addr };
     $('#ledger-from').textContent = `from ${status.node ?? addr}'s /ledger`;
     view.onFirstRows = () => {
       timings.ledgerFirstRows = performance.now();

@@ -232,7 +232,8 @@ export class LedgerView {
     this.ms = b.ms;
     this.helpers = b.helpers;
     this.stalled = null;
-    if (end > this.total) this.setTotal(end);
+    // The worker may know of more entries than the page (a node's x-ledger-entries).
+    if (Math.max(end, b.total ?? 0) > this.total) this.setTotal(Math.max(end, b.total ?? 0));
     this.schedule();
   }
 
