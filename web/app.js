@@ -490,7 +490,7 @@ async function startLedger() {
         if (view.complete && timings.ledgerVerified == null) timings.ledgerVerified = performance.now();
       } else if (m.type === 'stalled') {
         view.stalled = m.error;
-        view.schedule();
+        view.schedule(false);
       } else if (m.type === 'end') view.finish({ error: m.error });
     };
     worker.onerror = (e) => view.finish({ error: `the checking worker failed: ${e.message}` });

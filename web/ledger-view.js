@@ -234,7 +234,8 @@ export class LedgerView {
     this.stalled = null;
     // The worker may know of more entries than the page (a node's x-ledger-entries).
     if (Math.max(end, b.total ?? 0) > this.total) this.setTotal(Math.max(end, b.total ?? 0));
-    this.schedule();
+    const inView = this.shown && b.from <= this.shown[1] && end > this.shown[0];
+    this.schedule(!!inView || b.firstBad !== this.shownFirstBad);
   }
 
   /** The check reached the end of what exists (or of the file). */
@@ -256,7 +257,10 @@ export class LedgerView {
     return this.done && this.verified >= this.total;
   }
 
-  schedule() {
+  /** Renders at the next frame; the rows only when `rows` (or an earlier call) asks for it:
+   * most batches of the check touch no row in view and change only the summary. */
+  schedule(rows = true) {
+    if (rows) this.rowsDirty = true;
     if (this.queued) return;
     this.queued = true;
     requestAnimationFrame(() => {
@@ -293,7 +297,9 @@ export class LedgerView {
     this.root.dataset.state = this.error ? 'error' : this.complete ? (this.firstBad == null ? 'ok' : 'bad') : this.stalled ? 'stalled' : 'checking';
     this.root.dataset.firstBad = this.firstBad == null ? '' : String(this.firstBad);
     this.firstBadButton.hidden = this.firstBad == null;
-    if (!n) return;
+    if (!n || !this.rowsDirty) return;
+    this.rowsDirty = false;
+    this.shownFirstBad = this.firstBad;
 
     const natural = n * ROW_H;
     const height = Math.min(natural, MAX_SCROLL_PX);
@@ -323,6 +329,7 @@ export class LedgerView {
     this.table.style.transform = `translateY(${Math.max(0, offset)}px)`;
     const trs = [];
     for (let r = from; r < to; r++) trs.push(this.rowEl(n - 1 - r));
+    this.shown = [n - to, n - 1 - from]; // positions rendered, oldest and newest
     this.tbody.replaceChildren(...trs);
     const newest = n - 1 - first;
     const oldest = Math.max(0, n - Math.min(n, first + Math.floor(vh / ROW_H)));

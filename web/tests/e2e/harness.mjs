@@ -110,6 +110,8 @@ export async function startNodes(prefix = 'powrace-e2e-', { ledger = null, start
       const sbase = await freeBase();
       for (const [i, a] of addrs.entries()) {
         standins.push(await startStandin({ port: sbase + i, upstream: a, ledgerFile, webRoot: process.env.WEB_FROM_DISK === '1' ? web : null }));
+        // The stand-in indexes the ledger file on its first request: not the page's time.
+        await fetch(`http://${standins.at(-1).addr}/status`);
       }
     }
   } catch (e) {
