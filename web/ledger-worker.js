@@ -22,6 +22,9 @@ const ready = init();
 const PAGE = 10_000;
 /** Bytes read from a file at a time. */
 const FILE_SLICE = 4 << 20;
+/** About how many bytes an entry takes in node-server's layout, to size the verifier's memory
+ * for a file before its length in entries is known. */
+const BYTES_PER_ENTRY = 600;
 /** How long to wait before asking a node again after a failure, or for entries it announced. */
 const RETRY_MS = 1000;
 /** Helper workers at most (each holds a page or two: ~10 MB). */
@@ -116,6 +119,7 @@ async function walk(bases, total) {
   await ready;
   wanted = Math.max(wanted, total);
   const v = new LedgerVerifier();
+  v.reserve(wanted);
   const t0 = performance.now();
   let helpers = startHelpers();
   let bytes = 0;
@@ -223,6 +227,7 @@ const plain = (b) => ({
 async function checkFile(file) {
   await ready;
   const v = new LedgerVerifier();
+  v.reserve(Math.ceil(file.size / BYTES_PER_ENTRY));
   const t0 = performance.now();
   for (let pos = 0; pos < file.size; pos += FILE_SLICE) {
     const chunk = new Uint8Array(await file.slice(pos, pos + FILE_SLICE).arrayBuffer());

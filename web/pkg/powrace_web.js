@@ -109,6 +109,14 @@ export class LedgerVerifier {
         return ret;
     }
     /**
+     * Makes room for the transactions of a ledger of about `entries` entries in all, so that a
+     * ledger of known length takes the memory it needs (~40 bytes an entry) and no more.
+     * @param {number} entries
+     */
+    reserve(entries) {
+        wasm.ledgerverifier_reserve(this.__wbg_ptr, entries);
+    }
+    /**
      * Checks the next page (the bytes of a JSON array of entries), which must start at
      * `first_index`, the verifier's next index.
      * @param {Uint8Array | number[]} page

@@ -220,10 +220,34 @@ impl TxIds {
         }
         self.recent.insert(tx_key(id), index);
         if self.recent.len() > TX_MERGE_MIN.max(self.sorted.len() / TX_MERGE_RATIO) {
-            self.sorted.extend(std::mem::take(&mut self.recent));
-            // Two sorted runs: the stable sort merges them in linear time.
-            self.sorted.sort_by_key(|a| a.0);
+            self.merge();
         }
+    }
+
+    /// Merges the recent ids into the sorted vector in place, from the back: no second copy of
+    /// the vector (a sort would borrow half of it as scratch).
+    fn merge(&mut self) {
+        let recent: Vec<(TxKey, u64)> = std::mem::take(&mut self.recent).into_iter().collect();
+        let (mut i, mut j) = (self.sorted.len(), recent.len());
+        self.sorted.resize(i + j, ([0; 4], 0));
+        let mut w = i + j;
+        while j > 0 {
+            w -= 1;
+            // Keys are distinct: only absent ones are inserted.
+            if i > 0 && self.sorted[i - 1].0 > recent[j - 1].0 {
+                i -= 1;
+                self.sorted[w] = self.sorted[i];
+            } else {
+                j -= 1;
+                self.sorted[w] = recent[j];
+            }
+        }
+    }
+
+    /// Makes room for `n` ids in all, so a ledger of known length grows the vector once.
+    fn reserve(&mut self, n: usize) {
+        self.sorted
+            .reserve_exact(n.saturating_sub(self.sorted.len() + self.recent.len()));
     }
 }
 
@@ -277,6 +301,12 @@ impl Chain {
     /// The position of the first bad entry, if any.
     pub fn first_bad(&self) -> Option<u64> {
         self.first_bad
+    }
+
+    /// Makes room to remember the transactions of a ledger of `n` entries in all (an estimate:
+    /// more still fit), so memory holds what they need and no more.
+    pub fn reserve(&mut self, n: u64) {
+        self.seen.reserve(usize::try_from(n).unwrap_or(usize::MAX));
     }
 
     /// How many entries are ok, bad and after the break.
@@ -1485,6 +1515,11 @@ mod tests {
             assert_eq!(ids.get(&Hash32::digest(&i.to_be_bytes())), Some(i));
         }
         assert!(!ids.sorted.is_empty());
+        assert!(
+            ids.sorted.windows(2).all(|w| w[0].0 < w[1].0),
+            "sorted, no repeats"
+        );
+        assert_eq!(ids.sorted.len() + ids.recent.len(), n as usize);
         assert_eq!(ids.get(&Hash32::digest(b"never")), None);
     }
 }

@@ -143,6 +143,14 @@ impl LedgerVerifier {
         }
     }
 
+    /// Makes room for the transactions of a ledger of about `entries` entries in all, so that a
+    /// ledger of known length takes the memory it needs (~40 bytes an entry) and no more.
+    pub fn reserve(&mut self, entries: f64) {
+        if entries.is_finite() && entries > 0.0 {
+            self.chain.reserve(entries as u64);
+        }
+    }
+
     /// Checks the next page (the bytes of a JSON array of entries), which must start at
     /// `first_index`, the verifier's next index.
     #[wasm_bindgen(js_name = verifyPage)]
