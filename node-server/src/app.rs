@@ -18,7 +18,8 @@ use crate::limits::SHUTDOWN_GRACE;
 use crate::metrics::Metrics;
 use crate::node::{Node, NodeConfig, OnLoss, SharedByNodes};
 use crate::printer::Printer;
-use crate::race::Searches;
+use crate::race::file::FileArbiter;
+use crate::race::{Arbiter, Searches};
 
 /// The threads each node searches with when not told: the machine's cores shared by the
 /// nodes, at least one. Three nodes on two cores get one thread each: more would only
@@ -69,7 +70,7 @@ pub async fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
 /// lets decided races finish committing (up to [`SHUTDOWN_GRACE`]) and returns.
 pub async fn run(options: Options, shutdown: CancellationToken) -> anyhow::Result<()> {
     raise_fd_limit();
-    let ledger = Ledger::open(&options.ledger).map_err(|e| match e {
+    let (ledger, loaded) = Ledger::open(&options.ledger).map_err(|e| match e {
         LedgerError::Malformed { .. } | LedgerError::Invalid { .. } => {
             let path = options.ledger.display();
             anyhow::Error::new(e).context(format!(
@@ -81,7 +82,19 @@ pub async fn run(options: Options, shutdown: CancellationToken) -> anyhow::Resul
         }
         other => anyhow::Error::new(other).context("cannot open the ledger"),
     })?;
-    let attempts_path = attempts::path_for(&options.ledger);
+    if options.print && loaded.entries > 0 {
+        println!(
+            "{}: {} entries ({:.1} MB) loaded and verified in {:.3} s",
+            options.ledger.display(),
+            loaded.entries,
+            loaded.bytes as f64 / 1e6,
+            loaded.seconds
+        );
+    }
+    let arbiter: Arc<dyn Arbiter> = Arc::new(
+        FileArbiter::new(ledger.clone()).context("cannot start the ledger's writer thread")?,
+    );
+    let attempts_path = attempts::path_for(ledger.path());
     let attempts: Arc<dyn Sink> = Arc::new(
         AttemptsLog::open(&attempts_path)
             .with_context(|| format!("cannot open {}", attempts_path.display()))?,
@@ -94,10 +107,9 @@ pub async fn run(options: Options, shutdown: CancellationToken) -> anyhow::Resul
         .unwrap_or(5);
     let printer = Arc::new(Printer::new(width));
     let shared = SharedByNodes {
-        arbiter: Arc::new(ledger.clone()),
+        arbiter: arbiter.clone(),
         searches: Arc::new(Searches::default()),
         metrics: Arc::new(Metrics::new()),
-        claim_order: Arc::default(),
     };
     let tracker = TaskTracker::new();
     let mut servers = Vec::new();
@@ -133,6 +145,7 @@ pub async fn run(options: Options, shutdown: CancellationToken) -> anyhow::Resul
         for node in &nodes {
             node.drain().await;
         }
+        arbiter.flush().await;
     };
     if tokio::time::timeout(SHUTDOWN_GRACE, drained).await.is_err() {
         tracing::warn!("some connections or races were still open at shutdown");

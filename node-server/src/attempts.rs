@@ -49,6 +49,10 @@ pub struct Attempt {
     pub entry_index: Option<u64>,
     /// Won: the entry's `entry_hash`.
     pub entry_hash: Option<Hash32>,
+    /// Won: the `entry_hash` of the first entry of the ledger the entry went into, which ties
+    /// the attempt to that ledger (a ledger started over has another).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ledger_id: Option<Hash32>,
 }
 
 impl Attempt {
@@ -71,6 +75,7 @@ impl Attempt {
             margin: None,
             entry_index: None,
             entry_hash: None,
+            ledger_id: None,
         };
         let with_work = |mut a: Attempt, w: &crate::events::Work| {
             a.nonce = Some(w.nonce);
@@ -82,10 +87,15 @@ impl Attempt {
             a
         };
         match &e.kind {
-            EventKind::Won { work, entry } => {
+            EventKind::Won {
+                work,
+                entry,
+                ledger_id,
+            } => {
                 let mut a = with_work(base("won", &entry.node), work);
                 a.entry_index = Some(entry.index);
                 a.entry_hash = Some(entry.entry_hash);
+                a.ledger_id = Some(*ledger_id);
                 Some(a)
             }
             EventKind::Lost {
@@ -160,15 +170,21 @@ impl Sink for AttemptsLog {
 
 /// Reads every attempt in a log; a torn last line (a crash mid-append) is skipped.
 pub fn read(path: &Path) -> io::Result<Vec<Attempt>> {
-    let file = std::fs::File::open(path)?;
     let mut out = Vec::new();
-    for line in io::BufReader::new(file).lines() {
-        let line = line?;
-        if let Ok(a) = serde_json::from_str(&line) {
-            out.push(a);
+    for_each(path, |a| out.push(a))?;
+    Ok(out)
+}
+
+/// Calls `each` for every attempt in a log, in order, in bounded memory; a line that is not
+/// an attempt (a torn last line after a crash mid-append) is skipped.
+pub fn for_each(path: &Path, mut each: impl FnMut(Attempt)) -> io::Result<()> {
+    let file = std::fs::File::open(path)?;
+    for line in io::BufReader::new(file).split(b'\n') {
+        if let Ok(a) = serde_json::from_slice(&line?) {
+            each(a);
         }
     }
-    Ok(out)
+    Ok(())
 }
 
 /// One node's figures in the report.
@@ -258,6 +274,7 @@ mod tests {
             margin,
             entry_index: None,
             entry_hash: None,
+            ledger_id: None,
         }
     }
 

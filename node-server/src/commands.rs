@@ -12,7 +12,9 @@ use serde_json::json;
 
 use crate::attempts;
 use crate::clock::Stamp;
-use crate::ledger::{self, LedgerError};
+use std::collections::HashMap;
+
+use crate::ledger;
 
 /// The result of `mine`, the lab's `pow.py`.
 #[derive(Debug, serde::Serialize)]
@@ -81,48 +83,85 @@ pub enum Verdict {
     /// Every entry and link holds.
     Valid {
         /// Entries checked.
-        entries: usize,
+        entries: u64,
         /// The last entry_hash.
         head: pow_core::Hash32,
+        /// What the reader should know that does not make the ledger bad (attempts that belong
+        /// to another ledger, say).
+        notes: Vec<String>,
     },
     /// The first problem.
     Invalid(String),
 }
 
-/// Verifies a ledger file: every hash, difficulty and link; with `smallest`, also that every
-/// nonce is the smallest; with an attempts log, that every won attempt is in the ledger (which
-/// catches entries removed from the end).
+/// Verifies a ledger file in bounded memory: every hash, difficulty and link; with `smallest`,
+/// also that every nonce is the smallest; with an attempts log, that every win the log
+/// recorded for this ledger is in it (which catches entries removed from the end). Wins the
+/// log recorded for another ledger (one started over after `rm ledger.json`) are counted and
+/// said, not held against this one.
 pub fn verify(path: &Path, smallest: bool, attempts_log: Option<&Path>) -> anyhow::Result<Verdict> {
-    let entries = match ledger::load(path) {
-        Ok(e) => e,
-        Err(e @ (LedgerError::Malformed { .. } | LedgerError::Invalid { .. })) => {
-            return Ok(Verdict::Invalid(e.to_string()))
+    // The first 8 bytes of each entry's hash, by index: enough to cross-check the attempts
+    // log without holding the entries.
+    let mut hashes: Vec<u64> = Vec::new();
+    let mut first = None;
+    let mut not_smallest = None;
+    let prefix = |h: &pow_core::Hash32| u64::from_le_bytes(h.0[..8].try_into().expect("8 bytes"));
+    let checked = ledger::verify_file(path, |e| {
+        hashes.push(prefix(&e.entry_hash));
+        if e.index == 0 {
+            first = Some(e.entry_hash);
         }
-        Err(e) => return Err(e.into()),
-    };
-    if smallest {
-        for e in &entries {
-            let p = Prepared::new(e.transaction_data.as_bytes(), e.difficulty()?);
+        if smallest && not_smallest.is_none() {
+            let p = Prepared::new(
+                e.transaction_data.as_bytes(),
+                e.difficulty()
+                    .expect("a verified entry has a valid difficulty"),
+            );
             if let Some(s) = search::smaller_solution(&p, e.nonce) {
-                return Ok(Verdict::Invalid(format!(
+                not_smallest = Some(format!(
                     "{}: entry {}: nonce {} is not the smallest: {} also solves it",
                     path.display(),
                     e.index,
                     e.nonce,
                     s.nonce
-                )));
+                ));
             }
         }
+    });
+    let (entries, head) = match checked {
+        Ok(v) => v,
+        Err(e) if e.is_damage() => return Ok(Verdict::Invalid(e.to_string())),
+        Err(e) => return Err(e.into()),
+    };
+    if let Some(why) = not_smallest {
+        return Ok(Verdict::Invalid(why));
     }
+    let mut notes = Vec::new();
     if let Some(log) = attempts_log {
-        let won = attempts::read(log).with_context(|| format!("cannot read {}", log.display()))?;
-        for a in won.iter().filter(|a| a.outcome == "won") {
+        let mut other: HashMap<Option<pow_core::Hash32>, u64> = HashMap::new();
+        let mut checked_wins = 0u64;
+        let mut bad = None;
+        attempts::for_each(log, |a| {
+            if a.outcome != "won" || bad.is_some() {
+                return;
+            }
             let (Some(index), Some(hash)) = (a.entry_index, a.entry_hash) else {
-                continue;
+                return;
             };
-            let found = entries.get(index as usize).map(|e| e.entry_hash);
-            if found != Some(hash) {
-                return Ok(Verdict::Invalid(format!(
+            let ours = match a.ledger_id {
+                Some(id) => Some(id) == first,
+                // A log written before attempts named their ledger: it is ours if the entry
+                // it names is there.
+                None => hashes.get(index as usize) == Some(&prefix(&hash)),
+            };
+            if !ours {
+                *other.entry(a.ledger_id).or_default() += 1;
+                return;
+            }
+            checked_wins += 1;
+            let found = hashes.get(index as usize);
+            if found != Some(&prefix(&hash)) {
+                bad = Some(format!(
                     "{}: entry {index} ({} won {:?}) is {} (the attempts log {} recorded it)",
                     path.display(),
                     a.node,
@@ -133,16 +172,41 @@ pub fn verify(path: &Path, smallest: bool, attempts_log: Option<&Path>) -> anyho
                         "missing: entries were removed from the end"
                     },
                     log.display()
-                )));
+                ));
             }
+        })
+        .with_context(|| format!("cannot read {}", log.display()))?;
+        if let Some(why) = bad {
+            return Ok(Verdict::Invalid(why));
+        }
+        notes.push(format!(
+            "{}: {checked_wins} recorded wins cross-checked",
+            log.display()
+        ));
+        for (id, n) in other {
+            notes.push(match (id, first) {
+                (Some(id), Some(_)) => format!(
+                    "{}: {n} wins belong to another ledger (first entry {id}), not this one: \
+                     it was started over; they were not checked against it",
+                    log.display()
+                ),
+                (Some(id), None) => format!(
+                    "{}: {n} wins belong to a ledger whose first entry is {id}, and this \
+                     ledger is empty: either it was started over, or every entry was removed",
+                    log.display()
+                ),
+                (None, _) => format!(
+                    "{}: {n} wins from an older log name entries this ledger does not have \
+                     (another ledger's, or removed ones); they were not checked",
+                    log.display()
+                ),
+            });
         }
     }
-    let head = entries
-        .last()
-        .map_or(pow_core::Hash32::ZERO, |e| e.entry_hash);
     Ok(Verdict::Valid {
-        entries: entries.len(),
+        entries,
         head,
+        notes,
     })
 }
 
@@ -176,7 +240,7 @@ pub fn report(log: &Path, as_json: bool) -> anyhow::Result<String> {
             r.mean_time,
             r.median_time,
             r.hash_rate / 1e6,
-            r.mean_margin.map_or("-".into(), |m| format!("+{m:.6}"))
+            r.mean_margin.map_or("-".into(), |m| format!("{m:+.6}"))
         );
     }
     Ok(s)

@@ -98,6 +98,8 @@ pub enum EventKind {
         work: Work,
         /// The recorded entry.
         entry: Box<Entry>,
+        /// The `entry_hash` of the ledger's first entry: which ledger the entry is in.
+        ledger_id: Hash32,
     },
     /// Another node was first.
     Lost {

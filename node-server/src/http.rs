@@ -14,6 +14,7 @@ use warp::ws::{Message, WebSocket};
 use warp::{Filter, Rejection, Reply};
 
 use crate::events::Event;
+use crate::ledger::MAX_PAGE_ENTRIES;
 use crate::limits::{MAX_LINE_BYTES, WS_SEND_TIMEOUT};
 use crate::node::Node;
 use crate::protocol::{self, ErrorCode, ErrorReply};
@@ -59,7 +60,8 @@ pub fn routes(node: Arc<Node>, shutdown: CancellationToken) -> Routes {
                     "races": node.races(),
                     "uptime_s": node.uptime(),
                     "on_loss": c.on_loss,
-                    "ledger_entries": node.arbiter().recorded_count(),
+                    "ledger_entries": node.arbiter().ledger().len(),
+                    "ledger_head": node.arbiter().ledger().head(),
                 }),
                 StatusCode::OK,
             )
@@ -67,15 +69,9 @@ pub fn routes(node: Arc<Node>, shutdown: CancellationToken) -> Routes {
 
     let ledger = warp::path!("ledger")
         .and(warp::get())
+        .and(warp::query::<LedgerQuery>())
         .and(with_node.clone())
-        .map(|node: Arc<Node>| {
-            let text = crate::ledger::to_text(&node.arbiter().entries());
-            Box::new(warp::reply::with_header(
-                text,
-                "content-type",
-                "application/json",
-            )) as Box<dyn Reply>
-        });
+        .map(|q: LedgerQuery, node: Arc<Node>| ledger_reply(&node, q));
 
     let tx = warp::path!("tx")
         .and(warp::post())
@@ -172,6 +168,70 @@ async fn rejection(node: Arc<Node>, r: Rejection) -> Result<Box<dyn Reply>, Infa
         )
     };
     Ok(error(&node, status, code, message))
+}
+
+/// `GET /ledger`'s query: both or neither.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LedgerQuery {
+    from: Option<u64>,
+    limit: Option<u64>,
+}
+
+/// `GET /ledger`: the whole ledger, streamed in constant memory; with `from` and `limit`, a
+/// page of it (`x-ledger-entries` says how many entries the ledger has).
+fn ledger_reply(node: &Arc<Node>, q: LedgerQuery) -> Box<dyn Reply> {
+    let ledger = node.arbiter().ledger();
+    let failed = |e: Arc<crate::ledger::LedgerError>| {
+        error(
+            node,
+            StatusCode::INTERNAL_SERVER_ERROR,
+            ErrorCode::LedgerError,
+            e.to_string(),
+        )
+    };
+    match (q.from, q.limit) {
+        (None, None) => match ledger.stream() {
+            Ok(chunks) => {
+                let len = chunks.len();
+                // Each chunk is read off the async runtime's threads.
+                let body = futures_util::stream::unfold(Some(chunks), |chunks| async move {
+                    let mut chunks = chunks?;
+                    let (next, chunks) =
+                        tokio::task::spawn_blocking(move || (chunks.next(), chunks))
+                            .await
+                            .ok()?;
+                    Some((next?.map(bytes::Bytes::from), Some(chunks)))
+                });
+                Box::new(warp::reply::with_header(
+                    warp::reply::with_header(
+                        warp::reply::stream(body),
+                        "content-type",
+                        "application/json",
+                    ),
+                    "content-length",
+                    len.to_string(),
+                ))
+            }
+            Err(e) => failed(e),
+        },
+        (Some(from), Some(limit)) if (1..=MAX_PAGE_ENTRIES).contains(&limit) => {
+            match ledger.page(from, limit) {
+                Ok((text, total)) => Box::new(warp::reply::with_header(
+                    warp::reply::with_header(text, "content-type", "application/json"),
+                    "x-ledger-entries",
+                    total.to_string(),
+                )),
+                Err(e) => failed(e),
+            }
+        }
+        _ => error(
+            node,
+            StatusCode::BAD_REQUEST,
+            ErrorCode::BadRequest,
+            format!("use /ledger, or /ledger?from=N&limit=M with 1 <= M <= {MAX_PAGE_ENTRIES}"),
+        ),
+    }
 }
 
 /// `POST /tx`: the body is the transaction (plain text, one line), or JSON

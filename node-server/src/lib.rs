@@ -9,6 +9,8 @@
 //! - [`printer`]: the lab's terminal lines, from the events.
 //! - [`metrics`]: Prometheus counters from the event stream (`GET /metrics`).
 //! - [`attempts`]: the attempts log (JSON Lines) and the per-node report.
+//! - [`stats`]: the race as an experiment: win vs hash share, race times, wasted work, test sizes.
+//! - [`plot`]: the report's charts as one SVG or PNG (`report --plot`).
 //! - [`server`]: the TCP port: tells `nc` lines from HTTP by the first line.
 //! - [`protocol`]: the line protocol's request, reply and error formats.
 //! - [`http`]: the HTTP and WebSocket routes (warp).
@@ -16,6 +18,7 @@
 //! - [`client`]: `submit`, the race from a client's side.
 //! - [`commands`]: `mine`, `verify`, `report`.
 //! - [`bench`]: `node-server bench`.
+//! - [`ledger_bench`]: `node-server bench-ledger`: what a race costs as the ledger grows.
 //! - [`limits`]: every limit, named.
 //! - [`clock`]: microsecond UTC timestamps.
 #![warn(missing_docs)]
@@ -30,10 +33,13 @@ pub mod commands;
 pub mod events;
 pub mod http;
 pub mod ledger;
+pub mod ledger_bench;
 pub mod limits;
 pub mod metrics;
 pub mod node;
+pub mod plot;
 pub mod printer;
 pub mod protocol;
 pub mod race;
 pub mod server;
+pub mod stats;

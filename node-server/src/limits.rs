@@ -63,3 +63,17 @@ pub const ATTEMPTS_QUEUE: usize = 4096;
 
 /// How long SIGINT/SIGTERM waits for decided races to commit before exiting.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(4);
+
+/// The longest a node waits on the ledger (its decision lock, or recording a decided race)
+/// before answering `ledger_unavailable`: a process stopped while holding a ledger lock must not
+/// freeze the others. A decided race is still recorded once the ledger is free.
+pub const LEDGER_WAIT: Duration = Duration::from_secs(5);
+
+/// Transactions each node remembers having raced (the most recent), so a copy it has raced
+/// already is answered from the ledger instead of mined again.
+pub const RACED_MEMORY: usize = 65_536;
+
+/// A copy of a transaction recorded among the ledger's last this-many entries, reaching a node
+/// that has not raced it, is still mined (and lost), so every node's time can be compared; an
+/// older one is answered `recorded`.
+pub const LATE_COPY_WINDOW: u64 = 1024;

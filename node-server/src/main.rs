@@ -39,6 +39,8 @@ enum Command {
     Report(ReportArgs),
     /// Measure the search engine: hash rate per kernel and thread count.
     Bench(node_server::bench::BenchArgs),
+    /// Measure what a race, a commit, a page and a start cost as the ledger grows (1k to 1M).
+    BenchLedger(node_server::ledger_bench::LedgerBenchArgs),
 }
 
 #[derive(Args)]
@@ -278,11 +280,18 @@ fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
         .attempts
         .or_else(|| sibling.exists().then_some(sibling));
     match commands::verify(&args.path, args.smallest, attempts.as_deref())? {
-        Verdict::Valid { entries, head } => {
+        Verdict::Valid {
+            entries,
+            head,
+            notes,
+        } => {
             println!(
                 "{}: valid: {entries} entries, head {head}",
                 args.path.display()
             );
+            for note in notes {
+                println!("note: {note}");
+            }
             Ok(ExitCode::SUCCESS)
         }
         Verdict::Invalid(why) => {
@@ -319,6 +328,7 @@ fn main() -> ExitCode {
         Command::Verify(a) => verify(a),
         Command::Report(a) => report(a),
         Command::Bench(a) => node_server::bench::run(a).map(|()| ExitCode::SUCCESS),
+        Command::BenchLedger(a) => node_server::ledger_bench::run(a).map(|()| ExitCode::SUCCESS),
         other => tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()

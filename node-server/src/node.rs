@@ -1,7 +1,7 @@
 //! A node: takes transactions, mines each at most once on its own threads, and asks the
 //! arbiter whether it won. Networking lives in [`crate::server`]; this is the race itself.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -13,13 +13,13 @@ use pow_core::{Difficulty, Hash32, Prepared};
 use tokio::sync::{oneshot, Semaphore};
 use tokio_util::task::TaskTracker;
 
-use crate::clock::Stamp;
+use crate::clock::{mono_ns, Start};
 use crate::events::{EventBus, EventKind, Work};
-use crate::ledger::{Claim, Decision, LedgerError};
-use crate::limits::{MAX_CONCURRENT_SEARCHES, MAX_RACES_IN_FLIGHT};
+use crate::ledger::LedgerError;
+use crate::limits::{LATE_COPY_WINDOW, MAX_CONCURRENT_SEARCHES, MAX_RACES_IN_FLIGHT, RACED_MEMORY};
 use crate::metrics::Metrics;
 use crate::protocol::{ErrorCode, Outcome, Reply};
-use crate::race::{Arbiter, BoxFuture, Searches};
+use crate::race::{Arbiter, BoxFuture, Claim, DecideError, Decision, Searches};
 
 /// What a losing node does once the race is decided.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
@@ -41,9 +41,6 @@ pub struct SharedByNodes {
     pub searches: Arc<Searches>,
     /// Counters fed by every node's events.
     pub metrics: Arc<Metrics>,
-    /// Held while a search stamps its end and submits its claim, so claims are submitted
-    /// in the order searches finish.
-    pub claim_order: Arc<Mutex<()>>,
 }
 
 /// A node's settings.
@@ -67,9 +64,18 @@ pub enum RaceError {
     /// Too many races in flight at this node.
     #[error("node is busy: {MAX_RACES_IN_FLIGHT} races in flight; try again")]
     Busy,
-    /// The ledger could not record the decision.
+    /// The ledger could not record the decision; nothing was written.
     #[error("the ledger could not record the race: {0}")]
     Ledger(Arc<LedgerError>),
+    /// The ledger (its lock, or etcd) could not be reached in time; `decided` says whether
+    /// the race's decision stands and will be recorded.
+    #[error("the ledger is unavailable: {why}")]
+    Unavailable {
+        /// What could not be reached, and what becomes of the race.
+        why: String,
+        /// Whether the decision stands.
+        decided: bool,
+    },
     /// The node is shutting down.
     #[error("node is shutting down")]
     ShuttingDown,
@@ -78,12 +84,23 @@ pub enum RaceError {
     SearchFailed,
 }
 
+impl From<DecideError> for RaceError {
+    fn from(e: DecideError) -> Self {
+        match e {
+            DecideError::Unavailable { why, decided } => RaceError::Unavailable { why, decided },
+            DecideError::Ledger(e) => RaceError::Ledger(e),
+            DecideError::Closed => RaceError::ShuttingDown,
+        }
+    }
+}
+
 impl RaceError {
     /// The code for an error reply.
     pub fn code(&self) -> ErrorCode {
         match self {
             Self::Busy => ErrorCode::Busy,
             Self::Ledger(_) => ErrorCode::LedgerError,
+            Self::Unavailable { .. } => ErrorCode::LedgerUnavailable,
             Self::ShuttingDown => ErrorCode::ShuttingDown,
             Self::SearchFailed => ErrorCode::SearchFailed,
         }
@@ -92,6 +109,32 @@ impl RaceError {
 
 type RaceFuture = Shared<BoxFuture<'static, Result<Reply, RaceError>>>;
 
+/// The transactions a node raced recently: a bounded set that forgets the oldest.
+#[derive(Default)]
+struct Raced {
+    set: HashSet<Hash32>,
+    order: VecDeque<Hash32>,
+}
+
+impl Raced {
+    fn insert(&mut self, tx: Hash32) {
+        if self.set.insert(tx) {
+            self.order.push_back(tx);
+            if self.order.len() > RACED_MEMORY {
+                if let Some(old) = self.order.pop_front() {
+                    self.set.remove(&old);
+                }
+            }
+        }
+    }
+
+    fn remove(&mut self, tx: &Hash32) {
+        if self.set.remove(tx) {
+            self.order.retain(|t| t != tx);
+        }
+    }
+}
+
 /// One miner node.
 pub struct Node {
     config: NodeConfig,
@@ -99,14 +142,15 @@ pub struct Node {
     arbiter: Arc<dyn Arbiter>,
     searches: Arc<Searches>,
     metrics: Arc<Metrics>,
-    claim_order: Arc<Mutex<()>>,
     events: EventBus,
     in_flight: Mutex<HashMap<Hash32, RaceFuture>>,
-    // Transactions this node has raced this run, or found in the ledger when it started:
-    // sending one again is answered from the ledger. A copy that arrives after another node
-    // won, but that this node has not raced, is still mined (and lost), so every node's time
-    // can be compared.
-    handled: Mutex<HashSet<Hash32>>,
+    // Transactions this node has raced recently: sending one again is answered from the
+    // ledger. A copy that arrives after another node won, but that this node has not raced,
+    // is still mined (and lost), so every node's time can be compared.
+    raced: Mutex<Raced>,
+    // Entries in the ledger when the node started: a transaction among them was raced before,
+    // by this node or another, and is answered from the ledger.
+    ledger_at_start: u64,
     slots: Arc<Semaphore>,
     searchers: Semaphore,
     races: AtomicU64,
@@ -128,18 +172,17 @@ impl Node {
             arbiter,
             searches,
             metrics,
-            claim_order,
         } = shared.clone();
         let difficulty = Difficulty::from_zero_bytes(u64::from(config.difficulty))?;
-        let handled = arbiter.entries().iter().map(|e| e.tx_id).collect();
+        let ledger_at_start = arbiter.ledger().len();
         Ok(Arc::new(Node {
-            handled: Mutex::new(handled),
+            raced: Mutex::new(Raced::default()),
+            ledger_at_start,
             config,
             difficulty,
             arbiter,
             searches,
             metrics,
-            claim_order,
             events,
             in_flight: Mutex::new(HashMap::new()),
             slots: Arc::new(Semaphore::new(MAX_RACES_IN_FLIGHT)),
@@ -200,10 +243,24 @@ impl Node {
         self.started.elapsed().as_secs_f64()
     }
 
+    fn raced(&self) -> std::sync::MutexGuard<'_, Raced> {
+        self.raced.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Whether a copy of a recorded transaction is answered from the ledger rather than mined:
+    /// yes if this node raced it, if it was recorded before the node started or long ago, or
+    /// under `--on-loss abort` (a loser stops at once anyway).
+    fn answer_from_ledger(&self, entry: &pow_core::chain::Entry, raced: bool) -> bool {
+        raced
+            || self.config.on_loss == OnLoss::Abort
+            || entry.index < self.ledger_at_start
+            || entry.index + LATE_COPY_WINDOW < self.arbiter.ledger().len()
+    }
+
     /// Races `data` (already validated) from `peer`. A node mines a transaction at most once:
     /// a copy of one it is mining joins that search; one it has raced already (or that was
-    /// in the ledger when it started) is answered from the ledger. Under `--on-loss abort`, a
-    /// copy that arrives after the race was decided is answered from the ledger too.
+    /// in the ledger when it started, or long ago) is answered from the ledger. A copy of a
+    /// recent race this node has not run is mined, and lost, so its time can be compared.
     pub async fn submit(self: &Arc<Self>, data: &str, peer: &str) -> Result<Reply, RaceError> {
         let tx_id = Hash32::digest(data.as_bytes());
         let data: Arc<str> = data.into();
@@ -216,26 +273,24 @@ impl Node {
         if self.searches.is_stopping() {
             return Err(RaceError::ShuttingDown);
         }
+        let recorded = self.arbiter.recorded(&tx_id).map_err(RaceError::from)?;
         let race = {
             let mut in_flight = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
             if let Some(race) = in_flight.get(&tx_id) {
                 race.clone()
             } else {
-                let mut handled = self.handled.lock().unwrap_or_else(|e| e.into_inner());
-                let answer_from_ledger =
-                    handled.contains(&tx_id) || self.config.on_loss == OnLoss::Abort;
-                if answer_from_ledger {
-                    if let Some(entry) = self.arbiter.recorded(&tx_id) {
+                let mut raced = self.raced();
+                if let Some(entry) = recorded {
+                    if self.answer_from_ledger(&entry, raced.set.contains(&tx_id)) {
                         return Ok(self.recorded_reply(entry));
                     }
                 }
-                handled.insert(tx_id);
-                drop(handled);
-                let permit = self
-                    .slots
-                    .clone()
-                    .try_acquire_owned()
-                    .map_err(|_| RaceError::Busy)?;
+                raced.insert(tx_id);
+                drop(raced);
+                let permit = self.slots.clone().try_acquire_owned().map_err(|_| {
+                    self.raced().remove(&tx_id);
+                    RaceError::Busy
+                })?;
                 let node = self.clone();
                 let data = data.clone();
                 let fut: BoxFuture<'static, Result<Reply, RaceError>> = Box::pin(async move {
@@ -244,6 +299,14 @@ impl Node {
                         .lock()
                         .unwrap_or_else(|e| e.into_inner())
                         .remove(&tx_id);
+                    let decided = matches!(
+                        result,
+                        Ok(_) | Err(RaceError::Unavailable { decided: true, .. })
+                    );
+                    if !decided {
+                        // Nothing was recorded for this node: a later copy races again.
+                        node.raced().remove(&tx_id);
+                    }
                     drop(permit);
                     result
                 });
@@ -286,73 +349,64 @@ impl Node {
             .map_err(|_| RaceError::ShuttingDown)?;
         if self.config.on_loss == OnLoss::Abort {
             // Decided while this race waited for a searcher: nothing to mine.
-            if let Some(entry) = self.arbiter.recorded(&tx_id) {
+            if let Some(entry) = self.arbiter.recorded(&tx_id).map_err(RaceError::from)? {
                 return Ok(self.recorded_reply(entry));
             }
         }
         let guard = self
             .searches
             .start(tx_id, self.config.on_loss == OnLoss::Abort);
-        let start = Stamp::now();
-        let t0 = Instant::now();
+        let start = Start::now();
         self.events.emit(
             tx,
             EventKind::Started {
-                start_time: start.text(),
+                start_time: start.wall.text(),
                 kernel: self.config.kernel.name(),
                 threads: self.config.threads,
             },
         );
 
         // The search runs on its own OS threads, never on the async runtime's workers. The
-        // moment it ends, the same thread stamps the end time and submits its claim, under a
-        // lock shared by the process's nodes: claims reach the arbiter in the order the
-        // searches finished, so the first node to finish is the one recorded.
+        // moment it ends, the same thread hands its claim to the arbiter, which stamps the
+        // finish: claims are decided in the order searches finish.
         let (done, result) = oneshot::channel();
         let cancel = guard.cancel.clone();
         let prepared = Prepared::new(data.as_bytes(), self.difficulty);
         let (threads, kernel) = (self.config.threads, self.config.kernel);
         let arbiter = self.arbiter.clone();
-        let claim_order = self.claim_order.clone();
         let (name, data_owned, difficulty) = (
             self.config.name.clone(),
             data.to_string(),
             self.config.difficulty,
         );
-        let start_text = start.text();
         let spawned = std::thread::Builder::new()
             .name(format!("{}-search", self.config.name))
             .spawn(move || {
                 let outcome = parallel::search(&prepared, threads, kernel, &cancel);
-                let order = claim_order.lock().unwrap_or_else(|e| e.into_inner());
-                let (elapsed, end) = (t0.elapsed(), Stamp::now());
-                let decision = outcome.solution.map(|s| {
+                let submitted = outcome.solution.map(|s| {
                     arbiter.submit(Claim {
                         node: name,
                         transaction_data: data_owned,
                         nonce: s.nonce,
                         hash: s.hash,
-                        time_taken: elapsed.as_secs_f64(),
-                        start_time: start_text,
-                        end_time: end.text(),
                         difficulty,
+                        start,
                     })
                 });
-                drop(order);
-                let _ = done.send((outcome, elapsed, end, decision));
+                let stopped_at = mono_ns();
+                let _ = done.send((outcome, submitted, stopped_at));
             });
         if let Err(e) = spawned {
             tracing::error!(node = self.name(), "cannot start a search thread: {e}");
             return Err(RaceError::SearchFailed);
         }
         // The sender is dropped without a value only if the search thread panicked.
-        let (outcome, elapsed, end, decision) =
-            result.await.map_err(|_| RaceError::SearchFailed)?;
+        let (outcome, submitted, stopped_at) = result.await.map_err(|_| RaceError::SearchFailed)?;
         drop(guard);
 
-        let (Some(solution), Some(decision)) = (outcome.solution, decision) else {
+        let (Some(solution), Some(submitted)) = (outcome.solution, submitted) else {
             // Stopped: either the race was decided elsewhere (abort) or the node is stopping.
-            if let Some(entry) = self.arbiter.recorded(&tx_id) {
+            if let Some(entry) = self.arbiter.recorded(&tx_id).map_err(RaceError::from)? {
                 self.events.emit(
                     tx,
                     EventKind::Lost {
@@ -362,24 +416,29 @@ impl Node {
                         aborted: true,
                     },
                 );
+                let (end, taken) = start.end_at(stopped_at);
                 let mut reply = self.recorded_reply(entry);
                 reply.outcome = Outcome::Aborted;
-                reply.start_time = Some(start.text());
+                reply.start_time = Some(start.wall.text());
                 reply.end_time = Some(end.text());
-                reply.time_taken = Some(elapsed.as_secs_f64());
+                reply.time_taken = Some(taken);
                 reply.hashes = Some(outcome.hashes);
                 return Ok(reply);
             }
             return Err(RaceError::ShuttingDown);
         };
+        let submitted = match submitted {
+            Ok(s) => s,
+            Err(e) => return Err(self.failed(tx, e.into())),
+        };
 
         let work = Work {
             nonce: solution.nonce,
             hash: solution.hash,
-            time_taken: elapsed.as_secs_f64(),
+            time_taken: submitted.finish.time_taken,
             hashes: outcome.hashes,
-            start_time: start.text(),
-            end_time: end.text(),
+            start_time: start.wall.text(),
+            end_time: submitted.finish.end.text(),
         };
         self.events.emit(
             tx,
@@ -390,17 +449,9 @@ impl Node {
             },
         );
 
-        let decision = match decision.await {
+        let decision = match submitted.decision.await {
             Ok(d) => d,
-            Err(e) => {
-                self.events.emit(
-                    tx,
-                    EventKind::Error {
-                        error: format!("the ledger could not record the race: {e}"),
-                    },
-                );
-                return Err(RaceError::Ledger(e));
-            }
+            Err(e) => return Err(self.failed(tx, e.into())),
         };
         let mut reply = Reply {
             node: self.config.name.clone(),
@@ -408,7 +459,7 @@ impl Node {
             tx_id,
             transaction_data: data.to_string(),
             difficulty: self.config.difficulty,
-            winner: String::new(),
+            winner: decision.entry().node.clone(),
             nonce: work.nonce,
             hash: work.hash,
             start_time: Some(work.start_time.clone()),
@@ -416,19 +467,22 @@ impl Node {
             time_taken: Some(work.time_taken),
             hashes: Some(work.hashes),
             margin: None,
-            entry: match &decision {
-                Decision::Won(e) | Decision::Lost(e) => e.clone(),
-            },
+            entry: decision.entry().clone(),
         };
-        reply.winner = reply.entry.node.clone();
         match decision {
             Decision::Won(entry) => {
                 self.searches.decided(&tx_id);
+                let ledger_id = self
+                    .arbiter
+                    .ledger()
+                    .first_hash()
+                    .unwrap_or(entry.entry_hash);
                 self.events.emit(
                     tx,
                     EventKind::Won {
                         work,
                         entry: Box::new(entry.clone()),
+                        ledger_id,
                     },
                 );
                 self.events.emit(
@@ -438,8 +492,7 @@ impl Node {
                     },
                 );
             }
-            Decision::Lost(entry) => {
-                let margin = margin(&work.end_time, &entry.end_time);
+            Decision::Lost { entry, margin } => {
                 reply.outcome = Outcome::Lost;
                 reply.margin = margin;
                 self.events.emit(
@@ -455,10 +508,15 @@ impl Node {
         }
         Ok(reply)
     }
-}
 
-/// Seconds from the winner's end to this node's end.
-fn margin(own_end: &str, winner_end: &str) -> Option<f64> {
-    let (own, winner) = (Stamp::parse(own_end)?, Stamp::parse(winner_end)?);
-    Some((own.micros() - winner.micros()) as f64 / 1e6)
+    /// Reports a race that could not be decided or recorded.
+    fn failed(&self, tx: Option<(&Hash32, &Arc<str>)>, e: RaceError) -> RaceError {
+        self.events.emit(
+            tx,
+            EventKind::Error {
+                error: e.to_string(),
+            },
+        );
+        e
+    }
 }

@@ -95,6 +95,9 @@ pub enum ErrorCode {
     Busy,
     /// The ledger could not record the race (disk full, read-only, ...); nothing was written.
     LedgerError,
+    /// The ledger could not be reached in time (a process holding its lock is stopped, or
+    /// etcd is unreachable); the message says whether the decision stands.
+    LedgerUnavailable,
     /// The node is shutting down.
     ShuttingDown,
     /// The node's search failed (an internal error); nothing was recorded.

@@ -238,7 +238,7 @@ proptest! {
         let kind = match kind {
             0 => EventKind::Received { peer: text.clone() },
             1 => EventKind::Error { error: text.clone() },
-            2 => EventKind::Won { work: work.clone(), entry: Box::new(e.clone()) },
+            2 => EventKind::Won { work: work.clone(), entry: Box::new(e.clone()), ledger_id: e.entry_hash },
             _ => EventKind::Lost { winner: text.clone(), margin: Some(time_taken), work: Some(work), aborted: false },
         };
         let name = kind.name();

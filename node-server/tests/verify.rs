@@ -107,11 +107,12 @@ fn verify_catches_every_kind_of_tampering() {
     assert_eq!(code, 1, "{text}");
     assert!(text.contains("truncated"), "{text}");
 
-    // A missing file is an error, not a verdict.
-    assert_eq!(
-        verify(d, "nope.json", &[]).0,
-        0,
-        "a missing ledger is an empty, valid ledger"
+    // A missing file is an error (exit 2, saying so), not "valid: 0 entries".
+    let (code, text) = verify(d, "nope.json", &[]);
+    assert_eq!(code, 2, "{text}");
+    assert!(
+        text.contains("nope.json") && text.contains("No such file"),
+        "{text}"
     );
 }
 
@@ -140,4 +141,65 @@ fn a_node_refuses_to_start_on_a_tampered_ledger_and_leaves_it_alone() {
         before,
         "the ledger is never overwritten"
     );
+}
+
+/// `rm ledger.json` is the lab's way to start over: the attempts log beside it still holds the
+/// old ledger's wins, and must not make the clean new ledger "INVALID" (issue 8 §7).
+#[test]
+fn a_ledger_started_over_verifies_and_the_old_wins_are_named_not_held_against_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let server = Server::serve(d, &["--difficulty", "1"]);
+    for i in 0..3 {
+        race(&server.ports, &format!("old {i}"));
+    }
+    std::fs::remove_file(d.join("ledger.json")).unwrap();
+    race(&server.ports, "new 0");
+    drop(server);
+    assert_eq!(read_ledger(&d.join("ledger.json")).len(), 1);
+    let (code, text) = verify(d, "ledger.json", &[]);
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("1 recorded wins cross-checked"), "{text}");
+    assert!(
+        text.contains("3 wins belong to another ledger") && text.contains("started over"),
+        "{text}"
+    );
+    // The new ledger's own wins are still checked: cut its one entry and it is caught... as
+    // an empty ledger, which cannot be told from one started over, and says so.
+    std::fs::write(d.join("ledger.json"), "[]\n").unwrap();
+    let (code, text) = verify(d, "ledger.json", &[]);
+    assert_eq!(code, 0, "{text}");
+    assert!(
+        text.contains("either it was started over, or every entry was removed"),
+        "{text}"
+    );
+}
+
+/// A duplicate key makes readers disagree on what the entry says (a JSON reader keeping the
+/// first `node` sees another winner than one keeping the last): it is not an entry.
+#[test]
+fn an_entry_with_a_duplicate_key_is_refused_by_verify_and_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let server = Server::serve(d, &["--difficulty", "1"]);
+    race(&server.ports, "one");
+    race(&server.ports, "two");
+    drop(server);
+    let path = d.join("ledger.json");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let winner = read_ledger(&path)[1]["node"].as_str().unwrap().to_owned();
+    let at = text.rfind(&format!("\"node\": \"{winner}\"")).unwrap();
+    let forged = format!("{}\"node\": \"Mallory\",\n    {}", &text[..at], &text[at..]);
+    std::fs::write(&path, &forged).unwrap();
+    let (code, out) = verify(d, "ledger.json", &[]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("entry 1") && out.contains("duplicate field `node`"),
+        "{out}"
+    );
+    let ports = free_ports(3);
+    let out = run(d, &["serve", "--base-port", &ports[0].to_string()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("duplicate field `node`"));
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), forged);
 }

@@ -12,6 +12,8 @@
 //!   of nonces, chosen at run time.
 //! - [`search`]: single-thread [`solve`](search::solve) and (feature `std`) the multi-thread
 //!   [`search::parallel`] that returns the smallest nonce for any thread count and can be cancelled.
+//! - [`retarget`]: the difficulty of each race from the chain before it (target race time),
+//!   in integer arithmetic so every node, `verify` and the browser agree.
 //! - [`chain`] (feature `alloc`): the ledger entry and its tamper-evident hash chain, verified
 //!   without I/O so the node and the browser check a ledger the same way.
 //!
@@ -28,6 +30,7 @@ pub mod difficulty;
 pub mod engine;
 pub mod hash;
 pub mod puzzle;
+pub mod retarget;
 pub mod search;
 
 pub use difficulty::{Difficulty, DifficultyError};

@@ -77,3 +77,19 @@ fn a_ledger_of_the_vectors_verifies_and_a_changed_field_is_caught() {
     assert_eq!(err.position, 2);
     assert!(matches!(err.reason, EntryError::EntryHashMismatch { .. }));
 }
+
+mod retarget_fixture;
+
+/// The retarget schedule in the browser is the native one, bit for bit (`tests/retarget.rs`).
+#[wasm_bindgen_test]
+fn retargeting_agrees_with_native() {
+    let chain = retarget_fixture::chain();
+    assert_eq!(
+        retarget_fixture::window_bits(&chain),
+        retarget_fixture::WINDOW_BITS
+    );
+    assert_eq!(
+        retarget_fixture::odd_window_bits(),
+        retarget_fixture::ODD_WINDOW_BITS
+    );
+}

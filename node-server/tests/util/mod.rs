@@ -104,8 +104,19 @@ impl Server {
     }
 
     pub fn spawn(dir: &Path, args: &[String], ports: Vec<u16>) -> Server {
+        Self::spawn_env(dir, args, ports, &[])
+    }
+
+    /// [`spawn`](Self::spawn) with extra environment variables.
+    pub fn spawn_env(
+        dir: &Path,
+        args: &[String],
+        ports: Vec<u16>,
+        env: &[(&str, String)],
+    ) -> Server {
         let mut child = Command::new(BIN)
             .args(args)
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
             .current_dir(dir)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -320,4 +331,50 @@ pub fn python_sha256(data: &str, nonce: u64) -> String {
         .expect("python3 runs");
     assert!(out.status.success());
     String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+/// A plain HTTP/1.1 GET over a fresh connection: status and body (the body read to the end;
+/// `Content-Length` bodies only).
+pub fn http_get(port: u16, path: &str) -> (u16, String) {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(PATIENCE)).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut text = Vec::new();
+    s.read_to_end(&mut text).unwrap();
+    let text = String::from_utf8(text).expect("UTF-8 response");
+    let status = text[9..12].parse().unwrap();
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}
+
+/// Sends `lines` on one connection all at once (pipelined) and reads one reply per line.
+pub fn pipeline(port: u16, lines: &[String]) -> Vec<Value> {
+    let s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(PATIENCE)).unwrap();
+    let mut all = String::new();
+    for l in lines {
+        all.push_str(l);
+        all.push('\n');
+    }
+    let writer = {
+        let mut w = s.try_clone().unwrap();
+        std::thread::spawn(move || w.write_all(all.as_bytes()).unwrap())
+    };
+    let mut replies = Vec::with_capacity(lines.len());
+    let mut r = BufReader::new(s);
+    for l in lines {
+        let mut reply = String::new();
+        r.read_line(&mut reply).unwrap();
+        replies
+            .push(serde_json::from_str(&reply).unwrap_or_else(|e| panic!("{l}: {reply:?}: {e}")));
+    }
+    writer.join().unwrap();
+    replies
 }

@@ -1,0 +1,228 @@
+//! Who decides the winner: the [`Arbiter`] interface and the race's vocabulary (a [`Claim`], a
+//! [`Decision`], why a decision failed), and the in-process registry that stops losing
+//! searches under `--on-loss abort`.
+//!
+//! The arbiter is the only place a race is decided. A node hands it a claim the moment its
+//! search ends; the arbiter stamps the finish, decides (the first claim for a transaction
+//! wins), and answers once the decision is durable in the ledger. Two arbiters implement it:
+//! - [`file::FileArbiter`], the embedded default: every process on one host that uses the
+//!   ledger file decides through a small decision log beside it, under an OS lock held for
+//!   microseconds, so the first to finish is the one recorded, in one process or several.
+//! - an arbiter on etcd for nodes on several hosts (feature `etcd`).
+//!
+//! Either way the decided entries reach `ledger.json` through [`crate::ledger::Writer`], the
+//! one writer of the file.
+
+pub mod file;
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use pow_core::chain::Entry;
+use pow_core::Hash32;
+
+use crate::clock::{Stamp, Start};
+use crate::ledger::{Ledger, LedgerError};
+
+/// A boxed future, for object-safe async trait methods.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// A node's finished proof of work, as it reaches the arbiter: a ledger entry without its end
+/// (which the arbiter stamps) and without its place in the chain.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Claim {
+    /// The node that found it.
+    pub node: String,
+    /// The transaction.
+    pub transaction_data: String,
+    /// The nonce found.
+    pub nonce: u64,
+    /// Its hash.
+    pub hash: Hash32,
+    /// Leading zero bytes required.
+    pub difficulty: u32,
+    /// When the node started its search.
+    pub start: Start,
+}
+
+impl Claim {
+    /// The transaction's id.
+    pub fn tx_id(&self) -> Hash32 {
+        Hash32::digest(self.transaction_data.as_bytes())
+    }
+}
+
+/// When a claim finished, as the arbiter stamped it: the node's end, on both clocks.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Finish {
+    /// Start plus the monotonic duration.
+    pub end: Stamp,
+    /// Seconds from start to end, unrounded, on the monotonic clock.
+    pub time_taken: f64,
+    /// The host's monotonic clock at the end.
+    pub mono_ns: u64,
+}
+
+/// The arbiter's answer to a claim.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Decision {
+    /// The claim was first: this entry is now durable.
+    Won(Entry),
+    /// Another claim was first: its durable entry, and how far behind this claim finished
+    /// (seconds on the host's monotonic clock; `None` when it cannot be measured so, e.g. the
+    /// winner finished on another host and the wall clocks disagree).
+    Lost {
+        /// The winner's entry.
+        entry: Entry,
+        /// This claim's end minus the winner's.
+        margin: Option<f64>,
+    },
+}
+
+impl Decision {
+    /// The recorded entry.
+    pub fn entry(&self) -> &Entry {
+        match self {
+            Decision::Won(e) | Decision::Lost { entry: e, .. } => e,
+        }
+    }
+}
+
+/// Why a claim was not decided, or its decision not made durable.
+#[derive(Clone, Debug, thiserror::Error)]
+pub enum DecideError {
+    /// The arbiter (the ledger's lock, or etcd) could not be reached in time. When `decided` is
+    /// true, the decision is taken and will be recorded once the ledger is reachable again;
+    /// when false, nothing was recorded.
+    #[error("{why}")]
+    Unavailable {
+        /// What could not be reached, and what becomes of the claim.
+        why: String,
+        /// Whether the decision stands (and will be recorded).
+        decided: bool,
+    },
+    /// The ledger could not record the decision (disk full, read-only, damaged); nothing was
+    /// written for this transaction.
+    #[error("{0}")]
+    Ledger(Arc<LedgerError>),
+    /// The arbiter has stopped (the node is shutting down).
+    #[error("the arbiter has stopped")]
+    Closed,
+}
+
+/// A claim the arbiter has taken: its finish, and the decision to come.
+pub struct Submitted {
+    /// When the claim finished.
+    pub finish: Finish,
+    /// The decision, once durable.
+    pub decision: BoxFuture<'static, Result<Decision, DecideError>>,
+}
+
+/// Decides races: exactly one winner per transaction, whatever the interleaving.
+pub trait Arbiter: Send + Sync + 'static {
+    /// Takes a finished proof of work. Call it on the search's own thread the moment the search
+    /// ends: the arbiter stamps the finish then, so claims are ordered by when they finished.
+    /// It returns quickly (within a bounded wait), never after the decision is durable.
+    fn submit(&self, claim: Claim) -> Result<Submitted, DecideError>;
+
+    /// The recorded entry for a transaction, if its race is decided and recorded.
+    fn recorded(&self, tx_id: &Hash32) -> Result<Option<Entry>, DecideError>;
+
+    /// The ledger file this host keeps (for reading: pages, downloads, counts).
+    fn ledger(&self) -> &Arc<Ledger>;
+
+    /// Waits (up to a bound) for what is decided to be recorded; for shutdown.
+    fn flush(&self) -> BoxFuture<'static, ()>;
+}
+
+/// The searches under way in this process, by transaction, so that a decided race can stop
+/// its losers and a shutdown can stop them all.
+#[derive(Default)]
+pub struct Searches {
+    by_tx: Mutex<HashMap<Hash32, Vec<Search>>>,
+    next_id: std::sync::atomic::AtomicU64,
+    stopping: AtomicBool,
+}
+
+struct Search {
+    id: u64,
+    abort_on_loss: bool,
+    cancel: Arc<AtomicBool>,
+}
+
+/// Removes a search from [`Searches`] when dropped.
+pub struct SearchGuard<'a> {
+    searches: &'a Searches,
+    tx_id: Hash32,
+    id: u64,
+    /// The flag the search polls.
+    pub cancel: Arc<AtomicBool>,
+}
+
+impl Drop for SearchGuard<'_> {
+    fn drop(&mut self) {
+        let mut map = self.searches.lock();
+        if let Some(list) = map.get_mut(&self.tx_id) {
+            list.retain(|s| s.id != self.id);
+            if list.is_empty() {
+                map.remove(&self.tx_id);
+            }
+        }
+    }
+}
+
+impl Searches {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Hash32, Vec<Search>>> {
+        self.by_tx.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Registers a search for `tx_id`; `abort_on_loss` lets [`decided`](Self::decided) stop
+    /// it. Its flag is already set if the process is stopping.
+    pub fn start(&self, tx_id: Hash32, abort_on_loss: bool) -> SearchGuard<'_> {
+        let cancel = Arc::new(AtomicBool::new(self.stopping.load(Ordering::Acquire)));
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        self.lock().entry(tx_id).or_default().push(Search {
+            id,
+            abort_on_loss,
+            cancel: cancel.clone(),
+        });
+        SearchGuard {
+            searches: self,
+            tx_id,
+            id,
+            cancel,
+        }
+    }
+
+    /// Stops the searches for `tx_id` that abort on loss: its race is decided.
+    pub fn decided(&self, tx_id: &Hash32) {
+        if let Some(list) = self.lock().get(tx_id) {
+            for s in list.iter().filter(|s| s.abort_on_loss) {
+                s.cancel.store(true, Ordering::Release);
+            }
+        }
+    }
+
+    /// Stops every search, now and from now on.
+    pub fn stop_all(&self) {
+        self.stopping.store(true, Ordering::Release);
+        for list in self.lock().values() {
+            for s in list {
+                s.cancel.store(true, Ordering::Release);
+            }
+        }
+    }
+
+    /// Whether [`stop_all`](Self::stop_all) was called.
+    pub fn is_stopping(&self) -> bool {
+        self.stopping.load(Ordering::Acquire)
+    }
+
+    /// Searches under way.
+    pub fn in_flight(&self) -> usize {
+        self.lock().values().map(Vec::len).sum()
+    }
+}

@@ -1,0 +1,560 @@
+//! Exactly once, attacked the way the world will: readers hammering the ledger during thousands
+//! of commits, several processes, a process stopped while it holds a ledger lock, a stepped
+//! wall clock, a ledger reached through a symbolic link. (Issue 8 §1, §2, §4, §5, §8.)
+
+mod util;
+
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use util::*;
+
+/// Transactions each node gets in the load test, over this many pipelined connections per node.
+const LOAD_TXS: usize = 2000;
+const CONNS_PER_NODE: usize = 10;
+
+/// What the readers saw: problems, and how many reads they made.
+#[derive(Default)]
+struct Seen {
+    problems: Vec<String>,
+    reads: usize,
+}
+
+/// Starts reader threads that loop until `stop`: `GET /ledger` (whole), `GET /status`,
+/// `GET /ledger?from=&limit=` pages, and the file itself read from disk. Each checks that what
+/// it read is valid JSON and that the ledger never shrinks.
+fn readers(port: u16, file: &Path, stop: &Arc<AtomicBool>) -> Vec<std::thread::JoinHandle<Seen>> {
+    let mut handles = Vec::new();
+    for kind in ["ledger", "ledger", "status", "status", "page", "file"] {
+        let (stop, file) = (stop.clone(), file.to_owned());
+        handles.push(std::thread::spawn(move || {
+            let mut seen = Seen::default();
+            let mut last = 0usize;
+            while !stop.load(Ordering::Relaxed) {
+                let count = match kind {
+                    "ledger" => {
+                        let (code, body) = http_get(port, "/ledger");
+                        serde_json::from_str::<Value>(&body)
+                            .ok()
+                            .filter(|_| code == 200)
+                            .and_then(|v| v.as_array().map(Vec::len))
+                    }
+                    "status" => {
+                        let (code, body) = http_get(port, "/status");
+                        serde_json::from_str::<Value>(&body)
+                            .ok()
+                            .filter(|_| code == 200)
+                            .and_then(|v| v["ledger_entries"].as_u64())
+                            .map(|n| n as usize)
+                    }
+                    "page" => {
+                        let from = last.saturating_sub(50);
+                        let (code, body) =
+                            http_get(port, &format!("/ledger?from={from}&limit=100"));
+                        serde_json::from_str::<Value>(&body)
+                            .ok()
+                            .filter(|_| code == 200)
+                            .and_then(|v| {
+                                let a = v.as_array()?;
+                                // A page's entries are the ones at its indexes.
+                                a.iter()
+                                    .enumerate()
+                                    .all(|(i, e)| e["index"] == from + i)
+                                    .then_some(from + a.len())
+                            })
+                    }
+                    _ => match std::fs::read(&file) {
+                        Err(_) => Some(0),
+                        Ok(bytes) => serde_json::from_slice::<Value>(&bytes)
+                            .ok()
+                            .and_then(|v| v.as_array().map(Vec::len)),
+                    },
+                };
+                seen.reads += 1;
+                match count {
+                    None => seen.problems.push(format!(
+                        "{kind}: not a valid answer after {} reads",
+                        seen.reads
+                    )),
+                    Some(n) if n < last && kind != "page" => seen
+                        .problems
+                        .push(format!("{kind}: the ledger shrank from {last} to {n}")),
+                    Some(n) => last = last.max(n),
+                }
+                if seen.problems.len() > 5 {
+                    break;
+                }
+            }
+            seen
+        }));
+    }
+    handles
+}
+
+/// Issue 8 §1: 5,007 `won` replies for 5,000 transactions with two threads on `GET /ledger`; a
+/// won answer overwritten. Every `won` must be durable and stay the entry for its transaction.
+#[test]
+fn won_answers_stay_won_while_readers_hammer_the_ledger_during_thousands_of_commits() {
+    for on_loss in ["finish", "abort"] {
+        let dir = tempfile::tempdir().unwrap();
+        let server = Server::serve(dir.path(), &["--difficulty", "1", "--on-loss", on_loss]);
+        let stop = Arc::new(AtomicBool::new(false));
+        let watchers = readers(server.ports[0], &server.ledger_path(), &stop);
+        // Each transaction goes to all three nodes, on connection i % CONNS of each.
+        let mut clients = Vec::new();
+        for &port in &server.ports {
+            for c in 0..CONNS_PER_NODE {
+                let lines: Vec<String> = (c..LOAD_TXS)
+                    .step_by(CONNS_PER_NODE)
+                    .map(|i| format!("{on_loss} load {i}"))
+                    .collect();
+                clients.push(std::thread::spawn(move || pipeline(port, &lines)));
+            }
+        }
+        let replies: Vec<Value> = clients
+            .into_iter()
+            .flat_map(|c| c.join().unwrap())
+            .collect();
+        stop.store(true, Ordering::Relaxed);
+        for w in watchers {
+            let seen = w.join().unwrap();
+            assert!(seen.problems.is_empty(), "{on_loss}: {:?}", seen.problems);
+            assert!(seen.reads > 0);
+        }
+        let mut won: HashMap<String, usize> = HashMap::new();
+        for r in &replies {
+            match r["outcome"].as_str() {
+                Some("won") => {
+                    *won.entry(r["transaction_data"].as_str().unwrap().into())
+                        .or_default() += 1
+                }
+                Some("lost" | "aborted" | "recorded") => {}
+                _ => panic!("{on_loss}: {r}"),
+            }
+        }
+        assert_eq!(
+            won.len(),
+            LOAD_TXS,
+            "{on_loss}: a transaction without a winner"
+        );
+        assert!(
+            won.values().all(|&n| n == 1),
+            "{on_loss}: a transaction with two `won` replies"
+        );
+        let ledger = server.ledger();
+        assert_eq!(ledger.len(), LOAD_TXS);
+        for r in &replies {
+            let i = r["entry"]["index"].as_u64().unwrap() as usize;
+            assert_eq!(
+                ledger[i], r["entry"],
+                "{on_loss}: a reply's entry is not the file's"
+            );
+        }
+        assert_verifies(dir.path(), "ledger.json");
+    }
+}
+
+/// Issue 8 §2: across processes the recorded winner is the first to finish; no loser finished
+/// before its winner, no negative margin (in replies or in `report`).
+#[test]
+fn separate_processes_record_the_first_to_finish() {
+    const TXS: usize = 300;
+    let dir = tempfile::tempdir().unwrap();
+    let ports = free_ports(3);
+    let nodes: Vec<Server> = ports
+        .iter()
+        .enumerate()
+        .map(|(i, &p)| {
+            Server::node(
+                dir.path(),
+                &format!("Node{}", i + 1),
+                p,
+                &["--difficulty", "1"],
+            )
+        })
+        .collect();
+    let mut clients = Vec::new();
+    for &port in &ports {
+        for c in 0..CONNS_PER_NODE {
+            let lines: Vec<String> = (c..TXS)
+                .step_by(CONNS_PER_NODE)
+                .map(|i| format!("processes {i}"))
+                .collect();
+            clients.push(std::thread::spawn(move || pipeline(port, &lines)));
+        }
+    }
+    let replies: Vec<Value> = clients
+        .into_iter()
+        .flat_map(|c| c.join().unwrap())
+        .collect();
+    drop(nodes);
+    let micros = |r: &Value, f: &str| {
+        let t = r[f].as_str().unwrap();
+        chrono_like_micros(t)
+    };
+    let mut winners = HashSet::new();
+    for r in &replies {
+        match r["outcome"].as_str().unwrap() {
+            "won" => assert!(winners.insert(r["tx_id"].as_str().unwrap().to_owned())),
+            "lost" => {
+                let (own, winner) = (micros(r, "end_time"), micros(&r["entry"], "end_time"));
+                assert!(
+                    own + 2 >= winner,
+                    "a node that finished {} µs before the winner lost: {r}",
+                    winner - own
+                );
+                if let Some(m) = r["margin"].as_f64() {
+                    assert!(m >= 0.0, "negative margin: {r}");
+                }
+            }
+            "recorded" => {}
+            other => panic!("{other}: {r}"),
+        }
+    }
+    assert_eq!(winners.len(), TXS);
+    assert_verifies(dir.path(), "ledger.json");
+    let out = run(dir.path(), &["report"]);
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{report}");
+    assert!(
+        !report.contains("+-") && !report.contains(" -0."),
+        "{report}"
+    );
+}
+
+/// `YYYY-MM-DD HH:MM:SS.ffffff` → microseconds of the day plus days since an epoch, enough to
+/// compare two stamps of one run.
+fn chrono_like_micros(t: &str) -> i64 {
+    let p = |r: std::ops::Range<usize>| t[r].parse::<i64>().unwrap();
+    let days = p(0..4) * 400 + p(5..7) * 31 + p(8..10);
+    ((days * 24 + p(11..13)) * 60 + p(14..16)) * 60_000_000 + p(17..19) * 1_000_000 + p(20..26)
+}
+
+/// Holds `lock` (a file in the ledger's side directory) with util-linux's `flock` for `secs`,
+/// as a process stopped while holding it would.
+fn hold_lock(dir: &Path, lock: &str, secs: u64) -> std::process::Child {
+    let path = dir.join("ledger.json.d").join(lock);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let child = Command::new("flock")
+        .args(["-x", path.to_str().unwrap(), "sleep", &secs.to_string()])
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("util-linux flock");
+    // Until flock holds it.
+    std::thread::sleep(Duration::from_millis(300));
+    child
+}
+
+/// Issue 8 §5: a process stopped while it holds a ledger lock froze every other node. Every
+/// wait is bounded: the others answer with a clear error, lose nothing, and go on.
+#[test]
+fn a_held_ledger_lock_gets_a_clear_error_in_bounded_time_and_loses_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let server = Server::serve(d, &["--difficulty", "1", "--nodes", "1"]);
+    let port = server.ports[0];
+    assert_eq!(send(port, "before")["outcome"], "won");
+
+    // The commit lock held (a stopped process in the middle of a commit): the race is decided,
+    // the client is told within the bound that it will be recorded, and it is, once free.
+    let mut holder = hold_lock(d, "commit.lock", 8);
+    let t0 = Instant::now();
+    let reply = send(port, "during a held commit lock");
+    assert_eq!(reply["code"], "ledger_unavailable", "{reply}");
+    assert!(
+        reply["error"]
+            .as_str()
+            .unwrap()
+            .contains("will be recorded"),
+        "{reply}"
+    );
+    assert!(
+        t0.elapsed() < Duration::from_secs(8),
+        "answered only when the lock came back"
+    );
+    holder.wait().unwrap();
+    let deadline = Instant::now() + PATIENCE;
+    while !server
+        .ledger()
+        .iter()
+        .any(|e| e["transaction_data"] == "during a held commit lock")
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the decided race was never recorded"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(
+        send(port, "during a held commit lock")["outcome"],
+        "recorded"
+    );
+
+    // The decision lock held: nothing is decided, the client is told so, and a retry after
+    // the lock comes back races and wins.
+    let mut holder = hold_lock(d, "decide.lock", 8);
+    let reply = send(port, "during a held decision lock");
+    assert_eq!(reply["code"], "ledger_unavailable", "{reply}");
+    assert!(
+        reply["error"]
+            .as_str()
+            .unwrap()
+            .contains("nothing was recorded"),
+        "{reply}"
+    );
+    holder.wait().unwrap();
+    assert_eq!(send(port, "during a held decision lock")["outcome"], "won");
+    assert_eq!(send(port, "after")["outcome"], "won");
+    let ledger = server.ledger();
+    let txs: Vec<&str> = ledger
+        .iter()
+        .map(|e| e["transaction_data"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        txs,
+        [
+            "before",
+            "during a held commit lock",
+            "during a held decision lock",
+            "after"
+        ]
+    );
+    assert_verifies(d, "ledger.json");
+}
+
+/// Issue 8 §5 as reported: SIGSTOP of one `node` process (at random moments, under load) must
+/// not freeze the others; every transaction answered `won` or `lost` is recorded once.
+#[test]
+fn a_stopped_node_process_does_not_freeze_the_others() {
+    const ROUNDS: usize = 3;
+    let dir = tempfile::tempdir().unwrap();
+    let ports = free_ports(3);
+    let nodes: Vec<Server> = ports
+        .iter()
+        .enumerate()
+        .map(|(i, &p)| {
+            Server::node(
+                dir.path(),
+                &format!("Node{}", i + 1),
+                p,
+                &["--difficulty", "1"],
+            )
+        })
+        .collect();
+    let answered = Arc::new(Mutex::new(Vec::<Value>::new()));
+    let stop = Arc::new(AtomicBool::new(false));
+    // Clients of Node2 and Node3 stream transactions the whole time; Node1 gets copies too.
+    let clients: Vec<_> = (0..4)
+        .map(|c| {
+            let (answered, stop, ports) = (answered.clone(), stop.clone(), ports.clone());
+            std::thread::spawn(move || {
+                let mut i = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    let tx = format!("client {c} tx {i}");
+                    i += 1;
+                    let to = [ports[1 + c % 2]];
+                    for r in race(&to, &tx) {
+                        answered.lock().unwrap().push(r);
+                    }
+                    // A copy for the node that gets stopped, without waiting for it.
+                    let p0 = ports[0];
+                    std::thread::spawn(move || try_send(p0, &tx));
+                }
+            })
+        })
+        .collect();
+    let mut seed = std::process::id() as u64 | 1;
+    for _ in 0..ROUNDS {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        std::thread::sleep(Duration::from_millis(100 + seed % 400));
+        nodes[0].send_signal("-STOP");
+        std::thread::sleep(Duration::from_secs(7));
+        nodes[0].send_signal("-CONT");
+    }
+    stop.store(true, Ordering::Relaxed);
+    for c in clients {
+        c.join().unwrap();
+    }
+    // Let anything decided be recorded.
+    std::thread::sleep(Duration::from_secs(1));
+    let answered = answered.lock().unwrap();
+    assert!(
+        answered.len() > 20,
+        "the other nodes kept answering: {}",
+        answered.len()
+    );
+    for r in answered.iter() {
+        assert!(
+            r["outcome"].is_string() || r["code"] == "ledger_unavailable",
+            "unexpected answer: {r}"
+        );
+    }
+    drop(nodes);
+    let ledger = read_ledger(&dir.path().join("ledger.json"));
+    let mut counts: HashMap<&str, usize> = HashMap::new();
+    for e in &ledger {
+        *counts
+            .entry(e["transaction_data"].as_str().unwrap())
+            .or_default() += 1;
+    }
+    assert!(counts.values().all(|&n| n == 1), "recorded twice");
+    for r in answered
+        .iter()
+        .filter(|r| r["outcome"] == "won" || r["outcome"] == "lost")
+    {
+        let tx = r["transaction_data"].as_str().unwrap();
+        assert_eq!(counts.get(tx), Some(&1), "answered {tx:?} is not recorded");
+    }
+    assert_verifies(dir.path(), "ledger.json");
+}
+
+/// Issue 8 §8: one process with `--ledger shared/ledger.json`, another with `--ledger
+/// ledger.json`, a symbolic link to it: one ledger, one winner per transaction, and the link
+/// stays a link.
+#[test]
+fn a_ledger_reached_through_a_symbolic_link_is_the_same_ledger() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::create_dir(d.join("shared")).unwrap();
+    std::os::unix::fs::symlink("shared/ledger.json", d.join("ledger.json")).unwrap();
+    let ports = free_ports(2);
+    let a = Server::spawn(
+        d,
+        &[
+            "node",
+            "--name",
+            "NodeA",
+            "--listen",
+            &format!("127.0.0.1:{}", ports[0]),
+            "--ledger",
+            "shared/ledger.json",
+            "--difficulty",
+            "1",
+        ]
+        .map(String::from),
+        vec![ports[0]],
+    );
+    let b = Server::spawn(
+        d,
+        &[
+            "node",
+            "--name",
+            "NodeB",
+            "--listen",
+            &format!("127.0.0.1:{}", ports[1]),
+            "--ledger",
+            "ledger.json",
+            "--difficulty",
+            "1",
+        ]
+        .map(String::from),
+        vec![ports[1]],
+    );
+    let replies = race_many(&ports, "linked", 100);
+    drop((a, b));
+    assert_eq!(
+        replies.iter().filter(|r| r["outcome"] == "won").count(),
+        100
+    );
+    assert!(std::fs::symlink_metadata(d.join("ledger.json"))
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    assert_eq!(read_ledger(&d.join("shared/ledger.json")).len(), 100);
+    assert!(
+        !d.join("ledger.json.d").exists(),
+        "side files belong beside the real file"
+    );
+    assert_verifies(d, "shared/ledger.json");
+}
+
+/// `faketime`'s preload library, which Debian's `faketime` package installs.
+const LIBFAKETIME: &str = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1";
+
+/// Issue 8 §4: a wall-clock step back during a race produced an entry ending an hour before it
+/// started, which failed `verify` and stopped the node from restarting. The clock is stepped
+/// back an hour, then forward two, while difficulty-3 races run.
+#[test]
+fn a_stepped_wall_clock_never_makes_an_entry_fail_verify_or_stops_a_node() {
+    assert!(
+        Path::new(LIBFAKETIME).exists(),
+        "this test needs Debian's faketime package (apt-get install faketime, or run .ci/run)"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let offset = d.join("faketime");
+    std::fs::write(&offset, "+0\n").unwrap();
+    let ports = free_ports(3);
+    let args: Vec<String> = [
+        "serve",
+        "--base-port",
+        &ports[0].to_string(),
+        "--difficulty",
+        "3",
+        "--threads-per-node",
+        "1",
+        "--ledger",
+        "ledger.json",
+    ]
+    .map(String::from)
+    .to_vec();
+    let env = [
+        ("LD_PRELOAD", LIBFAKETIME.to_owned()),
+        ("FAKETIME_TIMESTAMP_FILE", offset.display().to_string()),
+        ("FAKETIME_NO_CACHE", "1".to_owned()),
+        // Only the wall clock steps; the monotonic clock never does.
+        ("FAKETIME_DONT_FAKE_MONOTONIC", "1".to_owned()),
+    ];
+    let server = Server::spawn_env(d, &args, ports.clone(), &env);
+    for (i, step) in ["-3600", "+3600"].iter().enumerate() {
+        let ports = ports.clone();
+        let tx = format!("stepped {i}");
+        let racing = std::thread::spawn(move || race(&ports, &tx));
+        std::thread::sleep(Duration::from_millis(30));
+        std::fs::write(&offset, format!("{step}\n")).unwrap();
+        for r in racing.join().unwrap() {
+            assert!(r["outcome"] == "won" || r["outcome"] == "lost", "{r}");
+            assert!(r["end_time"].as_str() >= r["start_time"].as_str(), "{r}");
+        }
+    }
+    drop(server);
+    assert_verifies(d, "ledger.json");
+    // The steps took effect: the second race started an hour before the first.
+    let l = read_ledger(&d.join("ledger.json"));
+    let start = |i: usize| chrono_like_micros(l[i]["start_time"].as_str().unwrap());
+    assert!(start(0) - start(1) > 3_000_000_000, "{l:?}");
+    // And it restarts on its own ledger.
+    let server = Server::serve(d, &["--difficulty", "1"]);
+    assert_eq!(send(server.ports[0], "after the steps")["outcome"], "won");
+    drop(server);
+    assert_verifies(d, "ledger.json");
+}
+
+/// Issue 8 §10: a failed start leaves nothing behind (no lock files, no side directory).
+#[test]
+fn a_failed_start_leaves_nothing_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("ledger.json"), "[{\"node\": 1}]").unwrap();
+    let ports = free_ports(3);
+    let out = run(d, &["serve", "--base-port", &ports[0].to_string()]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        err.lines().count(),
+        1,
+        "one line, the cause chain once: {err}"
+    );
+    let left: Vec<String> = std::fs::read_dir(d)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(left, ["ledger.json"]);
+}
