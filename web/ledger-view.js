@@ -24,6 +24,9 @@ const MAX_SCROLL_PX = 4_000_000;
 const MAX_REASONS_KEPT = 100_000;
 /** How soon a page that was short (the ledger's end) may be asked for again. */
 const SHORT_PAGE_MS = 400;
+/** While a file streams in, the rows in view (its newest entries so far) change with every
+ * slice: they are redrawn at most this often, so the page does not chase them. */
+const GROWTH_REDRAW_MS = 300;
 /** How soon a failed row request may be retried. */
 const ROW_RETRY_MS = 2000;
 
@@ -211,7 +214,7 @@ export class LedgerView {
       this.spacer.style.height = `${n * ROW_H}px`;
       this.scroller.scrollTop += added * ROW_H;
     }
-    this.schedule();
+    this.schedule(true, false);
   }
 
   /** A batch from the worker: statuses and reasons from `from` on. */
@@ -235,7 +238,7 @@ export class LedgerView {
     // The worker may know of more entries than the page (a node's x-ledger-entries).
     if (Math.max(end, b.total ?? 0) > this.total) this.setTotal(Math.max(end, b.total ?? 0));
     const inView = this.shown && b.from <= this.shown[1] && end > this.shown[0];
-    this.schedule(!!inView || b.firstBad !== this.shownFirstBad);
+    this.schedule(!!inView || b.firstBad !== this.shownFirstBad, false);
   }
 
   /** The check reached the end of what exists (or of the file). */
@@ -258,9 +261,12 @@ export class LedgerView {
   }
 
   /** Renders at the next frame; the rows only when `rows` (or an earlier call) asks for it:
-   * most batches of the check touch no row in view and change only the summary. */
-  schedule(rows = true) {
+   * most batches of the check touch no row in view and change only the summary. A reader's
+   * action (`urgent`: scroll, resize, rows arriving) is drawn at once; growth at most every
+   * GROWTH_REDRAW_MS. */
+  schedule(rows = true, urgent = true) {
     if (rows) this.rowsDirty = true;
+    if (rows && urgent) this.rowsUrgent = true;
     if (this.queued) return;
     this.queued = true;
     requestAnimationFrame(() => {
@@ -282,6 +288,7 @@ export class LedgerView {
       const frac = Math.max(0, r - Math.floor(fit / 2)) / Math.max(1, this.total - fit);
       this.scroller.scrollTop = Math.min(1, frac) * (MAX_SCROLL_PX - vh);
     }
+    this.rowsDirty = this.rowsUrgent = true;
     this.render();
   }
 
@@ -298,7 +305,14 @@ export class LedgerView {
     this.root.dataset.firstBad = this.firstBad == null ? '' : String(this.firstBad);
     this.firstBadButton.hidden = this.firstBad == null;
     if (!n || !this.rowsDirty) return;
+    const wait = GROWTH_REDRAW_MS - (performance.now() - (this.rowsAt ?? -Infinity));
+    if (!this.rowsUrgent && wait > 0) {
+      if (!this.later) this.later = setTimeout(() => ((this.later = null), this.schedule(false)), wait);
+      return;
+    }
     this.rowsDirty = false;
+    this.rowsUrgent = false;
+    this.rowsAt = performance.now();
     this.shownFirstBad = this.firstBad;
 
     const natural = n * ROW_H;
