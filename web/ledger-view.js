@@ -210,10 +210,14 @@ export class LedgerView {
     const unscaled = n * ROW_H <= MAX_SCROLL_PX;
     this.total = n;
     this.statuses = grow(this.statuses, n);
-    if (this.scroller.scrollTop > 0 && unscaled) {
-      this.spacer.style.height = `${n * ROW_H}px`;
-      this.scroller.scrollTop += added * ROW_H;
-    }
+    const scrolled = this.scroller.scrollTop > 0;
+    // Sized here, not while drawing, so that drawing reads a settled layout.
+    this.spacer.style.height = `${Math.min(n * ROW_H, MAX_SCROLL_PX)}px`;
+    // As tall as the rows (and its 1 px border), up to the CSS max-height: a short ledger
+    // leaves no empty box.
+    this.scroller.style.height = `${Math.min(n * ROW_H, VIEW_MAX_PX) + 1}px`;
+    this.tableBox.hidden = false;
+    if (scrolled && unscaled) this.scroller.scrollTop += added * ROW_H;
     this.schedule(true, false);
   }
 
@@ -317,9 +321,6 @@ export class LedgerView {
 
     const natural = n * ROW_H;
     const height = Math.min(natural, MAX_SCROLL_PX);
-    this.spacer.style.height = `${height}px`;
-    // As tall as the rows, up to the CSS max-height: a short ledger leaves no empty box.
-    this.scroller.style.height = `${Math.min(natural, VIEW_MAX_PX)}px`;
     const visible = Math.ceil(vh / ROW_H) + 1;
     let first; // the first display row (0 = the newest entry) at the top of the view
     let from;
