@@ -435,7 +435,7 @@ function scheduleLog() {
 // once, while a Worker checks the whole chain from entry 0, page by page. After a race only the
 // new entries are fetched (`from` = the count already checked) and checked onto the known head.
 const timings = {}; // ms since navigation: the newest rows shown, the chain fully checked
-let ledger = null; // {view, rows, worker, base, addr}
+let ledger = null; // {view, rows, worker, addr}: the ledger shown, read from node `addr`
 let ledgerStarting = false;
 
 /** Nodes to read the ledger from, the one that served the page first, live ones next. */

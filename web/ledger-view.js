@@ -156,7 +156,7 @@ export class LedgerView {
     this.root = root;
     this.rows = rows;
     this.check = check; // (entry) => {ok, reason} on its own, for rows whose reason was not kept
-    this.describe = describe; // () => text for the progress line
+    this.describe = describe; // (view) => the progress line, instead of "checked N / M entries"
     this.total = 0;
     this.statuses = new Uint8Array(0);
     this.reasons = new Map();
@@ -261,7 +261,9 @@ export class LedgerView {
 
   /** The check has caught up with every entry known (for a file: the whole file). */
   get complete() {
-    return this.done && this.verified >= this.total;
+    const c = this.done && this.verified >= this.total;
+    if (c) this.caughtUp = true;
+    return c;
   }
 
   /** Renders at the next frame; the rows only when `rows` (or an earlier call) asks for it:
@@ -430,7 +432,12 @@ export class LedgerView {
       } else if (this.complete) {
         parts.push(this.done ? 'The ledger is empty.' : 'Waiting for the ledger…');
       } else {
-        parts.push(`Checking the chain from entry 0 in the background: ${num(this.verified)} of ${num(n)} entries so far, ${num(this.counts[1])} ✓. The newest entries are shown first; each gets its mark when the check reaches it.`);
+        const fresh = n - this.verified;
+        parts.push(
+          this.caughtUp
+            ? `Checking ${num(fresh)} new ${fresh === 1 ? 'entry' : 'entries'} onto the head…`
+            : `Checking the chain from entry 0 in the background: ${num(this.verified)} of ${num(n)} entries so far, ${num(this.counts[1])} ✓. The newest entries are shown first; each gets its mark when the check reaches it.`,
+        );
       }
     }
     this.summary.className = cls;

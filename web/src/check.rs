@@ -7,7 +7,10 @@
 //! [`Status::AfterBreak`] when it holds on its own but follows a broken entry and so is not
 //! trusted. Because it keeps its place (next index, previous `entry_hash`, the transactions seen),
 //! a ledger can be fed to it whole ([`ledger`]), a page at a time ([`Chain::page`]) or as a byte
-//! stream cut anywhere ([`Splitter`], [`Chain::push_bytes`]) with the same result.
+//! stream cut anywhere ([`Splitter`], [`Chain::push_bytes`]) with the same result. The part of
+//! the work that needs no neighbour — an entry checked on its own ([`Own`]) — can also be done
+//! apart, a page at a time and in parallel ([`own_page`]), and placed in order afterwards
+//! ([`Chain::push_own_page`]): the same rules, in the same order, from the same code.
 //!
 //! Entries are parsed straight into [`Entry`] (serde derive, unknown fields refused), never
 //! through `serde_json::Value`, so a key given twice (`"node":"Mallory","node":"Node3"`) is an
