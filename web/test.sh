@@ -14,7 +14,7 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$root/target}"
 export WASM_BINDGEN_TEST_WEBDRIVER_JSON="$web/webdriver.json"
 chromedriver="${CHROMEDRIVER:-/usr/bin/chromedriver}"
 
-step() { printf '\n=== %s\n' "$*"; }
+step() { printf '\n=== %s (%s)\n' "$*" "$(date -u +%H:%M:%S)"; }
 
 # The Firefox end-to-end test needs both; outside CI it is skipped without them, in CI (CI=true)
 # their absence fails the run before anything else is built.
