@@ -17,6 +17,7 @@ use crate::ledger::{Ledger, LedgerError};
 use crate::limits::SHUTDOWN_GRACE;
 use crate::metrics::Metrics;
 use crate::node::{Node, NodeConfig, OnLoss, SharedByNodes};
+use crate::origins::Origins;
 use crate::printer::Printer;
 use crate::race::file::FileArbiter;
 use crate::race::{Arbiter, Searches};
@@ -37,6 +38,9 @@ pub struct Options {
     pub ledger: PathBuf,
     /// Print the terminal lines.
     pub print: bool,
+    /// The web origins allowed besides the nodes' own, which `run` adds; shared, so more can
+    /// be added while the nodes run.
+    pub origins: Arc<Origins>,
 }
 
 /// Builds node settings named `Node1`, `Node2`, ...
@@ -111,6 +115,10 @@ pub async fn run(options: Options, shutdown: CancellationToken) -> anyhow::Resul
         searches: Arc::new(Searches::default()),
         metrics: Arc::new(Metrics::new()),
     };
+    // Every node's page may talk to every node of the process.
+    for (_, listener) in &options.nodes {
+        options.origins.add_node(listener.local_addr()?);
+    }
     let tracker = TaskTracker::new();
     let mut servers = Vec::new();
     let mut nodes = Vec::new();
@@ -129,6 +137,7 @@ pub async fn run(options: Options, shutdown: CancellationToken) -> anyhow::Resul
         servers.push(tokio::spawn(crate::server::run(
             listener,
             node,
+            options.origins.clone(),
             shutdown.clone(),
             tracker.clone(),
         )));

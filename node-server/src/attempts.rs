@@ -149,7 +149,7 @@ fn write_loop(mut file: std::fs::File, path: &Path, rx: Receiver<Attempt>) {
         group.extend(rx.try_iter().take(ATTEMPTS_QUEUE));
         let mut result = Ok(());
         for a in &group {
-            let mut line = serde_json::to_vec(a).expect("attempts serialize");
+            let mut line = crate::json::to_vec(a).expect("attempts serialize");
             line.push(b'\n');
             result = result.and_then(|()| file.write_all(&line));
         }

@@ -7,7 +7,7 @@ use anyhow::{bail, Context as _};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
-use crate::protocol::{ErrorReply, Outcome, Reply};
+use crate::protocol::{self, ErrorReply, LineError, Outcome, Reply};
 
 /// How long `submit` waits for each node's reply.
 pub const SUBMIT_TIMEOUT: Duration = Duration::from_secs(600);
@@ -23,8 +23,13 @@ pub enum Answer {
     Failed(String),
 }
 
-/// Sends `data` as one line to `addr` and reads one reply line.
-pub async fn send_line(addr: &str, data: &str) -> Answer {
+/// Why `submit` sent nothing.
+#[derive(Debug, thiserror::Error)]
+#[error("refusing to send this transaction, which a node would not take as one line: {0}")]
+pub struct NotOneLine(#[from] pub LineError);
+
+/// Sends `data` (one valid line: [`submit`] checks) to `addr` and reads one reply line.
+async fn send_line(addr: &str, data: &str) -> Answer {
     let attempt = async {
         let mut stream = TcpStream::connect(addr)
             .await
@@ -52,8 +57,12 @@ pub async fn send_line(addr: &str, data: &str) -> Answer {
     }
 }
 
-/// Sends `data` to every address at once and returns the answers in address order.
-pub async fn submit(data: &str, to: &[String]) -> Vec<(String, Answer)> {
+/// Sends `data` to every address at once and returns the answers in address order. `data`
+/// must be what the line protocol takes as one transaction ([`protocol::parse_transaction`]:
+/// one line, no control characters but tab, at most `MAX_LINE_BYTES`); otherwise nothing is
+/// sent: a newline inside would reach the nodes as two transactions.
+pub async fn submit(data: &str, to: &[String]) -> Result<Vec<(String, Answer)>, NotOneLine> {
+    let data = protocol::parse_transaction(data.as_bytes())?;
     let tasks: Vec<_> = to
         .iter()
         .map(|addr| {
@@ -68,7 +77,7 @@ pub async fn submit(data: &str, to: &[String]) -> Vec<(String, Answer)> {
     for t in tasks {
         out.push(t.await.expect("submit task"));
     }
-    out
+    Ok(out)
 }
 
 /// The race as a table: each node's start, end, time taken; the winner; the margins.

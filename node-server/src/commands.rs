@@ -215,9 +215,8 @@ pub fn report(log: &Path, as_json: bool) -> anyhow::Result<String> {
     let all = attempts::read(log).with_context(|| format!("cannot read {}", log.display()))?;
     let rows = attempts::summarize(&all);
     if as_json {
-        return Ok(serde_json::to_string_pretty(
-            &json!({ "attempts": all.len(), "nodes": rows }),
-        )?);
+        let pretty = crate::json::to_vec_pretty(&json!({ "attempts": all.len(), "nodes": rows }))?;
+        return Ok(String::from_utf8(pretty).expect("JSON is UTF-8"));
     }
     let mut s = format!(
         "{} attempts in {}\n{:<8} {:>8} {:>6} {:>14} {:>14} {:>12} {:>16}\n",

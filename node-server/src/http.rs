@@ -1,30 +1,55 @@
 //! A node's HTTP and WebSocket routes (warp), served on the same port as the line protocol:
-//! the dashboard page, `/status`, `/ledger`, `POST /tx` and the `/events` WebSocket.
+//! the dashboard page, `/status`, `/ledger`, `/metrics`, `POST /tx` and the `/events`
+//! WebSocket.
+//!
+//! - Every request from a web page (one with an `Origin`) must come from an allowed origin,
+//!   and every request must name the node by an allowed host ([`crate::origins`]); otherwise
+//!   403. CORS headers allow exactly the allowed origins.
+//! - `POST /tx` takes the transaction as the line protocol does, byte for byte: a text body is
+//!   one line (one trailing `\n` or `\r\n` is its ending), a JSON body is an object with one
+//!   key, `transaction_data`, whose string is the transaction itself.
+//! - A viewer on `/events` keeps its connection's slot, counts against [`MAX_VIEWERS`], and
+//!   may send nothing bigger than [`WS_MAX_INCOMING_MESSAGE`].
 
 use std::convert::Infallible;
+use std::fmt;
 use std::sync::Arc;
 
-use futures_util::{SinkExt, StreamExt};
+use bytes::{Buf, BytesMut};
+use futures_util::{SinkExt, Stream, StreamExt};
+use serde::de::{self, Deserialize, Deserializer, MapAccess, Visitor};
 use serde_json::json;
 use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use warp::filters::BoxedFilter;
-use warp::http::StatusCode;
+use warp::http::{header, HeaderValue, StatusCode};
 use warp::ws::{Message, WebSocket};
 use warp::{Filter, Rejection, Reply};
 
 use crate::events::Event;
 use crate::ledger::MAX_PAGE_ENTRIES;
-use crate::limits::{MAX_LINE_BYTES, WS_SEND_TIMEOUT};
+use crate::limits::{
+    MAX_LINE_BYTES, MAX_TX_JSON_BYTES, MAX_VIEWERS, WS_MAX_INCOMING_MESSAGE, WS_SEND_TIMEOUT,
+};
 use crate::node::Node;
-use crate::protocol::{self, ErrorCode, ErrorReply};
+use crate::origins::{Origins, Refused};
+use crate::protocol::{self, ErrorCode, ErrorReply, LineError};
+use crate::server::ConnectionSlot;
 
 /// The routes of one node, boxed so they can be named and cloned per connection.
 pub type Routes = BoxedFilter<(Box<dyn Reply>,)>;
 
-/// A JSON reply with a status.
+/// The largest text body of `POST /tx`: the longest line and its `\r\n`.
+const MAX_TX_TEXT_BYTES: usize = MAX_LINE_BYTES + 2;
+
+/// A JSON reply with a status, floats in plain decimal ([`crate::json`]).
 fn json_reply<T: serde::Serialize>(value: &T, status: StatusCode) -> Box<dyn Reply> {
-    Box::new(warp::reply::with_status(warp::reply::json(value), status))
+    let body = crate::json::to_vec(value).expect("replies serialize");
+    Box::new(warp::reply::with_status(
+        warp::reply::with_header(body, header::CONTENT_TYPE, "application/json"),
+        status,
+    ))
 }
 
 fn error(node: &Node, status: StatusCode, code: ErrorCode, error: String) -> Box<dyn Reply> {
@@ -38,15 +63,28 @@ fn error(node: &Node, status: StatusCode, code: ErrorCode, error: String) -> Box
     )
 }
 
-/// Builds the routes for `node`; WebSockets close when `shutdown` is cancelled.
-pub fn routes(node: Arc<Node>, shutdown: CancellationToken) -> Routes {
+/// A request refused by the origin rules.
+#[derive(Debug)]
+struct Forbidden(Refused);
+impl warp::reject::Reject for Forbidden {}
+
+/// A `POST /tx` whose `content-length` is over the limit (for JSON when `.0`).
+#[derive(Debug)]
+struct BodyTooLarge(bool);
+impl warp::reject::Reject for BodyTooLarge {}
+
+/// Builds the routes for `node`, admitting browsers by `origins`; WebSockets close when
+/// `shutdown` is cancelled.
+pub fn routes(node: Arc<Node>, origins: Arc<Origins>, shutdown: CancellationToken) -> Routes {
     let with_node = {
         let node = node.clone();
         warp::any().map(move || node.clone())
     };
+    // HEAD is GET without the body (hyper leaves the body out).
+    let read = warp::get().or(warp::head()).unify();
 
     let status = warp::path!("status")
-        .and(warp::get())
+        .and(read)
         .and(with_node.clone())
         .map(|node: Arc<Node>| {
             let c = node.config();
@@ -68,62 +106,137 @@ pub fn routes(node: Arc<Node>, shutdown: CancellationToken) -> Routes {
         });
 
     let ledger = warp::path!("ledger")
-        .and(warp::get())
+        .and(read)
         .and(warp::query::<LedgerQuery>())
         .and(with_node.clone())
         .map(|q: LedgerQuery, node: Arc<Node>| ledger_reply(&node, q));
 
     let tx = warp::path!("tx")
         .and(warp::post())
-        .and(warp::body::content_length_limit(MAX_LINE_BYTES as u64 + 2))
         .and(warp::header::optional::<String>("content-type"))
-        .and(warp::body::bytes())
+        .and(warp::header::optional::<u64>("content-length"))
+        .and_then(
+            |content_type: Option<String>, length: Option<u64>| async move {
+                let json = is_json(content_type.as_deref());
+                let limit = if json {
+                    MAX_TX_JSON_BYTES
+                } else {
+                    MAX_TX_TEXT_BYTES
+                };
+                // Refused before a byte of the body is read; a chunked body is counted as it comes.
+                match length {
+                    Some(n) if n > limit as u64 => Err(warp::reject::custom(BodyTooLarge(json))),
+                    _ => Ok((json, limit)),
+                }
+            },
+        )
+        .untuple_one()
+        .and(warp::body::stream())
         .and(with_node.clone())
         .then(
-            |content_type: Option<String>, body: bytes::Bytes, node: Arc<Node>| async move {
-                submit(&node, content_type.as_deref(), &body).await
+            |json: bool, limit: usize, body, node: Arc<Node>| async move {
+                match read_body(body, limit).await {
+                    Ok(body) => submit(&node, json, &body).await,
+                    Err(BodyError::TooLarge) => too_large(&node, json),
+                    Err(BodyError::Failed(e)) => error(
+                        &node,
+                        StatusCode::BAD_REQUEST,
+                        ErrorCode::BadRequest,
+                        format!("cannot read the body: {e}"),
+                    ),
+                }
             },
         );
 
+    let viewers = Arc::new(Semaphore::new(MAX_VIEWERS));
     let events = warp::path!("events")
         .and(warp::ws())
+        .and(warp::ext::optional::<Arc<ConnectionSlot>>())
         .and(with_node.clone())
-        .map(move |ws: warp::ws::Ws, node: Arc<Node>| {
-            let shutdown = shutdown.clone();
-            Box::new(ws.on_upgrade(move |socket| viewer(socket, node, shutdown))) as Box<dyn Reply>
-        });
+        .map(
+            move |ws: warp::ws::Ws, slot: Option<Arc<ConnectionSlot>>, node: Arc<Node>| {
+                let Ok(seat) = viewers.clone().try_acquire_owned() else {
+                    return error(
+                        &node,
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        ErrorCode::TooManyViewers,
+                        format!("this node serves {MAX_VIEWERS} viewers at once; try again later"),
+                    );
+                };
+                let shutdown = shutdown.clone();
+                // Viewers have nothing to send: a close or a ping at most.
+                let ws = ws
+                    .max_frame_size(WS_MAX_INCOMING_MESSAGE)
+                    .max_message_size(WS_MAX_INCOMING_MESSAGE);
+                Box::new(ws.on_upgrade(move |socket| async move {
+                    viewer(socket, node, shutdown).await;
+                    // The viewer holds its seat and its connection's slot to the end.
+                    drop((seat, slot));
+                })) as Box<dyn Reply>
+            },
+        );
 
     let metrics = warp::path!("metrics")
-        .and(warp::get())
+        .and(read)
         .and(with_node.clone())
         .map(|node: Arc<Node>| {
             Box::new(warp::reply::with_header(
                 node.metrics().render(),
-                "content-type",
+                header::CONTENT_TYPE,
                 "text/plain; version=0.0.4; charset=utf-8",
             )) as Box<dyn Reply>
         });
 
-    let page =
-        warp::get()
-            .and(warp::path::full())
-            .and_then(|path: warp::path::FullPath| async move {
-                match crate::assets::get(path.as_str()) {
-                    Some((bytes, content_type)) => Ok(Box::new(warp::reply::with_header(
-                        bytes,
-                        "content-type",
-                        content_type,
-                    )) as Box<dyn Reply>),
-                    None => Err(warp::reject::not_found()),
-                }
-            });
+    // A CORS preflight (or a plain OPTIONS, `OPTIONS *` included), on any path. Other
+    // methods pass by as not found, not as 405: a GET of an unknown path is a 404.
+    let preflight = warp::method()
+        .and_then(|method: warp::http::Method| async move {
+            if method == warp::http::Method::OPTIONS {
+                Ok(())
+            } else {
+                Err(warp::reject::not_found())
+            }
+        })
+        .untuple_one()
+        .and(warp::header::optional::<String>(
+            "access-control-request-headers",
+        ))
+        .map(|request_headers: Option<String>| {
+            let mut res = warp::reply::Response::new(Default::default());
+            *res.status_mut() = StatusCode::NO_CONTENT;
+            let h = res.headers_mut();
+            h.insert(header::ALLOW, HeaderValue::from_static(ALLOWED_METHODS));
+            h.insert(
+                header::ACCESS_CONTROL_ALLOW_METHODS,
+                HeaderValue::from_static(ALLOWED_METHODS),
+            );
+            if request_headers.is_some() {
+                h.insert(
+                    header::ACCESS_CONTROL_ALLOW_HEADERS,
+                    HeaderValue::from_static("content-type"),
+                );
+            }
+            h.insert(
+                header::ACCESS_CONTROL_MAX_AGE,
+                HeaderValue::from_static("600"),
+            );
+            Box::new(res) as Box<dyn Reply>
+        });
 
-    let cors = warp::cors()
-        .allow_any_origin()
-        .allow_methods(["GET", "POST", "OPTIONS"])
-        .allow_headers(["content-type"]);
+    let page = read
+        .and(warp::path::full())
+        .and_then(|path: warp::path::FullPath| async move {
+            match crate::assets::get(path.as_str()) {
+                Some((bytes, content_type)) => Ok(Box::new(warp::reply::with_header(
+                    bytes,
+                    header::CONTENT_TYPE,
+                    content_type,
+                )) as Box<dyn Reply>),
+                None => Err(warp::reject::not_found()),
+            }
+        });
 
-    status
+    let api = status
         .or(ledger)
         .unify()
         .or(tx)
@@ -132,34 +245,82 @@ pub fn routes(node: Arc<Node>, shutdown: CancellationToken) -> Routes {
         .unify()
         .or(metrics)
         .unify()
+        .or(preflight)
+        .unify()
         .or(page)
         .unify()
+        .recover({
+            let node = node.clone();
+            move |r| rejection(node.clone(), r)
+        })
+        .unify();
+
+    let guard = warp::header::optional::<String>("origin")
+        .and(warp::host::optional())
+        .and_then(
+            move |origin: Option<String>, host: Option<warp::host::Authority>| {
+                let verdict = origins.check(origin.as_deref(), host.as_ref().map(|h| h.as_str()));
+                async move {
+                    match verdict {
+                        Ok(()) => Ok(origin),
+                        Err(refused) => Err(warp::reject::custom(Forbidden(refused))),
+                    }
+                }
+            },
+        );
+
+    guard
+        .and(api)
+        .map(|origin: Option<String>, reply: Box<dyn Reply>| {
+            let mut res = reply.into_response();
+            let h = res.headers_mut();
+            h.append(header::VARY, HeaderValue::from_static("origin"));
+            // Only an allowed origin gets here: let its page read the answer.
+            if let Some(Ok(origin)) = origin.map(HeaderValue::try_from) {
+                h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+            }
+            Box::new(res) as Box<dyn Reply>
+        })
         .recover(move |r| rejection(node.clone(), r))
         .unify()
-        .with(cors)
-        .map(|r| Box::new(r) as Box<dyn Reply>)
         .boxed()
 }
 
+const ALLOWED_METHODS: &str = "GET, HEAD, POST, OPTIONS";
+
 async fn rejection(node: Arc<Node>, r: Rejection) -> Result<Box<dyn Reply>, Infallible> {
+    if let Some(Forbidden(refused)) = r.find() {
+        let code = match refused {
+            Refused::Origin(_) => ErrorCode::ForbiddenOrigin,
+            Refused::Host(_) => ErrorCode::ForbiddenHost,
+        };
+        return Ok(error(
+            &node,
+            StatusCode::FORBIDDEN,
+            code,
+            refused.to_string(),
+        ));
+    }
+    if let Some(BodyTooLarge(json)) = r.find() {
+        return Ok(too_large(&node, *json));
+    }
     let (status, code, message) = if r.is_not_found() {
         (
             StatusCode::NOT_FOUND,
             ErrorCode::NotFound,
             "no such path".to_owned(),
         )
-    } else if r.find::<warp::reject::PayloadTooLarge>().is_some() {
-        (
-            StatusCode::PAYLOAD_TOO_LARGE,
-            ErrorCode::LineTooLong,
-            format!("transaction is longer than {MAX_LINE_BYTES} bytes"),
-        )
     } else if r.find::<warp::reject::MethodNotAllowed>().is_some() {
-        (
+        let mut res = error(
+            &node,
             StatusCode::METHOD_NOT_ALLOWED,
             ErrorCode::BadRequest,
             "method not allowed".to_owned(),
         )
+        .into_response();
+        res.headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static(ALLOWED_METHODS));
+        return Ok(Box::new(res));
     } else {
         (
             StatusCode::BAD_REQUEST,
@@ -234,45 +395,135 @@ fn ledger_reply(node: &Arc<Node>, q: LedgerQuery) -> Box<dyn Reply> {
     }
 }
 
+/// 413: a text body over the longest line is a line too long; a JSON body over its limit
+/// is too large whatever it holds.
+fn too_large(node: &Node, json: bool) -> Box<dyn Reply> {
+    let (code, message) = if json {
+        (
+            ErrorCode::BodyTooLarge,
+            format!(
+                "a JSON body is at most {MAX_TX_JSON_BYTES} bytes (a {MAX_LINE_BYTES}-byte \
+                 transaction, every character escaped)"
+            ),
+        )
+    } else {
+        (ErrorCode::LineTooLong, LineError::TooLong.to_string())
+    };
+    error(node, StatusCode::PAYLOAD_TOO_LARGE, code, message)
+}
+
+/// Whether a `content-type` is JSON: `application/json`, in any case, with any parameters.
+fn is_json(content_type: Option<&str>) -> bool {
+    content_type.is_some_and(|t| {
+        t.split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .eq_ignore_ascii_case("application/json")
+    })
+}
+
+enum BodyError {
+    TooLarge,
+    Failed(warp::Error),
+}
+
+/// Reads a body of at most `limit` bytes, stopping as soon as it is over: a chunked body
+/// cannot make the node hold more.
+async fn read_body<B: Buf>(
+    body: impl Stream<Item = Result<B, warp::Error>>,
+    limit: usize,
+) -> Result<BytesMut, BodyError> {
+    let mut out = BytesMut::new();
+    futures_util::pin_mut!(body);
+    while let Some(chunk) = body.next().await {
+        let mut chunk = chunk.map_err(BodyError::Failed)?;
+        if out.len() + chunk.remaining() > limit {
+            return Err(BodyError::TooLarge);
+        }
+        while chunk.has_remaining() {
+            let part = chunk.chunk();
+            out.extend_from_slice(part);
+            let n = part.len();
+            chunk.advance(n);
+        }
+    }
+    Ok(out)
+}
+
+/// The JSON body of `POST /tx`: exactly `{"transaction_data": "..."}` (an object, that key
+/// once, nothing else).
+struct TxBody(String);
+
+impl<'de> Deserialize<'de> for TxBody {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Object;
+        impl<'de> Visitor<'de> for Object {
+            type Value = TxBody;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(r#"an object {"transaction_data": "..."}"#)
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<TxBody, A::Error> {
+                let mut data = None;
+                while let Some(key) = map.next_key::<String>()? {
+                    if key != "transaction_data" {
+                        return Err(de::Error::custom(format_args!(
+                            "unknown key {key:?}: the only key is \"transaction_data\""
+                        )));
+                    }
+                    if data.is_some() {
+                        return Err(de::Error::custom("duplicate key \"transaction_data\""));
+                    }
+                    data = Some(map.next_value::<String>()?);
+                }
+                data.map(TxBody)
+                    .ok_or_else(|| de::Error::missing_field("transaction_data"))
+            }
+        }
+        d.deserialize_map(Object)
+    }
+}
+
+/// Turns a `POST /tx` body into the transaction, by the line protocol's rules.
+fn transaction(json: bool, body: &[u8]) -> Result<String, (StatusCode, ErrorCode, String)> {
+    let refused = |e: LineError| {
+        let status = if e == LineError::TooLong {
+            StatusCode::PAYLOAD_TOO_LARGE
+        } else {
+            StatusCode::BAD_REQUEST
+        };
+        (status, e.code(), e.to_string())
+    };
+    if json {
+        let TxBody(data) = serde_json::from_slice(body).map_err(|e| {
+            (
+                StatusCode::BAD_REQUEST,
+                ErrorCode::BadRequest,
+                format!("expected {{\"transaction_data\": \"...\"}}: {e}"),
+            )
+        })?;
+        // The string is the transaction itself: no line ending to strip.
+        protocol::parse_transaction(data.as_bytes()).map_err(refused)?;
+        Ok(data)
+    } else {
+        // One line: its `\n` (or `\r\n`) ending, then exactly what `nc` would send.
+        let line = body.strip_suffix(b"\n").unwrap_or(body);
+        protocol::parse_line(line)
+            .map(str::to_owned)
+            .map_err(refused)
+    }
+}
+
 /// `POST /tx`: the body is the transaction (plain text, one line), or JSON
 /// `{"transaction_data": "..."}` with `content-type: application/json`.
-async fn submit(node: &Arc<Node>, content_type: Option<&str>, body: &[u8]) -> Box<dyn Reply> {
-    let is_json = content_type.is_some_and(|t| t.starts_with("application/json"));
-    let owned;
-    let raw: &[u8] = if is_json {
-        #[derive(serde::Deserialize)]
-        struct Tx {
-            transaction_data: String,
-        }
-        match serde_json::from_slice::<Tx>(body) {
-            Ok(tx) => {
-                owned = tx.transaction_data;
-                owned.as_bytes()
-            }
-            Err(e) => {
-                return error(
-                    node,
-                    StatusCode::BAD_REQUEST,
-                    ErrorCode::BadRequest,
-                    format!("expected {{\"transaction_data\": \"...\"}}: {e}"),
-                )
-            }
-        }
-    } else {
-        body.strip_suffix(b"\n").unwrap_or(body)
+async fn submit(node: &Arc<Node>, json: bool, body: &[u8]) -> Box<dyn Reply> {
+    let data = match transaction(json, body) {
+        Ok(data) => data,
+        Err((status, code, message)) => return error(node, status, code, message),
     };
-    let data = match protocol::parse_line(raw) {
-        Ok(d) => d,
-        Err(e) => {
-            let status = if e == protocol::LineError::TooLong {
-                StatusCode::PAYLOAD_TOO_LARGE
-            } else {
-                StatusCode::BAD_REQUEST
-            };
-            return error(node, status, e.code(), e.to_string());
-        }
-    };
-    match node.submit(data, "http").await {
+    match node.submit(&data, "http").await {
         Ok(reply) => json_reply(&reply, StatusCode::OK),
         Err(e) => {
             let status = match e.code() {
@@ -284,21 +535,26 @@ async fn submit(node: &Arc<Node>, content_type: Option<&str>, body: &[u8]) -> Bo
     }
 }
 
+fn text_message(value: &serde_json::Value) -> Message {
+    Message::text(crate::json::to_string(value).expect("events serialize"))
+}
+
 fn event_message(event: &Event, replay: bool) -> Message {
     let mut value = serde_json::to_value(event).expect("events serialize");
     if replay {
         value["replay"] = json!(true);
     }
-    Message::text(value.to_string())
+    text_message(&value)
 }
 
 /// One WebSocket viewer: a hello, the recent history, then live events. A viewer that falls
-/// behind skips ahead with a notice; one that stops reading is dropped after a send timeout.
+/// behind skips ahead with a notice; one that stops reading is dropped after a send timeout;
+/// one that sends more than a control frame's worth is dropped.
 async fn viewer(socket: WebSocket, node: Arc<Node>, shutdown: CancellationToken) {
     let (mut tx, mut rx) = socket.split();
     let (history, mut live) = node.events().subscribe();
     let c = node.config();
-    let hello = json!({
+    let hello = text_message(&json!({
         "type": "hello",
         "node": c.name,
         "difficulty": c.difficulty,
@@ -306,8 +562,7 @@ async fn viewer(socket: WebSocket, node: Arc<Node>, shutdown: CancellationToken)
         "threads": c.threads,
         "on_loss": c.on_loss,
         "server_time": crate::clock::Stamp::now().text(),
-    });
-    let hello = Message::text(hello.to_string());
+    }));
     if !matches!(
         tokio::time::timeout(WS_SEND_TIMEOUT, tx.send(hello)).await,
         Ok(Ok(()))
@@ -328,14 +583,14 @@ async fn viewer(socket: WebSocket, node: Arc<Node>, shutdown: CancellationToken)
             incoming = rx.next() => match incoming {
                 Some(Ok(m)) if m.is_close() => break,
                 Some(Ok(_)) => continue,
-                _ => break,
+                // Over WS_MAX_INCOMING_MESSAGE, a protocol error, or gone: drop it.
+                _ => return,
             },
             event = live.recv() => match event {
                 Ok(e) => event_message(&e, false),
-                Err(RecvError::Lagged(skipped)) => Message::text(
-                    json!({"type": "notice", "node": c.name, "skipped": skipped,
-                           "notice": "this viewer fell behind; events were skipped"})
-                        .to_string(),
+                Err(RecvError::Lagged(skipped)) => text_message(
+                    &json!({"type": "notice", "node": c.name, "skipped": skipped,
+                           "notice": "this viewer fell behind; events were skipped"}),
                 ),
                 Err(RecvError::Closed) => break,
             },
@@ -347,5 +602,143 @@ async fn viewer(socket: WebSocket, node: Arc<Node>, shutdown: CancellationToken)
             return;
         }
     }
-    let _ = tx.send(Message::close()).await;
+    let _ = tokio::time::timeout(WS_SEND_TIMEOUT, tx.send(Message::close())).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ok(json: bool, body: &[u8]) -> String {
+        transaction(json, body).unwrap_or_else(|e| panic!("{body:?}: {e:?}"))
+    }
+
+    fn code(json: bool, body: &[u8]) -> (u16, ErrorCode) {
+        let (status, code, _) = transaction(json, body).unwrap_err();
+        (status.as_u16(), code)
+    }
+
+    #[test]
+    fn text_bodies_follow_the_line_protocol() {
+        assert_eq!(ok(false, b"tx"), "tx");
+        assert_eq!(ok(false, b"tx\n"), "tx");
+        assert_eq!(ok(false, b"tx\r\n"), "tx");
+        assert_eq!(ok(false, b"tx\r"), "tx");
+        assert_eq!(ok(false, b"tab\there"), "tab\there");
+        assert_eq!(code(false, b"tx\r\r\n"), (400, ErrorCode::ControlCharacter));
+        assert_eq!(code(false, b"a\nb"), (400, ErrorCode::ControlCharacter));
+        assert_eq!(code(false, b"a\nb\n"), (400, ErrorCode::ControlCharacter));
+        assert_eq!(code(false, b"tx\n\n"), (400, ErrorCode::ControlCharacter));
+        assert_eq!(code(false, b""), (400, ErrorCode::EmptyLine));
+        assert_eq!(code(false, b"\n"), (400, ErrorCode::EmptyLine));
+        assert_eq!(code(false, b"\xff"), (400, ErrorCode::NotUtf8));
+        let longest = vec![b'L'; MAX_LINE_BYTES];
+        assert_eq!(ok(false, &longest).len(), MAX_LINE_BYTES);
+        assert_eq!(
+            ok(false, &[&longest[..], b"\r\n"].concat()).len(),
+            MAX_LINE_BYTES
+        );
+        assert_eq!(
+            code(false, &[&longest[..], b"M"].concat()),
+            (413, ErrorCode::LineTooLong)
+        );
+    }
+
+    #[test]
+    fn json_bodies_are_one_object_with_one_key() {
+        assert_eq!(ok(true, br#"{"transaction_data": "tx"}"#), "tx");
+        assert_eq!(ok(true, br#" { "transaction_data" : "\u0074x" } "#), "tx");
+        assert_eq!(
+            ok(true, "{\"transaction_data\":\"Ωmega\\t₿\"}".as_bytes()),
+            "Ωmega\t₿"
+        );
+        for bad in [
+            &br#"["tx"]"#[..],
+            br#""tx""#,
+            br#"{}"#,
+            br#"{"transaction_data": "a", "transaction_data": "b"}"#,
+            br#"{"transaction_data": "a", "node": "Mallory"}"#,
+            br#"{"transaction_data": 5}"#,
+            br#"{"transaction_data": "a"} trailing"#,
+            br#"{"transaction_data": "\ud800"}"#,
+            b"not json",
+        ] {
+            assert_eq!(
+                code(true, bad),
+                (400, ErrorCode::BadRequest),
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+        // The decoded string is checked, without a line ending to strip.
+        assert_eq!(
+            code(true, br#"{"transaction_data": "a\nb"}"#),
+            (400, ErrorCode::ControlCharacter)
+        );
+        assert_eq!(
+            code(true, br#"{"transaction_data": "a\r"}"#),
+            (400, ErrorCode::ControlCharacter)
+        );
+        assert_eq!(
+            code(true, br#"{"transaction_data": ""}"#),
+            (400, ErrorCode::EmptyLine)
+        );
+        // The limit is on the transaction, not on its JSON: every byte escaped still fits.
+        let longest = "L".repeat(MAX_LINE_BYTES);
+        let escaped = format!(
+            "{{\"transaction_data\": \"{}\"}}",
+            "\\u004c".repeat(MAX_LINE_BYTES)
+        );
+        assert!(escaped.len() <= MAX_TX_JSON_BYTES);
+        assert_eq!(ok(true, escaped.as_bytes()), longest);
+        let over = format!("{{\"transaction_data\": \"{longest}M\"}}");
+        assert_eq!(code(true, over.as_bytes()), (413, ErrorCode::LineTooLong));
+    }
+
+    #[test]
+    fn event_frames_write_small_margins_as_plain_decimals() {
+        use crate::events::{EventKind, Work};
+        let event = Event {
+            seq: 7,
+            node: "Node2".into(),
+            tx_id: None,
+            transaction_data: Some("t".into()),
+            difficulty: 1,
+            at: "2026-11-24 04:16:47.724370".into(),
+            at_us: 1,
+            kind: EventKind::Lost {
+                winner: "Node1".into(),
+                margin: Some(4e-6),
+                work: Some(Work {
+                    nonce: 1,
+                    hash: pow_core::Hash32::ZERO,
+                    time_taken: 1e-7,
+                    hashes: 2,
+                    start_time: "s".into(),
+                    end_time: "e".into(),
+                }),
+                aborted: false,
+            },
+        };
+        for replay in [false, true] {
+            let message = event_message(&event, replay);
+            let text = message.to_str().unwrap();
+            assert!(text.contains(r#""margin":0.000004,"#), "{text}");
+            assert!(text.contains(r#""time_taken":0.0000001,"#), "{text}");
+            let back: serde_json::Value = serde_json::from_str(text).unwrap();
+            assert_eq!(back["margin"].as_f64(), Some(4e-6));
+            assert_eq!(back["replay"].as_bool(), replay.then_some(true));
+        }
+    }
+
+    #[test]
+    fn json_is_told_by_its_media_type_in_any_case() {
+        assert!(is_json(Some("application/json")));
+        assert!(is_json(Some("Application/JSON")));
+        assert!(is_json(Some("application/json; charset=utf-8")));
+        assert!(is_json(Some(" APPLICATION/JSON ;charset=UTF-8")));
+        assert!(!is_json(Some("text/plain")));
+        assert!(!is_json(Some("application/jsonx")));
+        assert!(!is_json(None));
+    }
 }

@@ -69,6 +69,7 @@ pub fn write_ledger(path: &Path, n: u64) -> anyhow::Result<()> {
             start_time: "2026-01-01 00:00:00.000000".into(),
             end_time: "2026-01-01 00:00:00.000123".into(),
             difficulty: 0,
+            ..Default::default()
         }
         .chain_onto(prev.as_ref());
         out.write_all(if i == 0 { b"\n  " } else { b",\n  " })?;

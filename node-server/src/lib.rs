@@ -14,10 +14,12 @@
 //! - [`server`]: the TCP port: tells `nc` lines from HTTP by the first line.
 //! - [`protocol`]: the line protocol's request, reply and error formats.
 //! - [`http`]: the HTTP and WebSocket routes (warp).
+//! - [`origins`]: which web pages may talk to a node (`Origin`, `Host`, `--allow-origin`).
+//! - [`json`]: JSON as the node writes it (floats in plain decimal).
 //! - [`assets`]: the dashboard's files, built into the binary.
 //! - [`client`]: `submit`, the race from a client's side.
 //! - [`commands`]: `mine`, `verify`, `report`.
-//! - [`bench`]: `node-server bench`.
+//! - [`bench`](mod@bench): `node-server bench`.
 //! - [`ledger_bench`]: `node-server bench-ledger`: what a race costs as the ledger grows.
 //! - [`limits`]: every limit, named.
 //! - [`clock`]: microsecond UTC timestamps.
@@ -32,11 +34,13 @@ pub mod clock;
 pub mod commands;
 pub mod events;
 pub mod http;
+pub mod json;
 pub mod ledger;
 pub mod ledger_bench;
 pub mod limits;
 pub mod metrics;
 pub mod node;
+pub mod origins;
 pub mod plot;
 pub mod printer;
 pub mod protocol;

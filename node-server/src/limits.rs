@@ -29,11 +29,35 @@ pub const REPLY_SEND_TIMEOUT: Duration = Duration::from_secs(5);
 /// descriptors the other nodes of the process need.
 pub const MAX_LINGERING_REFUSALS: usize = 64;
 
+/// A connection refused with [`MAX_CONNECTIONS`] (and within [`MAX_LINGERING_REFUSALS`]) is
+/// given this long to send its first line, so that an HTTP client is answered in HTTP (503)
+/// and a line client with the `too_many_connections` line. One that sends nothing gets the
+/// line. Beyond `MAX_LINGERING_REFUSALS`, only what has already arrived is looked at.
+pub const REFUSAL_SNIFF_TIME: Duration = Duration::from_secs(1);
+
+/// Beyond [`MAX_LINGERING_REFUSALS`], a refused connection is answered from what it has
+/// already sent, at most this many bytes, read without waiting; then it is closed at once.
+pub const REFUSAL_PEEK_BYTES: usize = 1024;
+
+/// After an error that closes a connection, how long the node keeps reading (and discarding)
+/// what the client is still sending, so that the error reaches it before the close (closing
+/// with unread data would reset the connection and could destroy the error in flight).
+pub const LINGERING_CLOSE: Duration = Duration::from_secs(1);
+
+/// How many bytes the node reads and discards at most during a [`LINGERING_CLOSE`].
+pub const LINGERING_CLOSE_BYTES: usize = 4 * 1024 * 1024;
+
 /// How long an HTTP keep-alive connection may sit idle between requests.
 pub const HTTP_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The largest HTTP request head (request line and headers) a node reads.
 pub const MAX_HTTP_HEADER_BYTES: usize = 16 * 1024;
+
+/// The largest JSON body of `POST /tx`: a transaction of [`MAX_LINE_BYTES`] with every
+/// character escaped as `\uXXXX` (6 bytes for each byte), and 1 KiB for the key and white
+/// space. The limit on the transaction itself is `MAX_LINE_BYTES`, decoded, as for a line.
+/// Over it: 413 `body_too_large`, refused while the body streams in (a chunked body too).
+pub const MAX_TX_JSON_BYTES: usize = 6 * MAX_LINE_BYTES + 1024;
 
 /// Races one node admits at once (searching or queued to search); a transaction beyond
 /// this gets a `busy` error reply. Each holds at most one line, so this bounds memory.
@@ -42,6 +66,17 @@ pub const MAX_RACES_IN_FLIGHT: usize = 1024;
 /// Searches one node runs at once; admitted races beyond this wait their turn. Several,
 /// so a long search does not hold up every short one behind it.
 pub const MAX_CONCURRENT_SEARCHES: usize = 4;
+
+/// WebSocket viewers one node serves at once (each also holds one of its
+/// [`MAX_CONNECTIONS`]); one more gets 503 `too_many_viewers` instead of the upgrade. A
+/// viewer costs some 150 KB (buffers and its share of the history): 64 per node bound them
+/// to ~10 MB, and leave the rest of the connections to clients that race.
+pub const MAX_VIEWERS: usize = 64;
+
+/// The largest message (and frame) a WebSocket viewer may send, in bytes. Viewers have
+/// nothing to say: this fits a close or a ping (at most 125 bytes each). One over it is
+/// dropped as soon as the frame's header announces it, before its payload is buffered.
+pub const WS_MAX_INCOMING_MESSAGE: usize = 1024;
 
 /// Events a WebSocket viewer may fall behind by before it skips ahead (with a notice).
 pub const WS_EVENT_BUFFER: usize = 1024;

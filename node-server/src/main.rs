@@ -4,14 +4,18 @@
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
 use node_server::app::{self, Options};
 use node_server::client::{self, Answer};
 use node_server::commands::{self, Verdict};
+use node_server::json;
 use node_server::node::{NodeConfig, OnLoss};
+use node_server::origins::{Origin, Origins};
 use pow_core::engine::Kernel;
+use pow_core::search::parallel::MAX_THREADS;
 use pow_core::Difficulty;
 
 /// Proof-of-work nodes racing for one ledger. With no command, runs `serve` with its
@@ -57,6 +61,25 @@ struct Common {
     /// Search kernel (default: the fastest this CPU runs, or $POWRACE_KERNEL).
     #[arg(long)]
     kernel: Option<String>,
+    /// A web origin whose pages may use the nodes (repeatable), e.g. http://127.0.0.1:8080.
+    /// The nodes' own pages always may; requests from other pages get 403.
+    #[arg(long = "allow-origin", value_name = "URL")]
+    allow_origin: Vec<Origin>,
+}
+
+impl Common {
+    fn origins(&self) -> Arc<Origins> {
+        let origins = Arc::new(Origins::new());
+        for o in &self.allow_origin {
+            origins.add(o.clone());
+        }
+        origins
+    }
+}
+
+/// Threads for one search: 1 to pow-core's `MAX_THREADS` (256).
+fn threads_arg() -> clap::builder::RangedU64ValueParser<usize> {
+    clap::builder::RangedU64ValueParser::new().range(1..=MAX_THREADS as u64)
 }
 
 #[derive(Args)]
@@ -70,8 +93,8 @@ struct ServeArgs {
     /// The address to listen on.
     #[arg(long, default_value_t = IpAddr::V4(Ipv4Addr::LOCALHOST))]
     bind: IpAddr,
-    /// Search threads per node (default: cores / nodes, at least 1).
-    #[arg(long)]
+    /// Search threads per node, 1 to 256 (default: cores / nodes, at least 1).
+    #[arg(long, value_parser = threads_arg())]
     threads_per_node: Option<usize>,
     #[command(flatten)]
     common: Common,
@@ -85,8 +108,8 @@ struct NodeArgs {
     /// Address and port to listen on.
     #[arg(long)]
     listen: SocketAddr,
-    /// Search threads (default: all cores).
-    #[arg(long)]
+    /// Search threads, 1 to 256 (default: all cores).
+    #[arg(long, value_parser = threads_arg())]
     threads: Option<usize>,
     #[command(flatten)]
     common: Common,
@@ -118,8 +141,8 @@ struct MineArgs {
     /// Leading zero bits instead of bytes (steps of 2x).
     #[arg(long)]
     bits: Option<u64>,
-    /// Search threads (default: all cores).
-    #[arg(long)]
+    /// Search threads, 1 to 256 (default: all cores).
+    #[arg(long, value_parser = threads_arg())]
     threads: Option<usize>,
     /// Search kernel.
     #[arg(long)]
@@ -187,6 +210,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     app::run(
         Options {
             nodes,
+            origins: c.origins(),
             ledger: c.ledger,
             print: true,
         },
@@ -211,6 +235,7 @@ async fn node(args: NodeArgs) -> anyhow::Result<ExitCode> {
     app::run(
         Options {
             nodes: vec![(config, listener)],
+            origins: c.origins(),
             ledger: c.ledger,
             print: true,
         },
@@ -221,14 +246,14 @@ async fn node(args: NodeArgs) -> anyhow::Result<ExitCode> {
 }
 
 async fn submit(args: SubmitArgs) -> anyhow::Result<ExitCode> {
-    let answers = client::submit(&args.data, &args.to).await;
+    let answers = client::submit(&args.data, &args.to).await?;
     let ok = answers.iter().all(|(_, a)| matches!(a, Answer::Race(_)));
     if args.json {
         for (addr, a) in &answers {
             let line = match a {
-                Answer::Race(r) => serde_json::to_string(r)?,
-                Answer::Refused(e) => serde_json::to_string(e)?,
-                Answer::Failed(e) => serde_json::json!({"error": e, "to": addr}).to_string(),
+                Answer::Race(r) => json::to_string(r)?,
+                Answer::Refused(e) => json::to_string(e)?,
+                Answer::Failed(e) => json::to_string(&serde_json::json!({"error": e, "to": addr}))?,
             };
             println!("{line}");
         }
@@ -255,7 +280,7 @@ fn mine(args: MineArgs) -> anyhow::Result<ExitCode> {
         kernel(args.kernel.as_deref())?,
     )?;
     if args.json {
-        println!("{}", serde_json::to_string(&m)?);
+        println!("{}", json::to_string(&m)?);
     } else {
         println!(
             "nonce: {}\nhash: {}\ntime_taken: {}",
@@ -347,10 +372,28 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("node-server: {e:#}");
+            eprintln!("node-server: {}", cause_chain(&e));
             ExitCode::from(2)
         }
     }
+}
+
+/// The error and its causes, `: `-separated, each said once: an error whose message already
+/// ends with its cause's (`"{path}: {source}"` with `source` also its cause) would otherwise
+/// print the cause twice.
+fn cause_chain(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if out.ends_with(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out
 }
 
 impl ServeArgs {
@@ -361,5 +404,35 @@ impl ServeArgs {
             serve: ServeArgs,
         }
         Defaults::parse_from(["node-server"]).serve
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("{path}: {source}")]
+    struct Repeats {
+        path: String,
+        source: std::io::Error,
+    }
+
+    #[test]
+    fn each_cause_is_printed_once() {
+        let io = std::io::Error::from_raw_os_error(21);
+        let text = io.to_string();
+        let e = anyhow::Error::new(Repeats {
+            path: "ledger.json".into(),
+            source: io,
+        })
+        .context("cannot open the ledger");
+        assert_eq!(format!("{e:#}").matches(&text).count(), 2, "{e:#}");
+        assert_eq!(
+            cause_chain(&e),
+            format!("cannot open the ledger: ledger.json: {text}")
+        );
+        let plain = anyhow::anyhow!("inner").context("outer");
+        assert_eq!(cause_chain(&plain), "outer: inner");
     }
 }

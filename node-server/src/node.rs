@@ -76,6 +76,9 @@ pub enum RaceError {
         /// Whether the decision stands.
         decided: bool,
     },
+    /// The decision was withdrawn before it was recorded; nothing was recorded.
+    #[error("{0}")]
+    Withdrawn(String),
     /// The node is shutting down.
     #[error("node is shutting down")]
     ShuttingDown,
@@ -89,6 +92,7 @@ impl From<DecideError> for RaceError {
         match e {
             DecideError::Unavailable { why, decided } => RaceError::Unavailable { why, decided },
             DecideError::Ledger(e) => RaceError::Ledger(e),
+            DecideError::Withdrawn(why) => RaceError::Withdrawn(why),
             DecideError::Closed => RaceError::ShuttingDown,
         }
     }
@@ -101,6 +105,7 @@ impl RaceError {
             Self::Busy => ErrorCode::Busy,
             Self::Ledger(_) => ErrorCode::LedgerError,
             Self::Unavailable { .. } => ErrorCode::LedgerUnavailable,
+            Self::Withdrawn(_) => ErrorCode::Withdrawn,
             Self::ShuttingDown => ErrorCode::ShuttingDown,
             Self::SearchFailed => ErrorCode::SearchFailed,
         }
@@ -390,6 +395,9 @@ impl Node {
                         nonce: s.nonce,
                         hash: s.hash,
                         difficulty,
+                        difficulty_bits: None,
+                        race: pow_core::chain::RaceMode::Lab,
+                        target_time_us: None,
                         start,
                     })
                 });

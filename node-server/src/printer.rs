@@ -100,7 +100,7 @@ impl Printer {
             EventKind::LedgerUpdated { entry } => format!(
                 "{} {}",
                 self.paint(BOLD_GREEN, "Ledger updated with:"),
-                serde_json::to_string(entry).expect("entries serialize")
+                crate::json::to_string(entry).expect("entries serialize")
             ),
             EventKind::Lost {
                 aborted: false,
@@ -129,5 +129,83 @@ impl Sink for Printer {
         if let Some(line) = self.format(e) {
             self.emit(&line);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    use pow_core::chain::Entry;
+    use pow_core::Hash32;
+
+    use crate::events::Work;
+
+    fn event(kind: EventKind) -> Event {
+        Event {
+            seq: 1,
+            node: "Node1".into(),
+            tx_id: None,
+            transaction_data: Some(Arc::from("t")),
+            difficulty: 0,
+            at: "2026-11-24 04:16:47.724370".into(),
+            at_us: 0,
+            kind,
+        }
+    }
+
+    #[test]
+    fn small_times_are_plain_decimals() {
+        let p = Printer {
+            width: 5,
+            colour: false,
+        };
+        let entry = Entry {
+            node: "Node1".into(),
+            transaction_data: "t".into(),
+            nonce: 1,
+            hash: Hash32::ZERO,
+            time_taken: 4e-6,
+            start_time: "2026-11-24 04:16:47.724370".into(),
+            end_time: "2026-11-24 04:16:47.724374".into(),
+            difficulty: 0,
+            index: 0,
+            tx_id: Hash32::digest(b"t"),
+            prev_hash: Hash32::ZERO,
+            entry_hash: Hash32::ZERO,
+            ..Default::default()
+        };
+        let line = p
+            .format(&event(EventKind::LedgerUpdated {
+                entry: Box::new(entry),
+            }))
+            .unwrap();
+        assert!(line.contains(r#""time_taken":0.000004,"#), "{line}");
+        let work = Work {
+            nonce: 1,
+            hash: Hash32::ZERO,
+            time_taken: 4e-6,
+            hashes: 2,
+            start_time: "s".into(),
+            end_time: "e".into(),
+        };
+        let line = p
+            .format(&event(EventKind::Completed {
+                work: work.clone(),
+                kernel: "portable",
+                threads: 1,
+            }))
+            .unwrap();
+        assert!(line.contains("time taken 0.000004 s"), "{line}");
+        let line = p
+            .format(&event(EventKind::Lost {
+                winner: "Node2".into(),
+                margin: Some(4e-6),
+                work: Some(work),
+                aborted: false,
+            }))
+            .unwrap();
+        assert!(line.ends_with("(+0.000004 s)"), "{line}");
     }
 }

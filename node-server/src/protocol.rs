@@ -98,6 +98,9 @@ pub enum ErrorCode {
     /// The ledger could not be reached in time (a process holding its lock is stopped, or
     /// etcd is unreachable); the message says whether the decision stands.
     LedgerUnavailable,
+    /// The race's decision was withdrawn before it was recorded; nothing was recorded, and the
+    /// transaction can be sent again.
+    Withdrawn,
     /// The node is shutting down.
     ShuttingDown,
     /// The node's search failed (an internal error); nothing was recorded.
@@ -106,6 +109,17 @@ pub enum ErrorCode {
     BadRequest,
     /// No such HTTP path.
     NotFound,
+    /// An HTTP request from a web page whose origin is not allowed (`--allow-origin`): 403.
+    ForbiddenOrigin,
+    /// An HTTP request naming the node by a host name no allowed origin has (a DNS
+    /// rebinding defence): 403.
+    ForbiddenHost,
+    /// The node has as many WebSocket viewers as it serves: 503.
+    TooManyViewers,
+    /// An HTTP version other than 1.0 and 1.1 (HTTP/2 prior knowledge, for one): 505.
+    HttpVersionNotSupported,
+    /// An HTTP request body larger than any transaction could need: 413.
+    BodyTooLarge,
 }
 
 /// Why a line is not a transaction.
@@ -148,7 +162,12 @@ impl LineError {
 /// Turns one line (without its `\n`) into transaction data: strips one trailing `\r`, and
 /// refuses what is too long, not UTF-8, empty, or holds control characters.
 pub fn parse_line(raw: &[u8]) -> Result<&str, LineError> {
-    let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
+    parse_transaction(raw.strip_suffix(b"\r").unwrap_or(raw))
+}
+
+/// Checks transaction data that comes without a line ending (the string of a JSON body, a
+/// command-line argument): the rules of [`parse_line`] once the ending is gone.
+pub fn parse_transaction(raw: &[u8]) -> Result<&str, LineError> {
     if raw.len() > MAX_LINE_BYTES {
         return Err(LineError::TooLong);
     }
@@ -170,9 +189,9 @@ pub fn parse_line(raw: &[u8]) -> Result<&str, LineError> {
     Ok(text)
 }
 
-/// Serializes a reply as one line, newline included.
+/// Serializes a reply as one line, newline included (floats in plain decimal: [`crate::json`]).
 pub fn to_line<T: Serialize>(value: &T) -> Vec<u8> {
-    let mut line = serde_json::to_vec(value).expect("replies serialize");
+    let mut line = crate::json::to_vec(value).expect("replies serialize");
     line.push(b'\n');
     line
 }
@@ -201,6 +220,16 @@ mod tests {
         assert_eq!(
             parse_line(&vec![b'a'; MAX_LINE_BYTES + 1]),
             Err(LineError::TooLong)
+        );
+        // Without a line ending, a carriage return is a control character like any other.
+        assert_eq!(parse_transaction(b"tab\there"), Ok("tab\there"));
+        assert_eq!(
+            parse_transaction(b"hello\r"),
+            Err(LineError::ControlCharacter { at: 5, code: 13 })
+        );
+        assert_eq!(
+            parse_transaction(b"multi A\nmulti B"),
+            Err(LineError::ControlCharacter { at: 7, code: 10 })
         );
     }
 

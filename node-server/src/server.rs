@@ -1,7 +1,13 @@
 //! The network side of a node: one TCP port that speaks two protocols, told apart by the
-//! connection's first line. An HTTP request line (`GET /status HTTP/1.1`) goes to the HTTP
-//! and WebSocket routes ([`crate::http`]); anything else is the lab's line protocol
-//! ([`crate::protocol`]), as sent by `nc`.
+//! connection's first line. An HTTP request line, in any of its forms (`GET /status
+//! HTTP/1.1`, `GET http://host/status HTTP/1.1`, `CONNECT host:443 HTTP/1.1`, `OPTIONS *
+//! HTTP/1.1`, the HTTP/2 preface `PRI * HTTP/2.0`), is answered in HTTP: HTTP/1.x by the HTTP
+//! and WebSocket routes ([`crate::http`]), the HTTP/2 preface with an HTTP/2 GOAWAY
+//! (`HTTP_1_1_REQUIRED`), any other version with 505. Anything else is the lab's line
+//! protocol ([`crate::protocol`]), as sent by `nc`.
+//!
+//! A connection over [`MAX_CONNECTIONS`] is refused in the protocol it speaks: 503 to HTTP,
+//! a `too_many_connections` line otherwise.
 
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -11,7 +17,7 @@ use std::task::{Context, Poll};
 use bytes::{Buf, Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::{timeout_at, Instant};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -19,27 +25,34 @@ use tokio_util::task::TaskTracker;
 use crate::events::EventKind;
 use crate::http::Routes;
 use crate::limits::{
-    HTTP_IDLE_TIMEOUT, LINE_DEADLINE, MAX_CONNECTIONS, MAX_HTTP_HEADER_BYTES, MAX_LINE_BYTES,
-    MAX_LINGERING_REFUSALS, REPLY_LINGER, REPLY_SEND_TIMEOUT,
+    HTTP_IDLE_TIMEOUT, LINE_DEADLINE, LINGERING_CLOSE, LINGERING_CLOSE_BYTES, MAX_CONNECTIONS,
+    MAX_HTTP_HEADER_BYTES, MAX_LINE_BYTES, MAX_LINGERING_REFUSALS, REFUSAL_PEEK_BYTES,
+    REFUSAL_SNIFF_TIME, REPLY_LINGER, REPLY_SEND_TIMEOUT,
 };
 use crate::node::Node;
+use crate::origins::Origins;
 use crate::protocol::{self, ErrorCode, ErrorReply, LineError};
 
-/// After an error that closes a connection, how long the node keeps reading (and discarding)
-/// what the client is still sending, so that the error line reaches it before the close.
-const LINGERING_CLOSE: std::time::Duration = std::time::Duration::from_secs(1);
-/// How much it reads at most while doing so.
-const LINGERING_CLOSE_BYTES: usize = 4 * 1024 * 1024;
+/// A connection's place among the [`MAX_CONNECTIONS`] of its node, held until the connection
+/// ends; an HTTP connection upgraded to a WebSocket hands it on to its viewer (it is a
+/// request extension, `Arc<ConnectionSlot>`).
+#[derive(Debug)]
+pub struct ConnectionSlot(
+    // Held, never read: dropping it frees the slot.
+    #[allow(dead_code)] OwnedSemaphorePermit,
+);
 
-/// Serves `node` on `listener` until `shutdown` is cancelled. Connection tasks are tracked
-/// by `tracker`, so the caller can wait for them to finish.
+/// Serves `node` on `listener` until `shutdown` is cancelled, admitting web pages by
+/// `origins`. Connection tasks are tracked by `tracker`, so the caller can wait for them to
+/// finish.
 pub async fn run(
     listener: TcpListener,
     node: Arc<Node>,
+    origins: Arc<Origins>,
     shutdown: CancellationToken,
     tracker: TaskTracker,
 ) {
-    let routes = crate::http::routes(node.clone(), shutdown.clone());
+    let routes = crate::http::routes(node.clone(), origins, shutdown.clone());
     let limit = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     let refusals = Arc::new(Semaphore::new(MAX_LINGERING_REFUSALS));
     loop {
@@ -57,27 +70,128 @@ pub async fn run(
         };
         let _ = stream.set_nodelay(true);
         let Ok(permit) = limit.clone().try_acquire_owned() else {
-            let error = format!("too many connections: this node serves {MAX_CONNECTIONS} at once");
-            let line = error_reply(&node, &error, ErrorCode::TooManyConnections);
-            // A fresh socket's send buffer is empty: the line fits without waiting.
-            let _ = stream.try_write(&line);
-            // Linger (so the line is not lost to a reset) only while few refusals are
-            // lingering: each holds a file descriptor for up to a second, and a flood of
-            // them would starve the other nodes of this process.
+            // Wait for the first line (to answer in its protocol) and linger (so the answer
+            // is not lost to a reset) only while few refusals are doing so: each holds a file
+            // descriptor for up to REFUSAL_SNIFF_TIME + LINGERING_CLOSE, and a flood of them
+            // would starve the other nodes of this process.
             if let Ok(refusal) = refusals.clone().try_acquire_owned() {
+                let node = node.clone();
                 tracker.spawn(async move {
-                    lingering_close(stream).await;
+                    refuse_over_limit(stream, &node).await;
                     drop(refusal);
                 });
+            } else {
+                // What has already arrived decides; a fresh socket's send buffer is empty,
+                // so the answer fits without waiting.
+                let mut first = [0u8; REFUSAL_PEEK_BYTES];
+                let n = stream.try_read(&mut first).unwrap_or(0);
+                let _ = stream.try_write(&over_limit_answer(&node, &first[..n]));
             }
             continue;
         };
         let (node, routes, shutdown) = (node.clone(), routes.clone(), shutdown.clone());
-        tracker.spawn(async move {
-            handle(stream, peer, node, routes, shutdown).await;
-            drop(permit);
-        });
+        tracker.spawn(handle(stream, peer, node, routes, shutdown, permit));
     }
+}
+
+/// The answer to a connection over [`MAX_CONNECTIONS`] whose first bytes are `first`: 503
+/// if they are an HTTP request line, else the `too_many_connections` line.
+fn over_limit_answer(node: &Node, first: &[u8]) -> Vec<u8> {
+    let error = format!("too many connections: this node serves {MAX_CONNECTIONS} at once");
+    let code = ErrorCode::TooManyConnections;
+    let first_line = first
+        .iter()
+        .position(|&b| b == b'\n')
+        .map_or(FirstLine::Other, |end| request_line(&first[..end]));
+    match first_line {
+        FirstLine::Http1 | FirstLine::OtherHttp => {
+            http_error(node, 503, "Service Unavailable", &error, code)
+        }
+        // It could not read a 503; it is refused whatever the load.
+        FirstLine::Http2Preface => http2_refusal(node),
+        FirstLine::Other => error_reply(node, &error, code),
+    }
+}
+
+const VERSION_ERROR: &str = "this node speaks HTTP/1.1 (and HTTP/1.0) only";
+
+/// 505, for a request line of an HTTP version other than 1.0 and 1.1.
+fn version_not_supported(node: &Node) -> Vec<u8> {
+    http_error(
+        node,
+        505,
+        "HTTP Version Not Supported",
+        VERSION_ERROR,
+        ErrorCode::HttpVersionNotSupported,
+    )
+}
+
+/// The answer to the HTTP/2 preface, in HTTP/2 (an HTTP/2 client cannot read an HTTP/1.1
+/// status line: curl reports an "empty reply"): the server's preface (an empty SETTINGS
+/// frame), then GOAWAY with error `HTTP_1_1_REQUIRED` (RFC 9113, section 7), its debug data
+/// the JSON error.
+fn http2_refusal(node: &Node) -> Vec<u8> {
+    const SETTINGS: u8 = 0x4;
+    const GOAWAY: u8 = 0x7;
+    const HTTP_1_1_REQUIRED: u32 = 0xd;
+    let frame = |kind: u8, payload: &[u8]| {
+        // length (24 bits), type, flags, stream 0
+        let mut f = (payload.len() as u32).to_be_bytes()[1..].to_vec();
+        f.extend_from_slice(&[kind, 0, 0, 0, 0, 0]);
+        f.extend_from_slice(payload);
+        f
+    };
+    let debug = crate::json::to_vec(&ErrorReply {
+        error: VERSION_ERROR.to_owned(),
+        code: ErrorCode::HttpVersionNotSupported,
+        node: node.name().to_owned(),
+    })
+    .expect("errors serialize");
+    let mut goaway = 0u32.to_be_bytes().to_vec(); // last stream id: none was processed
+    goaway.extend_from_slice(&HTTP_1_1_REQUIRED.to_be_bytes());
+    goaway.extend_from_slice(&debug);
+    let mut out = frame(SETTINGS, &[]);
+    out.extend_from_slice(&frame(GOAWAY, &goaway));
+    out
+}
+
+/// Refuses a connection over [`MAX_CONNECTIONS`] in its own protocol: reads its first line
+/// (for up to [`REFUSAL_SNIFF_TIME`] and [`MAX_HTTP_HEADER_BYTES`]), answers, closes.
+async fn refuse_over_limit(mut stream: TcpStream, node: &Node) {
+    let deadline = Instant::now() + REFUSAL_SNIFF_TIME;
+    let mut first = BytesMut::with_capacity(1024);
+    while !first.contains(&b'\n') && first.len() < MAX_HTTP_HEADER_BYTES {
+        first.reserve(1024);
+        match timeout_at(deadline, stream.read_buf(&mut first)).await {
+            Ok(Ok(n)) if n > 0 => {}
+            _ => break,
+        }
+    }
+    send(&mut stream, &over_limit_answer(node, &first)).await;
+    lingering_close(stream).await;
+}
+
+/// A whole HTTP/1.1 error response with the JSON error body; the connection then closes.
+fn http_error(node: &Node, status: u16, reason: &str, error: &str, code: ErrorCode) -> Vec<u8> {
+    let body = crate::json::to_vec(&ErrorReply {
+        error: error.to_owned(),
+        code,
+        node: node.name().to_owned(),
+    })
+    .expect("errors serialize");
+    let retry = if status == 503 {
+        "retry-after: 1\r\n"
+    } else {
+        ""
+    };
+    let mut out = format!(
+        "HTTP/1.1 {status} {reason}\r\ncontent-type: application/json\r\n\
+         content-length: {}\r\n{retry}connection: close\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    out.extend_from_slice(&body);
+    out
 }
 
 async fn refuse(mut stream: TcpStream, node: &Node, error: String, code: ErrorCode) {
@@ -109,19 +223,100 @@ async fn lingering_close(mut stream: TcpStream) {
     }
 }
 
-/// Whether a first line is an HTTP/1.x request line: `METHOD SP target SP HTTP/1.x`.
-pub fn is_http_request_line(line: &[u8]) -> bool {
+/// What a connection's first line is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FirstLine {
+    /// An HTTP/1.0 or HTTP/1.1 request line: served by the HTTP routes.
+    Http1,
+    /// The HTTP/2 connection preface, `PRI * HTTP/2.0` (`curl --http2-prior-knowledge`):
+    /// answered with HTTP/2's own refusal, a GOAWAY with `HTTP_1_1_REQUIRED`.
+    Http2Preface,
+    /// A request line of another HTTP version (`HTTP/3.0`, `HTTP/0.9`, ...): answered 505.
+    OtherHttp,
+    /// Not HTTP: a transaction line.
+    Other,
+}
+
+/// Tells an HTTP request line from a transaction: `METHOD SP request-target SP HTTP/x.y`,
+/// the method a token, the target in origin-form (`/status`), absolute-form
+/// (`http://host/status`), authority-form (`host:443`) or asterisk-form (`*`). "GET the
+/// milk" has no HTTP version: it is a transaction.
+pub fn request_line(line: &[u8]) -> FirstLine {
     let line = line.strip_suffix(b"\r").unwrap_or(line);
-    let mut parts = line.split(|&b| b == b' ');
-    let (Some(method), Some(target), Some(version), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
+    let Some((method, rest)) = split_once(line, b' ') else {
+        return FirstLine::Other;
+    };
+    let Some((target, version)) = rsplit_once(rest, b' ') else {
+        return FirstLine::Other;
+    };
+    if !is_token(method) || !is_request_target(target) {
+        return FirstLine::Other;
+    }
+    match version {
+        b"HTTP/1.1" | b"HTTP/1.0" => FirstLine::Http1,
+        b"HTTP/2.0" if method == b"PRI" && target == b"*" => FirstLine::Http2Preface,
+        v if is_http_version(v) => FirstLine::OtherHttp,
+        _ => FirstLine::Other,
+    }
+}
+
+fn split_once(s: &[u8], sep: u8) -> Option<(&[u8], &[u8])> {
+    let i = s.iter().position(|&b| b == sep)?;
+    Some((&s[..i], &s[i + 1..]))
+}
+
+fn rsplit_once(s: &[u8], sep: u8) -> Option<(&[u8], &[u8])> {
+    let i = s.iter().rposition(|&b| b == sep)?;
+    Some((&s[..i], &s[i + 1..]))
+}
+
+/// An HTTP token (RFC 9110 `tchar`s), as methods are.
+fn is_token(s: &[u8]) -> bool {
+    !s.is_empty()
+        && s.iter()
+            .all(|&b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
+/// `HTTP/` digits `.` digits (`HTTP/2` too).
+fn is_http_version(v: &[u8]) -> bool {
+    let Some(number) = v.strip_prefix(b"HTTP/") else {
         return false;
     };
-    !method.is_empty()
-        && method.iter().all(u8::is_ascii_uppercase)
-        && (target.starts_with(b"/") || target == b"*")
-        && (version == b"HTTP/1.1" || version == b"HTTP/1.0")
+    let (major, minor) = split_once(number, b'.').unwrap_or((number, b"0"));
+    [major, minor]
+        .iter()
+        .all(|n| !n.is_empty() && n.iter().all(u8::is_ascii_digit))
+}
+
+/// Whether `t` begins like one of the four forms of request target and is printable ASCII
+/// (a space inside is left to the HTTP parser to refuse, with 400).
+fn is_request_target(t: &[u8]) -> bool {
+    if t.is_empty() || !t.iter().all(|&b| (0x20..0x7f).contains(&b)) {
+        return false;
+    }
+    if t[0] == b'/' || t == b"*" {
+        return true;
+    }
+    // absolute-form: scheme "://"
+    if let Some(i) = t.windows(3).position(|w| w == b"://") {
+        let scheme = &t[..i];
+        return scheme.first().is_some_and(u8::is_ascii_alphabetic)
+            && scheme
+                .iter()
+                .all(|&b| b.is_ascii_alphanumeric() || b"+-.".contains(&b));
+    }
+    // authority-form: host ":" port
+    match rsplit_once(t, b':') {
+        Some((host, port)) => {
+            !host.is_empty()
+                && !port.is_empty()
+                && port.iter().all(u8::is_ascii_digit)
+                && host
+                    .iter()
+                    .all(|&b| b.is_ascii_alphanumeric() || b"-._~[]:%".contains(&b))
+        }
+        None => false,
+    }
 }
 
 enum Read {
@@ -156,6 +351,7 @@ async fn handle(
     node: Arc<Node>,
     routes: Routes,
     shutdown: CancellationToken,
+    slot: OwnedSemaphorePermit,
 ) {
     let deadline = Instant::now() + LINE_DEADLINE;
     let mut buf = BytesMut::with_capacity(1024);
@@ -184,10 +380,22 @@ async fn handle(
             Read::Shutdown | Read::Failed => return,
         }
     };
-    if let Some(end) = first_line_end {
-        if is_http_request_line(&buf[..end]) {
-            return serve_http(stream, buf.freeze(), routes, shutdown).await;
+    // A first line cut short by the end of the stream is told apart the same way.
+    let end = first_line_end.or(eof.then_some(buf.len()));
+    match end.map_or(FirstLine::Other, |end| request_line(&buf[..end])) {
+        FirstLine::Http1 => {
+            let slot = Arc::new(ConnectionSlot(slot));
+            return serve_http(stream, buf.freeze(), routes, slot, shutdown).await;
         }
+        FirstLine::OtherHttp => {
+            send(&mut stream, &version_not_supported(&node)).await;
+            return lingering_close(stream).await;
+        }
+        FirstLine::Http2Preface => {
+            send(&mut stream, &http2_refusal(&node)).await;
+            return lingering_close(stream).await;
+        }
+        FirstLine::Other => {}
     }
     node.events().emit(
         None,
@@ -344,12 +552,23 @@ impl AsyncWrite for Rewind {
     }
 }
 
-async fn serve_http(stream: TcpStream, prefix: Bytes, routes: Routes, shutdown: CancellationToken) {
+async fn serve_http(
+    stream: TcpStream,
+    prefix: Bytes,
+    routes: Routes,
+    slot: Arc<ConnectionSlot>,
+    shutdown: CancellationToken,
+) {
     let io = hyper_util::rt::TokioIo::new(Rewind {
         prefix,
         inner: stream,
     });
-    let service = hyper_util::service::TowerToHyperService::new(warp::service(routes));
+    let routes = hyper_util::service::TowerToHyperService::new(warp::service(routes));
+    // Every request carries the connection's slot, so a WebSocket viewer can keep it.
+    let service = hyper::service::service_fn(move |mut request: hyper::Request<_>| {
+        request.extensions_mut().insert(slot.clone());
+        hyper::service::Service::call(&routes, request)
+    });
     let conn = hyper::server::conn::http1::Builder::new()
         .timer(hyper_util::rt::TokioTimer::new())
         .header_read_timeout(HTTP_IDLE_TIMEOUT)
@@ -375,12 +594,48 @@ mod tests {
     use super::*;
 
     #[test]
-    fn http_is_told_from_transactions() {
-        assert!(is_http_request_line(b"GET / HTTP/1.1\r"));
-        assert!(is_http_request_line(b"POST /tx HTTP/1.0"));
-        assert!(!is_http_request_line(b"GET the milk"));
-        assert!(!is_http_request_line(b"Gova and Emmanuel Blockchain Lab 3"));
-        assert!(!is_http_request_line(b"get / HTTP/1.1"));
-        assert!(!is_http_request_line(b"GET / HTTP/1.1 extra"));
+    fn http_is_told_from_transactions_in_every_request_line_form() {
+        use FirstLine::*;
+        for (line, want) in [
+            (&b"GET / HTTP/1.1\r"[..], Http1),
+            (b"POST /tx HTTP/1.0", Http1),
+            (b"GET http://127.0.0.1/status HTTP/1.1", Http1),
+            (b"GET https://example.com:8443/a?b HTTP/1.1\r", Http1),
+            (b"CONNECT 127.0.0.1:5000 HTTP/1.1", Http1),
+            (b"CONNECT example.com:443 HTTP/1.1\r", Http1),
+            (b"CONNECT [::1]:443 HTTP/1.1", Http1),
+            (b"OPTIONS * HTTP/1.1", Http1),
+            (b"get / HTTP/1.1", Http1),
+            (b"BREW /pot HTTP/1.1", Http1),
+            // A malformed target is still HTTP, for the parser to answer 400.
+            (b"GET /a b HTTP/1.1", Http1),
+            (b"PRI * HTTP/2.0\r", Http2Preface),
+            (b"PRI * HTTP/2.0", Http2Preface),
+            (b"GET / HTTP/2.0", OtherHttp),
+            (b"GET / HTTP/2", OtherHttp),
+            (b"GET / HTTP/3.0", OtherHttp),
+            (b"GET / HTTP/0.9", OtherHttp),
+            (b"GET / HTTP/1.2", OtherHttp),
+            (b"GET the milk", Other),
+            (b"GET / milk", Other),
+            (b"GET /index.html", Other),
+            (b"Gova and Emmanuel Blockchain Lab 3", Other),
+            (b"Alice pays HTTP/1.1", Other),
+            (b"Alice pays Bob HTTP/1.1", Other),
+            (b"SM\r", Other),
+            (b"Host: x\r", Other),
+            (b"GET / HTTP/", Other),
+            (b"GET / HTTP/1.x", Other),
+            (b"GET \xc3\xa9 HTTP/1.1", Other),
+            (b" GET / HTTP/1.1", Other),
+            (b"", Other),
+        ] {
+            assert_eq!(
+                request_line(line),
+                want,
+                "{}",
+                String::from_utf8_lossy(line)
+            );
+        }
     }
 }

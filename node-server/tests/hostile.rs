@@ -11,7 +11,8 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use node_server::limits::{
-    LINE_DEADLINE, MAX_CONNECTIONS, MAX_LINE_BYTES, REPLY_SEND_TIMEOUT, WS_SEND_TIMEOUT,
+    LINE_DEADLINE, MAX_CONNECTIONS, MAX_LINE_BYTES, MAX_VIEWERS, REPLY_SEND_TIMEOUT,
+    WS_SEND_TIMEOUT,
 };
 use serde_json::Value;
 use tokio_tungstenite::tungstenite::Message;
@@ -267,19 +268,19 @@ fn http_unknown_paths_get_404_json_and_oversized_headers_431() {
         let _ = s.read_to_end(&mut text);
         String::from_utf8_lossy(&text).into_owned()
     };
-    let res = http(b"GET /no/such/path HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    let res = http(b"GET /no/such/path HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
     assert!(res.starts_with("HTTP/1.1 404"), "{res}");
     let body: Value = serde_json::from_str(res.split("\r\n\r\n").nth(1).unwrap()).unwrap();
     assert_eq!(body["code"], "not_found");
     assert_eq!(body["node"], "Node1");
 
-    let mut big = b"GET /status HTTP/1.1\r\nHost: x\r\nX-Big: ".to_vec();
+    let mut big = b"GET /status HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: ".to_vec();
     big.extend(std::iter::repeat_n(b'a', 64 * 1024));
     big.extend_from_slice(b"\r\n\r\n");
     let res = http(&big);
     assert!(res.starts_with("HTTP/1.1 431"), "{res}");
 
-    let res = http(b"GET /status HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    let res = http(b"GET /status HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
     assert!(res.starts_with("HTTP/1.1 200"), "{res}");
     assert!(!server.ledger_path().exists(), "nothing was recorded");
 }
@@ -432,10 +433,338 @@ fn the_same_transaction_twice_at_the_same_instant_is_mined_once() {
     assert_eq!(replies[0]["nonce"], 5011988);
     assert_eq!(ledger_data(&server), ["block 4"]);
     let mut s = connect(port);
-    s.write_all(b"GET /status HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    s.write_all(b"GET /status HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
         .unwrap();
     let mut text = String::new();
     s.read_to_string(&mut text).unwrap();
     let status: Value = serde_json::from_str(text.split("\r\n\r\n").nth(1).unwrap()).unwrap();
     assert_eq!(status["races"], 1, "one search");
+}
+
+/// Real curl (these tests need it: `apt-get install curl`): exit code, stdout.
+fn curl(args: &[&str]) -> (Option<i32>, Vec<u8>) {
+    let out = std::process::Command::new("curl")
+        .args(["--silent", "--max-time", "60"])
+        .args(args)
+        .output()
+        .expect("these tests need curl: apt-get install curl (or run .ci/run)");
+    (out.status.code(), out.stdout)
+}
+
+/// Sends `request`, reads to the close.
+fn exchange(port: u16, request: &[u8]) -> Vec<u8> {
+    let mut s = connect(port);
+    s.write_all(request).unwrap();
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    out
+}
+
+fn body_json(response: &[u8]) -> Value {
+    let at = response
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or_else(|| panic!("not HTTP: {:?}", String::from_utf8_lossy(response)));
+    serde_json::from_slice(&response[at + 4..]).unwrap()
+}
+
+/// HTTP in every request-line form is answered in HTTP, never raced: HTTP/2 prior
+/// knowledge, absolute-form (`--request-target`, `--proxy`), authority-form (`CONNECT`),
+/// asterisk-form, other versions. "GET the milk" is still a transaction.
+#[test]
+fn http_in_every_request_line_form_is_answered_as_http_and_never_raced() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::serve(dir.path(), &["--nodes", "1", "--difficulty", "1"]);
+    let p = server.ports[0];
+    let base = format!("http://127.0.0.1:{p}");
+
+    // curl speaks HTTP/2 from the first byte: the node answers in HTTP/2, a GOAWAY
+    // HTTP_1_1_REQUIRED, which curl 7.88 reports as an HTTP/2 error (exit 16); a curl that
+    // retries over HTTP/1.1 on it gets the status.
+    let (rc, out) = curl(&["--http2-prior-knowledge", &format!("{base}/status")]);
+    match rc {
+        Some(0) => assert_eq!(
+            serde_json::from_slice::<Value>(&out).unwrap()["node"],
+            "Node1"
+        ),
+        rc => assert_eq!(rc, Some(16), "{}", String::from_utf8_lossy(&out)),
+    }
+    // The same bytes by hand: the server's SETTINGS, then GOAWAY with the JSON error.
+    let answer = exchange(p, b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0\0\x04\0\0\0\0\0");
+    assert_eq!(
+        &answer[..9],
+        b"\0\0\0\x04\0\0\0\0\0",
+        "an empty SETTINGS frame"
+    );
+    let goaway = &answer[9..];
+    let len = u32::from_be_bytes([0, goaway[0], goaway[1], goaway[2]]) as usize;
+    assert_eq!(goaway[3], 0x7, "GOAWAY");
+    assert_eq!(
+        &goaway[9..17],
+        &[0, 0, 0, 0, 0, 0, 0, 0xd],
+        "HTTP_1_1_REQUIRED"
+    );
+    let error: Value = serde_json::from_slice(&goaway[17..9 + len]).unwrap();
+    assert_eq!(error["code"], "http_version_not_supported");
+
+    // absolute-form, as a proxy client sends it: served by its path.
+    let (rc, out) = curl(&[
+        "--request-target",
+        &format!("{base}/status"),
+        &format!("{base}/"),
+    ]);
+    assert_eq!(rc, Some(0));
+    let status: Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(status["node"], "Node1");
+    let res = exchange(
+        p,
+        format!("GET {base}/status HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes(),
+    );
+    assert!(
+        res.starts_with(b"HTTP/1.1 400"),
+        "{}",
+        String::from_utf8_lossy(&res)
+    );
+    // Through the node as a proxy, to another site: refused, it is not that site.
+    let (rc, out) = curl(&[
+        "--proxy",
+        &base,
+        "--write-out",
+        "%{http_code}",
+        "-o",
+        "/dev/null",
+        "http://example.com/status",
+    ]);
+    assert_eq!((rc, out.as_slice()), (Some(0), &b"403"[..]));
+    // authority-form: CONNECT, as a tunnelling proxy client sends it.
+    let (rc, out) = curl(&[
+        "--proxytunnel",
+        "--proxy",
+        &base,
+        "--write-out",
+        "%{http_connect}",
+        "http://example.com/",
+    ]);
+    assert_ne!(rc, Some(0), "the tunnel was refused");
+    assert_eq!(out, b"403");
+    let (rc, out) = curl(&[
+        "-X",
+        "CONNECT",
+        "--request-target",
+        &format!("127.0.0.1:{p}"),
+        "--write-out",
+        "%{http_code}",
+        "-o",
+        "/dev/null",
+        &format!("{base}/"),
+    ]);
+    assert_eq!((rc, out.as_slice()), (Some(0), &b"405"[..]));
+    // asterisk-form.
+    let (rc, out) = curl(&[
+        "-X",
+        "OPTIONS",
+        "--request-target",
+        "*",
+        "--write-out",
+        "%{http_code}",
+        &format!("{base}/"),
+    ]);
+    assert_eq!((rc, out.as_slice()), (Some(0), &b"204"[..]));
+    // Any other version: 505, with the JSON error.
+    for version in ["HTTP/3.0", "HTTP/1.2", "HTTP/0.9", "HTTP/2"] {
+        let res = exchange(
+            p,
+            format!("GET /status {version}\r\nHost: 127.0.0.1\r\n\r\n").as_bytes(),
+        );
+        assert!(
+            res.starts_with(b"HTTP/1.1 505 "),
+            "{version}: {}",
+            String::from_utf8_lossy(&res)
+        );
+        assert_eq!(body_json(&res)["code"], "http_version_not_supported");
+    }
+    assert!(!server.ledger_path().exists(), "nothing was raced");
+
+    // No HTTP version: a transaction like any other.
+    assert_eq!(send(p, "GET the milk")["outcome"], "won");
+    assert_eq!(send(p, "GET /index.html")["outcome"], "won");
+    assert_eq!(ledger_data(&server), ["GET the milk", "GET /index.html"]);
+}
+
+/// Connects a WebSocket viewer to /events; Err(the HTTP response) when refused.
+async fn viewer(
+    port: u16,
+) -> Result<
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
+    (u16, Value),
+> {
+    match tokio_tungstenite::connect_async(format!("ws://127.0.0.1:{port}/events")).await {
+        Ok((ws, _)) => Ok(ws),
+        Err(tokio_tungstenite::tungstenite::Error::Http(res)) => {
+            let body = res.body().as_deref().unwrap_or_default();
+            Err((res.status().as_u16(), serde_json::from_slice(body).unwrap()))
+        }
+        Err(e) => panic!("viewer: {e}"),
+    }
+}
+
+/// Viewers are capped at MAX_VIEWERS (503 `too_many_viewers` for one more), each keeps its
+/// connection's slot, and a connection over MAX_CONNECTIONS is refused in its own protocol:
+/// HTTP (curl, a WebSocket) gets 503 with the JSON error, a line client the error line.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn viewers_are_capped_hold_their_slots_and_http_is_refused_in_http() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::serve(dir.path(), &["--nodes", "1", "--difficulty", "1"]);
+    let port = server.ports[0];
+    let mut viewers = Vec::new();
+    for _ in 0..MAX_VIEWERS {
+        viewers.push(viewer(port).await.expect("a viewer within the cap"));
+    }
+    let (status, error) = viewer(port).await.expect_err("one viewer too many");
+    assert_eq!(status, 503);
+    assert_eq!(error["code"], "too_many_viewers", "{error}");
+    assert_eq!(error["node"], "Node1");
+
+    // Fill the node's remaining slots with silent line clients: the viewers hold theirs.
+    let silent: Vec<TcpStream> = (0..MAX_CONNECTIONS - MAX_VIEWERS)
+        .map(|_| connect(port))
+        .collect();
+    // The node accepts in order: every one of them holds a slot before the next is refused.
+    let mut s = connect(port);
+    s.write_all(b"over the limit\n").unwrap();
+    let reply = read_json_line(&mut BufReader::new(&s));
+    assert_eq!(reply["code"], "too_many_connections", "{reply}");
+    // HTTP over the limit: 503 in HTTP, from curl and from a raw request.
+    let (rc, out) = tokio::task::spawn_blocking(move || {
+        curl(&["--include", &format!("http://127.0.0.1:{port}/status")])
+    })
+    .await
+    .unwrap();
+    assert_eq!(rc, Some(0));
+    assert!(
+        out.starts_with(b"HTTP/1.1 503 "),
+        "{}",
+        String::from_utf8_lossy(&out)
+    );
+    assert_eq!(body_json(&out)["code"], "too_many_connections");
+    let (status, error) = viewer(port).await.expect_err("no slot for a viewer");
+    assert_eq!(
+        (status, error["code"].as_str()),
+        (503, Some("too_many_connections"))
+    );
+
+    // A viewer that leaves frees its seat and its slot.
+    drop(silent);
+    let mut gone = viewers.pop().unwrap();
+    gone.close(None).await.unwrap();
+    while gone.next().await.is_some() {}
+    // The node frees them as it sees the close: try until it has.
+    let start = std::time::Instant::now();
+    let mut again = loop {
+        match viewer(port).await {
+            Ok(ws) => break ws,
+            Err(refused) => assert!(start.elapsed() < PATIENCE, "still refused: {refused:?}"),
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let hello: Value = match again.next().await {
+        Some(Ok(Message::Text(t))) => serde_json::from_str(&t).unwrap(),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(hello["type"], "hello");
+    assert!(
+        !server.ledger_path().exists(),
+        "the refused line was not raced"
+    );
+}
+
+/// VmHWM (peak resident memory) of a process, in bytes.
+fn peak_memory(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let kb: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().strip_suffix("kB"))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("VmHWM in /proc/PID/status");
+    kb * 1024
+}
+
+/// 20 viewers each start a 15 MiB frame (300 MiB of attack): each is dropped as soon as its
+/// frame's header announces more than WS_MAX_INCOMING_MESSAGE, and the node's peak memory
+/// grows by a small fraction of the attack (it grew by over 1.6 GB before the limit).
+#[test]
+fn viewers_sending_huge_frames_are_dropped_without_the_node_growing() {
+    const ATTACKERS: usize = 20;
+    const FRAME: u64 = 15 << 20;
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::serve(dir.path(), &["--nodes", "1", "--difficulty", "1"]);
+    let port = server.ports[0];
+    assert_eq!(send(port, "warm up")["outcome"], "won");
+    let before = peak_memory(server.pid());
+
+    let attackers: Vec<_> = (0..ATTACKERS)
+        .map(|i| {
+            std::thread::spawn(move || {
+                let mut s = connect(port);
+                s.write_all(
+                    format!(
+                        "GET /events HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n\
+                         Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+                         Sec-WebSocket-Version: 13\r\n\r\n"
+                    )
+                    .as_bytes(),
+                )
+                .unwrap();
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") {
+                    s.read_exact(&mut byte).unwrap();
+                    head.push(byte[0]);
+                }
+                assert!(head.starts_with(b"HTTP/1.1 101"), "attacker {i}");
+                // A masked binary frame announcing FRAME bytes, then all but its last byte.
+                let mut frame = vec![0x82, 0x80 | 127];
+                frame.extend_from_slice(&FRAME.to_be_bytes());
+                frame.extend_from_slice(&[1, 2, 3, 4]);
+                s.set_write_timeout(Some(PATIENCE)).unwrap();
+                let mut sent = 0u64;
+                let chunk = vec![0x5a; 1 << 20];
+                let mut dropped = s.write_all(&frame).is_err();
+                while !dropped && sent < FRAME - 1 {
+                    let n = chunk.len().min((FRAME - 1 - sent) as usize);
+                    dropped = s.write_all(&chunk[..n]).is_err();
+                    sent += n as u64;
+                }
+                (dropped, s)
+            })
+        })
+        .collect();
+    let attackers: Vec<(bool, TcpStream)> =
+        attackers.into_iter().map(|a| a.join().unwrap()).collect();
+    let grew = peak_memory(server.pid()).saturating_sub(before);
+    let attack = ATTACKERS as u64 * FRAME;
+    println!(
+        "peak memory {} KiB before, grew by {} KiB under a {} MiB attack",
+        before >> 10,
+        grew >> 10,
+        attack >> 20
+    );
+    assert!(
+        grew < attack / 10,
+        "the node's peak memory grew by {} MiB under a {} MiB attack",
+        grew >> 20,
+        attack >> 20
+    );
+    for (dropped, mut s) in attackers {
+        // Dropped: the writes failed, or the node closed its end.
+        assert!(dropped || closes(&mut s), "an attacker was not dropped");
+    }
+    // And it still serves viewers and races.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let mut ws = viewer(port).await.unwrap();
+        assert!(matches!(ws.next().await, Some(Ok(Message::Text(_)))));
+    });
+    assert_eq!(send(port, "after the attack")["outcome"], "won");
 }

@@ -8,7 +8,7 @@ use node_server::events::{Event, EventKind, Work};
 use node_server::ledger;
 use node_server::limits::MAX_LINE_BYTES;
 use node_server::protocol::{self, ErrorCode, ErrorReply, LineError, Outcome, Reply};
-use pow_core::chain::{verify_chain, Entry};
+use pow_core::chain::{verify_chain, Entry, RaceMode};
 use pow_core::{Difficulty, Hash32};
 use proptest::prelude::*;
 
@@ -30,13 +30,18 @@ prop_compose! {
         start_time in any::<String>(),
         end_time in any::<String>(),
         difficulty in any::<u32>(),
+        lottery in any::<bool>(),
+        difficulty_bits in proptest::option::of(any::<u32>()),
+        target_time_us in proptest::option::of(any::<u64>()),
         index in any::<u64>(),
         tx_id in hash(),
         prev_hash in hash(),
         entry_hash in hash(),
     ) -> Entry {
+        let race = if lottery { RaceMode::Lottery } else { RaceMode::Lab };
         Entry { node, transaction_data, nonce, hash, time_taken, start_time, end_time,
-                difficulty, index, tx_id, prev_hash, entry_hash }
+                difficulty, race, difficulty_bits, target_time_us, index, tx_id, prev_hash,
+                entry_hash }
     }
 }
 
@@ -61,6 +66,7 @@ fn chain(data: &[String], times: &[f64]) -> Vec<Entry> {
                 tx_id: Hash32::digest(d.as_bytes()),
                 prev_hash: entries.last().map_or(Hash32::ZERO, |e| e.entry_hash),
                 entry_hash: Hash32::ZERO,
+                ..Default::default()
             }
             .seal(),
         );
@@ -86,6 +92,10 @@ fn mutate(e: &mut Entry, field: usize, bit: usize) {
         8 => e.index += 1,
         9 => flip(&mut e.tx_id, bit),
         10 => flip(&mut e.prev_hash, bit),
+        // The experiment's fields, which a lab entry does not carry: adding one is a change.
+        12 => e.race = RaceMode::Lottery,
+        13 => e.difficulty_bits = Some(e.difficulty * 8 + (bit % 8) as u32),
+        14 => e.target_time_us = Some(bit as u64),
         _ => flip(&mut e.entry_hash, bit),
     }
 }
@@ -162,7 +172,7 @@ proptest! {
         }),
         times in proptest::collection::vec(0.0f64..10.0, 5),
         which in any::<prop::sample::Index>(),
-        field in 0usize..12,
+        field in 0usize..15,
         bit in 0usize..256,
     ) {
         let good = chain(&data, &times);

@@ -5,6 +5,13 @@
 //! binary encoding of every other field ([`Entry::compute_hash`]). Changing any field, or
 //! removing, inserting or reordering entries, breaks the chain at that entry. Removing entries
 //! from the *end* leaves a valid shorter chain; the node cross-checks its attempts log for that.
+//!
+//! Entries of the lab's race carry the lab's fields and the chain's. An experiment adds up to
+//! three more, only when they differ from the lab: `race` (`"lottery"`: each node searched its
+//! own part of the nonce space, so the nonce need not be the smallest), `difficulty_bits` (the
+//! difficulty in zero bits, when it is not a whole number of bytes or is retargeted) and
+//! `target_time_us` (the race was retargeted: its difficulty is the one [`crate::retarget`]
+//! gives from the entries before it). [`ChainCheck`] applies every rule between entries.
 
 use alloc::collections::BTreeMap;
 use alloc::string::String;
@@ -18,12 +25,46 @@ use crate::{Difficulty, Hash32};
 /// Domain separation for [`Entry::compute_hash`]; bump the version with the encoding.
 pub const ENTRY_HASH_DOMAIN: &[u8] = b"powrace-ledger-entry-v1\0";
 
+/// Marks the experiment's fields in [`Entry::compute_hash`].
+pub const ENTRY_HASH_EXTENSION: &[u8] = b"ext1";
+
 /// The timestamp layout of `start_time` and `end_time`: `YYYY-MM-DD HH:MM:SS.ffffff`, UTC.
 pub const TIME_FORMAT: &str = "%Y-%m-%d %H:%M:%S%.6f";
 
+/// How a race was run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(rename_all = "snake_case")
+)]
+pub enum RaceMode {
+    /// The lab's race: every node searches from nonce 0, and the answer is the smallest nonce.
+    #[default]
+    Lab,
+    /// A lottery: each node searches its own part of the nonce space; the first valid nonce
+    /// found wins (real proof of work: wins follow hash rate).
+    Lottery,
+}
+
+impl RaceMode {
+    /// Whether this is the lab's race.
+    pub fn is_lab(&self) -> bool {
+        *self == RaceMode::Lab
+    }
+
+    /// The name on every interface: `lab` or `lottery`.
+    pub fn name(self) -> &'static str {
+        match self {
+            RaceMode::Lab => "lab",
+            RaceMode::Lottery => "lottery",
+        }
+    }
+}
+
 /// One winning proof of work, as recorded in `ledger.json`. The first seven fields are the
 /// lab's, with its names and types.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 #[cfg_attr(
     feature = "serde",
     derive(serde::Serialize, serde::Deserialize),
@@ -44,8 +85,26 @@ pub struct Entry {
     pub start_time: String,
     /// When the winner finished, same format.
     pub end_time: String,
-    /// Leading zero bytes required of `hash`.
+    /// Leading zero bytes required of `hash` (with `difficulty_bits`, the whole bytes of it).
     pub difficulty: u32,
+    /// How the race was run (absent: the lab's race).
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "RaceMode::is_lab")
+    )]
+    pub race: RaceMode,
+    /// Leading zero bits required of `hash`, when not `8 × difficulty`.
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "Option::is_none")
+    )]
+    pub difficulty_bits: Option<u32>,
+    /// The target race time of a retargeted chain, in microseconds.
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "Option::is_none")
+    )]
+    pub target_time_us: Option<u64>,
     /// Position in the ledger, from 0.
     pub index: u64,
     /// SHA-256 of `transaction_data`: what makes copies of one transaction one race.
@@ -57,7 +116,7 @@ pub struct Entry {
 }
 
 /// What a new entry brings: everything but its place in the chain.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct NewEntry {
     /// The winning node's name.
     pub node: String,
@@ -73,8 +132,14 @@ pub struct NewEntry {
     pub start_time: String,
     /// When the winner finished.
     pub end_time: String,
-    /// Leading zero bytes required of `hash`.
+    /// Leading zero bytes required of `hash` (the whole bytes of `difficulty_bits`).
     pub difficulty: u32,
+    /// How the race was run.
+    pub race: RaceMode,
+    /// Leading zero bits, when not `8 × difficulty`.
+    pub difficulty_bits: Option<u32>,
+    /// The target race time of a retargeted chain, in microseconds.
+    pub target_time_us: Option<u64>,
 }
 
 impl NewEntry {
@@ -91,6 +156,9 @@ impl NewEntry {
             start_time: self.start_time,
             end_time: self.end_time,
             difficulty: self.difficulty,
+            race: self.race,
+            difficulty_bits: self.difficulty_bits,
+            target_time_us: self.target_time_us,
             index: prev.map_or(0, |p| p.index + 1),
             prev_hash: prev.map_or(Hash32::ZERO, |p| p.entry_hash),
             entry_hash: Hash32::ZERO,
@@ -121,7 +189,35 @@ impl Entry {
         h.update(self.nonce.to_be_bytes());
         h.update(self.hash.0);
         h.update(self.time_taken.to_bits().to_be_bytes());
+        // The experiment's fields, only when one differs from the lab's race, so every lab
+        // entry hashes exactly as before they existed.
+        if !self.race.is_lab() || self.difficulty_bits.is_some() || self.target_time_us.is_some() {
+            h.update(ENTRY_HASH_EXTENSION);
+            h.update([match self.race {
+                RaceMode::Lab => 0u8,
+                RaceMode::Lottery => 1,
+            }]);
+            match self.difficulty_bits {
+                Some(b) => h.update([[1u8].as_slice(), &b.to_be_bytes()].concat()),
+                None => h.update([0u8]),
+            }
+            match self.target_time_us {
+                Some(t) => h.update([[1u8].as_slice(), &t.to_be_bytes()].concat()),
+                None => h.update([0u8]),
+            }
+        }
         Hash32(h.finalize().into())
+    }
+
+    /// The difficulty in zero bits: `difficulty_bits`, or `8 × difficulty`.
+    pub fn zero_bits(&self) -> u32 {
+        self.difficulty_bits
+            .unwrap_or(self.difficulty.saturating_mul(8))
+    }
+
+    /// How long the race took in whole microseconds, as retargeting counts it.
+    pub fn race_micros(&self) -> u64 {
+        crate::retarget::micros_from_secs(self.time_taken)
     }
 
     /// Sets `entry_hash` from the other fields.
@@ -136,11 +232,20 @@ impl Entry {
         if Hash32::digest(self.transaction_data.as_bytes()) != self.tx_id {
             return Err(EntryError::TxIdMismatch);
         }
-        puzzle::verify_claim(
+        if let Some(bits) = self.difficulty_bits {
+            if bits / 8 != self.difficulty {
+                return Err(EntryError::DifficultyBytesMismatch {
+                    bits,
+                    bytes: self.difficulty,
+                });
+            }
+        }
+        let difficulty = self.difficulty().map_err(EntryError::Puzzle)?;
+        puzzle::check_claim(
             self.transaction_data.as_bytes(),
             self.nonce,
             &self.hash,
-            u64::from(self.difficulty),
+            difficulty,
         )
         .map_err(EntryError::Puzzle)?;
         for (field, value) in [
@@ -168,9 +273,13 @@ impl Entry {
         Ok(())
     }
 
-    /// The difficulty as a [`Difficulty`].
+    /// The difficulty as a [`Difficulty`] (in bits when the entry gives them).
     pub fn difficulty(&self) -> Result<Difficulty, VerifyError> {
-        Difficulty::from_zero_bytes(u64::from(self.difficulty)).map_err(VerifyError::from)
+        match self.difficulty_bits {
+            Some(bits) => Difficulty::from_zero_bits(u64::from(bits)),
+            None => Difficulty::from_zero_bytes(u64::from(self.difficulty)),
+        }
+        .map_err(VerifyError::from)
     }
 }
 
@@ -240,6 +349,20 @@ pub enum EntryError {
         /// The earlier entry's index.
         first_index: u64,
     },
+    /// `difficulty` is not the whole bytes of `difficulty_bits`.
+    DifficultyBytesMismatch {
+        /// The recorded bits.
+        bits: u32,
+        /// The recorded bytes.
+        bytes: u32,
+    },
+    /// A retargeted entry's difficulty is not the one the entries before it give.
+    WrongRetarget {
+        /// The difficulty the rule gives, in zero bits.
+        expected: u32,
+        /// The recorded difficulty, in zero bits.
+        found: u32,
+    },
 }
 
 impl fmt::Display for EntryError {
@@ -267,6 +390,15 @@ impl fmt::Display for EntryError {
             Self::DuplicateTransaction { first_index } => {
                 write!(f, "the transaction is already recorded at index {first_index}")
             }
+            Self::DifficultyBytesMismatch { bits, bytes } => write!(
+                f,
+                "difficulty {bytes} is not the whole bytes of difficulty_bits {bits}"
+            ),
+            Self::WrongRetarget { expected, found } => write!(
+                f,
+                "difficulty_bits {found} is not what retargeting gives from the entries before \
+                 it ({expected}): the difficulty was forged"
+            ),
         }
     }
 }
@@ -292,33 +424,132 @@ impl fmt::Display for ChainError {
 #[cfg(feature = "std")]
 impl std::error::Error for ChainError {}
 
+/// The rules between entries, applied one entry at a time: the index is the position, the
+/// link is the previous entry's hash, and a retargeted entry's difficulty is the one the
+/// entries before it give ([`crate::retarget`]). A run of entries with the same
+/// `target_time_us` is one retargeted chain; its first entry's difficulty is free (the
+/// starting point), every later one is the rule's.
+///
+/// It keeps only the last entry's hash and the last retarget window, so a verifier can check a
+/// ledger of any length, page by page, in constant memory. Each entry's own checks
+/// ([`Entry::verify`]) and duplicate transactions are the caller's: they are independent of
+/// order (and can be spread over threads), or need an index of every transaction.
+#[derive(Clone, Debug)]
+pub struct ChainCheck {
+    next_index: u64,
+    prev: Hash32,
+    retarget: Option<(u64, crate::retarget::Schedule)>,
+}
+
+impl Default for ChainCheck {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ChainCheck {
+    /// A check from the start of a ledger.
+    pub fn new() -> Self {
+        ChainCheck {
+            next_index: 0,
+            prev: Hash32::ZERO,
+            retarget: None,
+        }
+    }
+
+    /// The index the next entry must have.
+    pub fn next_index(&self) -> u64 {
+        self.next_index
+    }
+
+    /// The `entry_hash` of the last entry checked (zeros before the first): the chain's head.
+    pub fn head(&self) -> Hash32 {
+        self.prev
+    }
+
+    /// Checks that `e` follows the entries checked so far (index, link, retargeted
+    /// difficulty), and takes it as the last one.
+    pub fn link(&mut self, e: &Entry) -> Result<(), EntryError> {
+        if e.index != self.next_index {
+            return Err(EntryError::IndexMismatch {
+                expected: self.next_index,
+                found: e.index,
+            });
+        }
+        if e.prev_hash != self.prev {
+            return Err(EntryError::BrokenLink {
+                expected: self.prev,
+                found: e.prev_hash,
+            });
+        }
+        self.retarget = match e.target_time_us {
+            None => None,
+            Some(target) => {
+                let race = crate::retarget::Race {
+                    time_us: e.race_micros(),
+                    bits: e.zero_bits(),
+                };
+                match self.retarget.take() {
+                    Some((t, mut schedule)) if t == target => {
+                        let expected = schedule.next_bits();
+                        if race.bits != expected {
+                            return Err(EntryError::WrongRetarget {
+                                expected,
+                                found: race.bits,
+                            });
+                        }
+                        schedule.push(race);
+                        Some((t, schedule))
+                    }
+                    _ => {
+                        let rule =
+                            crate::retarget::Retarget::new(target, race.bits).map_err(|_| {
+                                EntryError::WrongRetarget {
+                                    expected: race.bits.clamp(
+                                        crate::retarget::MIN_BITS,
+                                        crate::retarget::MAX_BITS,
+                                    ),
+                                    found: race.bits,
+                                }
+                            })?;
+                        let mut schedule = rule.schedule();
+                        schedule.push(race);
+                        Some((target, schedule))
+                    }
+                }
+            }
+        };
+        self.next_index += 1;
+        self.prev = e.entry_hash;
+        Ok(())
+    }
+
+    /// The difficulty, in zero bits, that retargeting gives the next entry of a chain with
+    /// target `target_us`: the rule's if the last entries were of that chain, else `start`
+    /// (a new chain starts where it likes).
+    pub fn next_bits(&self, target_us: u64, start: u32) -> u32 {
+        match &self.retarget {
+            Some((t, schedule)) if *t == target_us => schedule.next_bits(),
+            _ => start,
+        }
+    }
+}
+
 /// Checks every entry and every link, in order, and returns the last `entry_hash` (the
 /// chain's head; zeros for an empty ledger).
 pub fn verify_chain(entries: &[Entry]) -> Result<Hash32, ChainError> {
-    let mut prev = Hash32::ZERO;
+    let mut check = ChainCheck::new();
     let mut seen: BTreeMap<Hash32, u64> = BTreeMap::new();
     for (position, e) in entries.iter().enumerate() {
         let fail = |reason| ChainError { position, reason };
-        if e.index != position as u64 {
-            return Err(fail(EntryError::IndexMismatch {
-                expected: position as u64,
-                found: e.index,
-            }));
-        }
-        if e.prev_hash != prev {
-            return Err(fail(EntryError::BrokenLink {
-                expected: prev,
-                found: e.prev_hash,
-            }));
-        }
+        check.link(e).map_err(fail)?;
         e.verify().map_err(fail)?;
         if let Some(&first_index) = seen.get(&e.tx_id) {
             return Err(fail(EntryError::DuplicateTransaction { first_index }));
         }
         seen.insert(e.tx_id, e.index);
-        prev = e.entry_hash;
     }
-    Ok(prev)
+    Ok(check.head())
 }
 
 #[cfg(test)]
@@ -339,6 +570,7 @@ mod tests {
             start_time: "2025-02-13 19:16:07.019815".into(),
             end_time: "2025-02-13 19:16:07.021050".into(),
             difficulty: 1,
+            ..Default::default()
         }
         .chain_onto(prev)
     }
@@ -401,6 +633,129 @@ mod tests {
         assert_eq!(
             verify_chain(&l).unwrap_err().reason,
             EntryError::DuplicateTransaction { first_index: 0 }
+        );
+    }
+
+    /// A lab entry written before the experiment's fields existed hashes exactly as it did.
+    #[cfg(feature = "serde")]
+    #[test]
+    fn a_lab_entry_from_before_the_extension_still_verifies() {
+        let json = r#"{"node": "Node1", "transaction_data": "pinned lab entry", "nonce": 49, "hash": "0078aa2dbcc64e43ceb844a7d815379ba3984448599e617392e6a7e177c0228f", "time_taken": 0.000242324, "start_time": "2026-11-29 23:20:41.113301", "end_time": "2026-11-29 23:20:41.113543", "difficulty": 1, "index": 0, "tx_id": "6e5698dd4fb10e1ea30150623b98f13212c2d1efdacbe2e67d522bc02313bfb5", "prev_hash": "0000000000000000000000000000000000000000000000000000000000000000", "entry_hash": "eedcf64ab4b97333cbf742e2d3cb7eb63d9478df415e07495c8eb2e25a340e48"}"#;
+        let e: Entry = serde_json::from_str(json).unwrap();
+        assert_eq!(e.race, RaceMode::Lab);
+        assert_eq!(e.verify(), Ok(()));
+        // And it serializes without the experiment's fields.
+        let back = serde_json::to_string(&e).unwrap();
+        assert!(!back.contains("race") && !back.contains("bits") && !back.contains("target"));
+    }
+
+    /// Mines `data` at `bits` zero bits from nonce `from` (a lottery starts anywhere).
+    fn mined(data: &str, bits: u32, from: u64) -> (u64, Hash32) {
+        let d = Difficulty::from_zero_bits(u64::from(bits)).unwrap();
+        (from..)
+            .map(|n| (n, crate::puzzle::hash(data.as_bytes(), n)))
+            .find(|(_, h)| d.is_met_by(&h.0))
+            .unwrap()
+    }
+
+    fn experiment(
+        data: &str,
+        bits: u32,
+        target: Option<u64>,
+        secs: f64,
+        prev: Option<&Entry>,
+    ) -> Entry {
+        let (nonce, hash) = mined(data, bits, 1_000_003);
+        NewEntry {
+            node: "Node2".into(),
+            transaction_data: data.into(),
+            nonce,
+            hash,
+            time_taken: secs,
+            start_time: "2025-02-13 19:16:07.019815".into(),
+            end_time: "2025-02-13 19:16:08.019815".into(),
+            difficulty: bits / 8,
+            race: RaceMode::Lottery,
+            difficulty_bits: Some(bits),
+            target_time_us: target,
+        }
+        .chain_onto(prev)
+    }
+
+    #[test]
+    fn lottery_entries_in_bits_verify_and_their_fields_are_hashed() {
+        let e = experiment("lottery", 11, None, 0.5, None);
+        assert_eq!(verify_chain(core::slice::from_ref(&e)), Ok(e.entry_hash));
+        for tamper in [
+            |e: &mut Entry| e.race = RaceMode::Lab,
+            |e: &mut Entry| e.difficulty_bits = Some(10),
+            |e: &mut Entry| e.target_time_us = Some(1),
+        ] {
+            let mut t = e.clone();
+            tamper(&mut t);
+            assert!(matches!(
+                t.verify(),
+                Err(EntryError::EntryHashMismatch { .. })
+            ));
+        }
+        // Bits the hash does not have, and bytes that are not the bits' whole bytes.
+        let mut t = e.clone();
+        t.difficulty_bits = Some(40);
+        t.difficulty = 5;
+        assert!(matches!(t.seal().verify(), Err(EntryError::Puzzle(_))));
+        let mut t = e.clone();
+        t.difficulty = 0;
+        assert_eq!(
+            t.seal().verify(),
+            Err(EntryError::DifficultyBytesMismatch { bits: 11, bytes: 0 })
+        );
+    }
+
+    /// A retargeted chain whose difficulties follow the rule verifies; one forged difficulty
+    /// (a valid proof of work at an easier difficulty than the rule gives) is caught there.
+    #[test]
+    fn a_retargeted_chain_verifies_and_a_forged_difficulty_is_caught() {
+        let target = 500_000;
+        let mut chain: Vec<Entry> = Vec::new();
+        let mut check = ChainCheck::new();
+        // Races twice too fast: the rule raises the difficulty at each window.
+        for i in 0..40 {
+            let bits = check.next_bits(target, 4);
+            let e = experiment(
+                &alloc::format!("retarget {i}"),
+                bits,
+                Some(target),
+                0.25,
+                chain.last(),
+            );
+            check.link(&e).unwrap();
+            chain.push(e);
+        }
+        assert_eq!(verify_chain(&chain), Ok(chain[39].entry_hash));
+        let bits: Vec<u32> = chain.iter().map(Entry::zero_bits).collect();
+        assert_eq!(
+            (bits[0], bits[15], bits[16], bits[32]),
+            (4, 4, 5, 6),
+            "{bits:?}"
+        );
+        // Forge entry 20's difficulty one bit easier, with a valid proof of work for it.
+        let mut forged = chain[..20].to_vec();
+        let e = experiment(
+            "retarget 20",
+            bits[20] - 1,
+            Some(target),
+            0.25,
+            forged.last(),
+        );
+        forged.push(e);
+        let err = verify_chain(&forged).unwrap_err();
+        assert_eq!(err.position, 20);
+        assert_eq!(
+            err.reason,
+            EntryError::WrongRetarget {
+                expected: bits[20],
+                found: bits[20] - 1
+            }
         );
     }
 

@@ -131,7 +131,22 @@ pub fn verify_claim(
     claimed: &Hash32,
     difficulty_bytes: u64,
 ) -> Result<(), VerifyError> {
-    let difficulty = Difficulty::from_zero_bytes(difficulty_bytes)?;
+    check_claim(
+        data,
+        nonce,
+        claimed,
+        Difficulty::from_zero_bytes(difficulty_bytes)?,
+    )
+}
+
+/// Checks a claimed solution at a [`Difficulty`] (zero bytes or bits): the hash must be the
+/// hash of the data and nonce, and meet the difficulty. Hashes once.
+pub fn check_claim(
+    data: &[u8],
+    nonce: u64,
+    claimed: &Hash32,
+    difficulty: Difficulty,
+) -> Result<(), VerifyError> {
     let computed = hash(data, nonce);
     if computed != *claimed {
         return Err(VerifyError::HashMismatch {
@@ -139,7 +154,15 @@ pub fn verify_claim(
             computed,
         });
     }
-    verify(data, nonce, difficulty).map(|_| ())
+    if difficulty.is_met_by(&computed.0) {
+        Ok(())
+    } else {
+        Err(VerifyError::HashAboveTarget {
+            hash: computed,
+            zero_bits: computed.leading_zero_bits(),
+            required: difficulty,
+        })
+    }
 }
 
 /// A transaction ready to scan: the SHA-256 state after its full 64-byte blocks (the midstate)

@@ -66,6 +66,7 @@ fn a_ledger_of_the_vectors_verifies_and_a_changed_field_is_caught() {
             start_time: "2025-02-13 19:16:07.019815".into(),
             end_time: "2025-02-13 19:16:07.032161".into(),
             difficulty: v.difficulty as u32,
+            ..Default::default()
         }
         .chain_onto(entries.last());
         entries.push(next);

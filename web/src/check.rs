@@ -904,6 +904,7 @@ mod tests {
             start_time: "2025-02-13 19:16:07.019815".into(),
             end_time: "2025-02-13 19:16:07.021050".into(),
             difficulty: 1,
+            ..Default::default()
         }
         .chain_onto(prev)
     }

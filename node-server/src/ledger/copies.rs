@@ -380,6 +380,7 @@ mod tests {
             start_time: "2025-02-13 19:16:07.019815".into(),
             end_time: "2025-02-13 19:16:07.020815".into(),
             difficulty: 0,
+            ..Default::default()
         }
         .chain_onto(None)
     }

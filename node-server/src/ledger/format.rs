@@ -25,7 +25,8 @@ const READ_CHUNK: usize = 1 << 20;
 /// One entry as the ledger writes it: pretty JSON, every line after the first indented by two
 /// spaces (the first line's indent belongs to the separator before it).
 pub fn entry_text(entry: &Entry) -> Vec<u8> {
-    let pretty = serde_json::to_vec_pretty(entry).expect("an entry serializes");
+    // Plain decimals (no exponent) for `time_taken`, like the rest of the node's JSON.
+    let pretty = crate::json::to_vec_pretty(entry).expect("an entry serializes");
     let mut out = Vec::with_capacity(pretty.len() + 64);
     for &b in &pretty {
         out.push(b);
@@ -370,6 +371,9 @@ mod tests {
             end_time: "2025-02-13 19:16:07.087422".into(),
             difficulty: 0,
             index: i,
+            race: Default::default(),
+            difficulty_bits: None,
+            target_time_us: None,
             tx_id: Hash32::ZERO,
             prev_hash: Hash32::ZERO,
             entry_hash: Hash32::ZERO,

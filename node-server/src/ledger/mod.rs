@@ -27,7 +27,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
-use pow_core::chain::{ChainError, Entry, EntryError};
+use pow_core::chain::{ChainCheck, ChainError, Entry, EntryError};
 use pow_core::Hash32;
 use tokio::sync::watch;
 
@@ -150,6 +150,8 @@ struct State {
     recent: VecDeque<Entry>,
     /// The first entry's hash, which names the ledger.
     first: Option<Hash32>,
+    /// The chain's rules as of the last entry (its hash, the retarget window).
+    check: ChainCheck,
     /// The version of `ledger.json` this state reflects (`None`: no file yet).
     seen: Option<FileId>,
     /// A version of the file found not to be a continuation of this state, and why: it is
@@ -166,6 +168,7 @@ impl State {
             index: TxIndex::default(),
             recent: VecDeque::new(),
             first: None,
+            check: ChainCheck::new(),
             seen: None,
             broken: None,
         }
@@ -176,7 +179,7 @@ impl State {
     }
 
     fn head(&self) -> Hash32 {
-        self.last().map_or(Hash32::ZERO, |e| e.entry_hash)
+        self.check.head()
     }
 
     /// Adds the next entry, whose text starts at `start`; the caller sets `body_end`.
@@ -213,39 +216,42 @@ impl State {
     }
 }
 
-/// Checks that `entries` continue a chain whose last entry is `prev` (`count` entries so far)
-/// and verify on their own; spreads large batches over the cores.
-fn verify_continuation(entries: &[Entry], count: u64, mut prev: Hash32) -> Result<(), ChainError> {
-    for (i, e) in entries.iter().enumerate() {
-        let position = count + i as u64;
-        let fail = |reason| ChainError {
-            position: position as usize,
-            reason,
-        };
-        if e.index != position {
-            return Err(fail(EntryError::IndexMismatch {
-                expected: position,
-                found: e.index,
-            }));
+/// Checks that `entries` continue the chain `check` has seen (index, link, retargeted
+/// difficulty: in order) and verify on their own (spread over the cores for large batches);
+/// on success `check` has taken them. The first bad entry is reported.
+fn verify_continuation(entries: &[Entry], check: &mut ChainCheck) -> Result<(), ChainError> {
+    let mut next = check.clone();
+    let mut link_error = None;
+    for e in entries {
+        if let Err(reason) = next.link(e) {
+            // The entry's place in the ledger, whatever index it claims.
+            link_error = Some(ChainError {
+                position: next.next_index() as usize,
+                reason,
+            });
+            break;
         }
-        if e.prev_hash != prev {
-            return Err(fail(EntryError::BrokenLink {
-                expected: prev,
-                found: e.prev_hash,
-            }));
-        }
-        prev = e.entry_hash;
     }
+    // Entries from the first bad link on are not checked on their own.
+    let checked = match &link_error {
+        Some(e) => {
+            &entries[..entries
+                .iter()
+                .position(|x| x.index as usize >= e.position)
+                .unwrap_or(entries.len())]
+        }
+        None => entries,
+    };
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let first_bad = |slice: &[Entry]| -> Option<(u64, EntryError)> {
         slice
             .iter()
             .find_map(|e| e.verify().err().map(|r| (e.index, r)))
     };
-    let bad = if threads > 1 && entries.len() >= 2 * threads {
-        let per = entries.len().div_ceil(threads);
+    let bad = if threads > 1 && checked.len() >= 2 * threads {
+        let per = checked.len().div_ceil(threads);
         std::thread::scope(|s| {
-            let parts: Vec<_> = entries
+            let parts: Vec<_> = checked
                 .chunks(per)
                 .map(|c| s.spawn(move || first_bad(c)))
                 .collect();
@@ -255,14 +261,18 @@ fn verify_continuation(entries: &[Entry], count: u64, mut prev: Hash32) -> Resul
                 .min_by_key(|(i, _)| *i)
         })
     } else {
-        first_bad(entries)
+        first_bad(checked)
     };
-    match bad {
-        Some((index, reason)) => Err(ChainError {
+    match (bad, link_error) {
+        (Some((index, reason)), _) => Err(ChainError {
             position: index as usize,
             reason,
         }),
-        None => Ok(()),
+        (None, Some(e)) => Err(e),
+        (None, None) => {
+            *check = next;
+            Ok(())
+        }
     }
 }
 
@@ -289,7 +299,7 @@ fn read_into<R: Read>(
         }
         if batch.len() == VERIFY_BATCH || (done && !batch.is_empty()) {
             let entries: Vec<Entry> = batch.iter().map(|l| l.entry.clone()).collect();
-            verify_continuation(&entries, state.count, state.head()).map_err(|error| {
+            verify_continuation(&entries, &mut state.check).map_err(|error| {
                 LedgerError::Invalid {
                     path: path.to_owned(),
                     error,
@@ -394,7 +404,7 @@ impl Ledger {
     pub fn refresh(&self) -> Result<(), Arc<LedgerError>> {
         let path = &self.paths.file;
         let now = FileId::at(path).map_err(|e| Arc::new(LedgerError::io(path, e)))?;
-        let (count, body_end, last_start, head) = {
+        let (count, body_end, last_start, mut check) = {
             let s = self.state();
             if s.seen == now {
                 return Ok(());
@@ -405,8 +415,9 @@ impl Ledger {
                 }
             }
             let last_start = s.count.checked_sub(1).map(|i| s.starts[i as usize]);
-            (s.count, s.body_end, last_start, s.head())
+            (s.count, s.body_end, last_start, s.check.clone())
         };
+        let head = check.head();
         let file = match File::open(path) {
             Ok(f) => f,
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
@@ -463,7 +474,7 @@ impl Ledger {
                 path: path.to_owned(),
                 error,
             };
-            verify_continuation(&entries, count, head).map_err(invalid)?;
+            verify_continuation(&entries, &mut check).map_err(invalid)?;
             let mut here: HashMap<Hash32, u64> = HashMap::new();
             for e in &entries {
                 if let Some(first_index) = here.insert(e.tx_id, e.index) {
@@ -508,6 +519,7 @@ impl Ledger {
             s.body_end = l.end;
             s.push(l.entry, l.start);
         }
+        s.check = check;
         s.seen = Some(id);
         s.broken = None;
         self.count_tx.send_replace(s.count);
@@ -573,6 +585,13 @@ impl Ledger {
     /// Whether nothing is recorded.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// The difficulty in zero bits that retargeting with target `target_us` gives the next
+    /// entry (`start` if the last entry is not of such a chain).
+    pub fn next_bits(&self, target_us: u64, start: u32) -> u32 {
+        let _ = self.refresh();
+        self.state().check.next_bits(target_us, start)
     }
 
     /// The first entry's `entry_hash`, which names this ledger (a ledger started over has
@@ -766,6 +785,11 @@ impl Writer<'_> {
         self.ledger.state().count
     }
 
+    /// The chain's rules as of the last entry (to chain more entries onto it).
+    pub fn check(&self) -> ChainCheck {
+        self.ledger.state().check.clone()
+    }
+
     /// The index of the recorded entry for `tx`, if any.
     pub fn lookup(&self, tx: &Hash32) -> Option<u64> {
         self.ledger.lookup(tx)
@@ -780,14 +804,14 @@ impl Writer<'_> {
         }
         let l = self.ledger;
         let path = &l.paths.file;
-        let (count, body_end, head, seen) = {
+        let (count, body_end, mut check, seen) = {
             let s = l.state();
             if let Some((_, e)) = &s.broken {
                 return Err(e.clone());
             }
-            (s.count, s.body_end, s.head(), s.seen)
+            (s.count, s.body_end, s.check.clone(), s.seen)
         };
-        verify_continuation(entries, count, head).map_err(|error| {
+        verify_continuation(entries, &mut check).map_err(|error| {
             Arc::new(LedgerError::Invalid {
                 path: path.to_owned(),
                 error,
@@ -860,6 +884,7 @@ impl Writer<'_> {
                 s.push(e.clone(), start);
             }
             s.body_end = new_body_end;
+            s.check = check;
         }
         s.seen = Some(id);
         l.count_tx.send_replace(s.count);
@@ -887,7 +912,7 @@ pub fn verify_file(
     };
     let mut reader = format::Reader::new(BufReader::with_capacity(1 << 20, file));
     let mut count = 0u64;
-    let mut head = Hash32::ZERO;
+    let mut check = ChainCheck::new();
     let mut seen = TxIndex::default();
     let mut batch: Vec<Entry> = Vec::with_capacity(VERIFY_BATCH);
     // Ids whose first 8 bytes were seen before: checked exactly, by a second look.
@@ -905,7 +930,7 @@ pub fn verify_file(
             batch.push(l.entry);
         }
         if batch.len() == VERIFY_BATCH || (done && !batch.is_empty()) {
-            verify_continuation(&batch, count, head).map_err(|error| LedgerError::Invalid {
+            verify_continuation(&batch, &mut check).map_err(|error| LedgerError::Invalid {
                 path: path.to_owned(),
                 error,
             })?;
@@ -926,7 +951,6 @@ pub fn verify_file(
                     }
                     suspects.insert(e.tx_id, e.index);
                 }
-                head = e.entry_hash;
                 count += 1;
                 each(&e);
             }
@@ -964,7 +988,7 @@ pub fn verify_file(
             }
         }
     }
-    Ok((count, head))
+    Ok((count, check.head()))
 }
 
 #[cfg(test)]
@@ -986,6 +1010,7 @@ mod tests {
             start_time: "2025-02-13 19:16:07.019815".into(),
             end_time: "2025-02-13 19:16:07.269815".into(),
             difficulty: 1,
+            ..Default::default()
         }
     }
 

@@ -32,7 +32,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use pow_core::chain::{Entry, NewEntry};
+use pow_core::chain::{Entry, EntryError, NewEntry, RaceMode};
 use pow_core::Hash32;
 use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
@@ -66,6 +66,12 @@ struct Record {
     start_time: String,
     end_time: String,
     time_taken: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    difficulty_bits: Option<u32>,
+    #[serde(default, skip_serializing_if = "RaceMode::is_lab")]
+    race: RaceMode,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    target_time_us: Option<u64>,
     mono_end_ns: u64,
     pid: u32,
 }
@@ -81,6 +87,9 @@ impl Record {
             start_time: self.start_time.clone(),
             end_time: self.end_time.clone(),
             difficulty: self.difficulty,
+            race: self.race,
+            difficulty_bits: self.difficulty_bits,
+            target_time_us: self.target_time_us,
         }
     }
 }
@@ -217,9 +226,11 @@ impl Log {
         let header = read_header(file).map_err(io_err)?.unwrap_or_default();
         let file = file.try_clone().map_err(io_err)?;
         if header.generation != self.generation {
+            // Decisions before `committed` are in the ledger (or were dropped): only those
+            // after it are pending.
             self.decided.clear();
             self.generation = header.generation;
-            self.read_to = HEADER_LEN;
+            self.read_to = header.committed.max(HEADER_LEN);
             ledger.refresh().map_err(DecideError::Ledger)?;
         }
         let (records, end) = read_records(&file, self.read_to).map_err(io_err)?;
@@ -423,6 +434,9 @@ impl Arbiter for FileArbiter {
                 start_time: claim.start.wall.text(),
                 end_time: end.text(),
                 time_taken,
+                difficulty_bits: claim.difficulty_bits,
+                race: claim.race,
+                target_time_us: claim.target_time_us,
                 mono_end_ns: end_mono,
                 pid: std::process::id(),
             };
@@ -560,12 +574,33 @@ fn record_round(shared: &Shared) -> Round {
         read_records(&file, header.committed.max(HEADER_LEN)).map_err(io)?;
     let mut entries = Vec::new();
     let mut last = writer.last();
+    let mut check = writer.check();
     let mut here = HashSet::new();
+    let mut dropped = false;
     for (_, r) in &records {
         if writer.lookup(&r.tx_id).is_some() || !here.insert(r.tx_id) {
             continue;
         }
         let e = r.new_entry().chain_onto(last.as_ref());
+        match check.link(&e) {
+            Ok(()) => {}
+            Err(EntryError::WrongRetarget { expected, found }) => {
+                // Mined at a difficulty retargeting no longer gives this place (another
+                // race took the one it was mined for): dropped, its claimant told to resend.
+                tracing::info!(
+                    "a claim for {:?} was mined at {found} bits, the ledger now asks {expected}: \
+                     dropped",
+                    r.transaction_data
+                );
+                dropped = true;
+                continue;
+            }
+            Err(other) => {
+                tracing::error!("a decided claim does not chain: {other}; dropped");
+                dropped = true;
+                continue;
+            }
+        }
         last = Some(e.clone());
         entries.push(e);
     }
@@ -584,7 +619,8 @@ fn record_round(shared: &Shared) -> Round {
             }
         }
         Ok(()) => Header {
-            generation: header.generation,
+            // A dropped decision is told by a new generation, as a withdrawn one is.
+            generation: header.generation + u64::from(dropped),
             committed: records_end,
         },
         Err(e) => {
@@ -625,13 +661,12 @@ fn answer(shared: &Shared, round: &Round) -> bool {
             (Some(entry), _) => Some(Ok(w.decision(entry))),
             (None, Err(e)) => Some(Err(DecideError::Ledger(e.clone()))),
             (None, Ok(generation)) if *generation != w.generation => {
-                Some(Err(DecideError::Ledger(Arc::new(LedgerError::Io {
-                    path: shared.ledger.path().to_owned(),
-                    error: io::Error::other(
-                        "another process could not write the ledger, so the pending decisions \
-                         were withdrawn; nothing was recorded for this transaction",
-                    ),
-                }))))
+                Some(Err(DecideError::Withdrawn(
+                    "the decision was withdrawn before it was recorded (the ledger could not \
+                     be written, or retargeting changed the difficulty while the node mined); \
+                     nothing was recorded for this transaction: send it again"
+                        .into(),
+                )))
             }
             (None, Ok(_)) => None,
         };
@@ -663,6 +698,9 @@ mod tests {
             nonce: s.nonce,
             hash: s.hash,
             difficulty: 1,
+            difficulty_bits: None,
+            race: RaceMode::Lab,
+            target_time_us: None,
             start: Start::now(),
         }
     }

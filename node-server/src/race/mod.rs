@@ -21,7 +21,7 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-use pow_core::chain::Entry;
+use pow_core::chain::{Entry, RaceMode};
 use pow_core::Hash32;
 
 use crate::clock::{Stamp, Start};
@@ -42,8 +42,14 @@ pub struct Claim {
     pub nonce: u64,
     /// Its hash.
     pub hash: Hash32,
-    /// Leading zero bytes required.
+    /// Leading zero bytes required (the whole bytes of `difficulty_bits`).
     pub difficulty: u32,
+    /// Leading zero bits, when not `8 × difficulty`.
+    pub difficulty_bits: Option<u32>,
+    /// How the race was run.
+    pub race: RaceMode,
+    /// The target race time, when the ledger is retargeted.
+    pub target_time_us: Option<u64>,
     /// When the node started its search.
     pub start: Start,
 }
@@ -108,6 +114,11 @@ pub enum DecideError {
     /// written for this transaction.
     #[error("{0}")]
     Ledger(Arc<LedgerError>),
+    /// The decision was withdrawn before it was recorded: the ledger could not be written,
+    /// or (retargeting) the difficulty changed while the node mined. Nothing was recorded;
+    /// the transaction can be sent again.
+    #[error("{0}")]
+    Withdrawn(String),
     /// The arbiter has stopped (the node is shutting down).
     #[error("the arbiter has stopped")]
     Closed,
