@@ -147,6 +147,7 @@ fn main() {
             start_time: timestamp(start),
             end_time: timestamp(start + took),
             difficulty: args.difficulty,
+            ..NewEntry::default()
         }
         .chain_onto(prev.as_ref());
         let sealed = e.clone();

@@ -19,7 +19,7 @@
 
 use std::collections::BTreeMap;
 
-use pow_core::chain::{Entry, EntryError};
+use pow_core::chain::{ChainCheck, Entry, EntryError};
 use pow_core::Hash32;
 use serde_json::value::RawValue;
 use serde_json::{json, Value};
@@ -175,6 +175,11 @@ pub struct Chain {
     /// The recorded `entry_hash` of the entry before `next` (zeros before the first); `None`
     /// when that entry did not parse, so there is nothing to link to.
     prev: Option<Hash32>,
+    /// pow-core's rules between entries (index, link, a retargeted entry's difficulty from the
+    /// window before it), the node's own code, for a chain checked from entry 0 while it holds.
+    /// After the first bad entry, or for a chain resumed mid-way (which has not seen the window
+    /// before it), the index and the link to the recorded entry before are checked alone.
+    rules: Option<ChainCheck>,
     first_bad: Option<u64>,
     seen: TxIds,
     counts: [u64; 3],
@@ -189,16 +194,21 @@ impl Default for Chain {
 impl Chain {
     /// A chain that starts at entry 0.
     pub fn new() -> Self {
-        Self::resume(0, Hash32::ZERO)
+        Self {
+            rules: Some(ChainCheck::new()),
+            ..Self::resume(0, Hash32::ZERO)
+        }
     }
 
     /// A chain that continues after `next - 1` entries whose last `entry_hash` is `prev` (zeros
-    /// when `next` is 0), taken as intact. It has not seen the earlier transactions, so it cannot
-    /// tell that a later one repeats one of them; a [`Chain`] fed from entry 0 can.
+    /// when `next` is 0), taken as intact. It has not seen the entries before, so it cannot tell
+    /// that a later transaction repeats one of theirs, nor check a retargeted difficulty that
+    /// depends on them; a [`Chain`] fed from entry 0 does both.
     pub fn resume(next: u64, prev: Hash32) -> Self {
         Self {
             next,
             prev: Some(prev),
+            rules: None,
             first_bad: None,
             seen: TxIds::default(),
             counts: [0; 3],
@@ -258,6 +268,8 @@ impl Chain {
             ),
             (Err(reason), first_bad) => {
                 self.first_bad = first_bad.or(Some(position));
+                // pow-core's rules stop at the first bad entry; the rest is checked locally.
+                self.rules = None;
                 (Status::Bad, reason)
             }
         };
@@ -271,8 +283,14 @@ impl Chain {
     }
 
     /// The rules of `verify_chain`, for one entry against what came before it, in its order:
-    /// the index, the link, the entry on its own (`own`), then a repeated transaction.
-    fn check(&self, key: &Key, position: u64, own: Result<(), String>) -> Result<(), String> {
+    /// the index, the link and a retargeted difficulty (pow-core's [`ChainCheck`]), the entry
+    /// on its own (`own`), then a repeated transaction.
+    fn check(&mut self, key: &Key, position: u64, own: Result<(), String>) -> Result<(), String> {
+        if let Some(rules) = &mut self.rules {
+            rules.link(&key.skeleton()).map_err(|e| e.to_string())?;
+            own?;
+            return self.unseen(key);
+        }
         if key.index != position {
             return Err(EntryError::IndexMismatch {
                 expected: position,
@@ -288,10 +306,15 @@ impl Chain {
             .to_string());
         }
         own?;
-        if let Some(first_index) = self.seen.get(&key.tx_id) {
-            return Err(EntryError::DuplicateTransaction { first_index }.to_string());
+        self.unseen(key)
+    }
+
+    /// Refuses a transaction already recorded.
+    fn unseen(&self, key: &Key) -> Result<(), String> {
+        match self.seen.get(&key.tx_id) {
+            Some(first_index) => Err(EntryError::DuplicateTransaction { first_index }.to_string()),
+            None => Ok(()),
         }
-        Ok(())
     }
 
     /// Places the entries of a page whose own checks ran elsewhere ([`own_page`]), from the
@@ -351,7 +374,8 @@ impl Chain {
     }
 }
 
-/// What the chain needs of an entry to place it.
+/// What the chain needs of an entry to place it: its place, and the figures retargeting
+/// reads (its race time and difficulty).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Key {
     /// Its recorded index.
@@ -362,6 +386,44 @@ pub struct Key {
     pub prev_hash: Hash32,
     /// Its `entry_hash`.
     pub entry_hash: Hash32,
+    /// Its `time_taken`.
+    pub time_taken: f64,
+    /// Its `difficulty` (zero bytes).
+    pub difficulty: u32,
+    /// Its `difficulty_bits`.
+    pub difficulty_bits: Option<u32>,
+    /// Its `target_time_us`.
+    pub target_time_us: Option<u64>,
+}
+
+impl Key {
+    fn of(e: &Entry) -> Key {
+        Key {
+            index: e.index,
+            tx_id: e.tx_id,
+            prev_hash: e.prev_hash,
+            entry_hash: e.entry_hash,
+            time_taken: e.time_taken,
+            difficulty: e.difficulty,
+            difficulty_bits: e.difficulty_bits,
+            target_time_us: e.target_time_us,
+        }
+    }
+
+    /// An entry with these fields and no others: all [`ChainCheck::link`] reads.
+    fn skeleton(&self) -> Entry {
+        Entry {
+            index: self.index,
+            tx_id: self.tx_id,
+            prev_hash: self.prev_hash,
+            entry_hash: self.entry_hash,
+            time_taken: self.time_taken,
+            difficulty: self.difficulty,
+            difficulty_bits: self.difficulty_bits,
+            target_time_us: self.target_time_us,
+            ..Entry::default()
+        }
+    }
 }
 
 /// An entry checked on its own — parsed, its proof of work, `tx_id`, times and `entry_hash` —
@@ -388,21 +450,67 @@ impl Own {
                 holds: Err(reason.clone()),
             },
             Ok(e) => Own {
-                key: Some(Key {
-                    index: e.index,
-                    tx_id: e.tx_id,
-                    prev_hash: e.prev_hash,
-                    entry_hash: e.entry_hash,
-                }),
+                key: Some(Key::of(e)),
                 holds: e.verify().map_err(|r| r.to_string()),
             },
         }
     }
 }
 
-/// Bytes per entry in [`OwnPage::records`]: a flag (1 parsed, 0 not), the index (big-endian),
-/// `tx_id`, `prev_hash`, `entry_hash`.
-pub const OWN_RECORD: usize = 1 + 8 + 32 * 3;
+/// Bytes per entry in [`OwnPage::records`]: flags (1: parsed, 2: has `difficulty_bits`, 4: has
+/// `target_time_us`), then big-endian the index, `tx_id`, `prev_hash`, `entry_hash`, the bits of
+/// `time_taken`, `difficulty`, `difficulty_bits`, `target_time_us` (zero when absent).
+pub const OWN_RECORD: usize = 1 + 8 + 32 * 3 + 8 + 4 + 4 + 8;
+
+const PARSED: u8 = 1;
+const HAS_BITS: u8 = 2;
+const HAS_TARGET: u8 = 4;
+
+impl Key {
+    fn write(&self, out: &mut Vec<u8>) {
+        let flags = PARSED
+            | if self.difficulty_bits.is_some() {
+                HAS_BITS
+            } else {
+                0
+            }
+            | if self.target_time_us.is_some() {
+                HAS_TARGET
+            } else {
+                0
+            };
+        out.push(flags);
+        out.extend_from_slice(&self.index.to_be_bytes());
+        out.extend_from_slice(&self.tx_id.0);
+        out.extend_from_slice(&self.prev_hash.0);
+        out.extend_from_slice(&self.entry_hash.0);
+        out.extend_from_slice(&self.time_taken.to_bits().to_be_bytes());
+        out.extend_from_slice(&self.difficulty.to_be_bytes());
+        out.extend_from_slice(&self.difficulty_bits.unwrap_or(0).to_be_bytes());
+        out.extend_from_slice(&self.target_time_us.unwrap_or(0).to_be_bytes());
+    }
+
+    /// A record written by [`Key::write`]; `None` for an entry that did not parse.
+    fn read(r: &[u8]) -> Option<Key> {
+        let flags = r[0];
+        if flags & PARSED == 0 {
+            return None;
+        }
+        let hash = |at: usize| Hash32(r[at..at + 32].try_into().expect("32 bytes"));
+        let u64_at = |at: usize| u64::from_be_bytes(r[at..at + 8].try_into().expect("8 bytes"));
+        let u32_at = |at: usize| u32::from_be_bytes(r[at..at + 4].try_into().expect("4 bytes"));
+        Some(Key {
+            index: u64_at(1),
+            tx_id: hash(9),
+            prev_hash: hash(41),
+            entry_hash: hash(73),
+            time_taken: f64::from_bits(u64_at(105)),
+            difficulty: u32_at(113),
+            difficulty_bits: (flags & HAS_BITS != 0).then(|| u32_at(117)),
+            target_time_us: (flags & HAS_TARGET != 0).then(|| u64_at(121)),
+        })
+    }
+}
 
 /// A page's own checks, flat, to send from the worker that made them to the one that walks
 /// the chain.
@@ -439,19 +547,13 @@ impl OwnPage {
             ));
         }
         let mut reasons = self.reasons.iter().peekable();
-        let hash = |r: &[u8], at: usize| Hash32(r[at..at + 32].try_into().expect("32 bytes"));
         let mut out = Vec::with_capacity(self.len());
         for (k, r) in self.records.chunks_exact(OWN_RECORD).enumerate() {
             let reason = match reasons.peek() {
                 Some((at, _)) if *at as usize == k => reasons.next().map(|(_, why)| why.clone()),
                 _ => None,
             };
-            let key = (r[0] == 1).then(|| Key {
-                index: u64::from_be_bytes(r[1..9].try_into().expect("8 bytes")),
-                tx_id: hash(r, 9),
-                prev_hash: hash(r, 41),
-                entry_hash: hash(r, 73),
-            });
+            let key = Key::read(r);
             let holds = match (reason, &key) {
                 (Some(why), _) => Err(why),
                 (None, Some(_)) => Ok(()),
@@ -485,13 +587,7 @@ pub fn own_page(text: &[u8]) -> OwnPage {
     for (k, raw) in raws.iter().enumerate() {
         let own = Own::check(raw.get().as_bytes());
         match own.key {
-            Some(key) => {
-                out.records.push(1);
-                out.records.extend_from_slice(&key.index.to_be_bytes());
-                out.records.extend_from_slice(&key.tx_id.0);
-                out.records.extend_from_slice(&key.prev_hash.0);
-                out.records.extend_from_slice(&key.entry_hash.0);
-            }
+            Some(key) => key.write(&mut out.records),
             None => out.records.extend_from_slice(&[0; OWN_RECORD]),
         }
         if let Err(why) = own.holds {
@@ -1261,6 +1357,133 @@ mod tests {
             .unwrap()
             .contains("neither"));
         assert!(own_page(b"{}").error.is_some());
+    }
+
+    /// Mines `data` at `bits` zero bits.
+    fn mined(data: &str, bits: u32) -> (u64, Hash32) {
+        let d = Difficulty::from_zero_bits(u64::from(bits)).unwrap();
+        (0..)
+            .map(|n| (n, pow_core::puzzle::hash(data.as_bytes(), n)))
+            .find(|(_, h)| d.is_met_by(&h.0))
+            .unwrap()
+    }
+
+    /// A retargeted chain of `n` entries (target 0.5 s, races of 0.25 s: the rule raises the
+    /// difficulty at each window), sealed by pow-core's own rule ([`ChainCheck::next_bits`]).
+    fn retargeted(n: usize) -> Vec<Entry> {
+        let target = 500_000;
+        let mut chain: Vec<Entry> = Vec::new();
+        let mut rules = ChainCheck::new();
+        for i in 0..n {
+            let bits = rules.next_bits(target, 4);
+            let data = format!("retarget {i}");
+            let (nonce, hash) = mined(&data, bits);
+            let e = NewEntry {
+                node: "Node2".into(),
+                transaction_data: data,
+                nonce,
+                hash,
+                time_taken: 0.25,
+                start_time: "2025-02-13 19:16:07.019815".into(),
+                end_time: "2025-02-13 19:16:08.019815".into(),
+                difficulty: bits / 8,
+                difficulty_bits: Some(bits),
+                target_time_us: Some(target),
+                ..Default::default()
+            }
+            .chain_onto(chain.last());
+            rules.link(&e).unwrap();
+            chain.push(e);
+        }
+        chain
+    }
+
+    /// A retargeted entry whose difficulty is not the rule's (a valid proof of work at an
+    /// easier difficulty, sealed) is caught where pow-core catches it, with its words, whole,
+    /// by pages of any size, by pages checked apart and as a stream.
+    #[test]
+    fn a_forged_retargeted_difficulty_is_caught_however_the_ledger_is_read() {
+        let good = retargeted(24);
+        assert_eq!(good[16].difficulty_bits, Some(5), "the rule moved at 16");
+        let v = ledger(&serde_json::to_string(&good).unwrap());
+        assert_eq!(v["ok"], true);
+        assert_eq!(v["head"], good[23].entry_hash.to_string());
+
+        let mut forged = good[..20].to_vec();
+        let data = "retarget 20";
+        let (nonce, hash) = mined(data, 4);
+        forged.push(
+            NewEntry {
+                node: "Node2".into(),
+                transaction_data: data.into(),
+                nonce,
+                hash,
+                time_taken: 0.25,
+                start_time: "2025-02-13 19:16:07.019815".into(),
+                end_time: "2025-02-13 19:16:08.019815".into(),
+                difficulty: 0,
+                difficulty_bits: Some(4),
+                target_time_us: Some(500_000),
+                ..Default::default()
+            }
+            .chain_onto(forged.last()),
+        );
+        let e = good[21].clone();
+        let mut next = e;
+        next.prev_hash = forged[20].entry_hash;
+        forged.push(next.seal());
+        let want = verify_chain(&forged).unwrap_err();
+        assert_eq!(want.position, 20);
+        let text = serde_json::to_string_pretty(&forged).unwrap();
+        let whole_answer = whole(&text);
+        assert_eq!(whole_answer[20], (2, want.reason.to_string()));
+        assert!(whole_answer[20].1.contains("the difficulty was forged"));
+        assert_eq!(whole_answer[21].0, 3);
+        let raw = values(&forged);
+        for size in [1, 3, 7, 16, 22] {
+            assert_eq!(
+                from_batches(&by_pages(&raw, size)),
+                whole_answer,
+                "pages of {size}"
+            );
+            let mut chain = Chain::new();
+            let apart: Vec<Batch> = raw
+                .chunks(size)
+                .map(|p| {
+                    chain.push_own_page(&own_page(serde_json::to_string(p).unwrap().as_bytes()))
+                })
+                .collect();
+            assert_eq!(
+                from_batches(&apart),
+                whole_answer,
+                "pages of {size} checked apart"
+            );
+        }
+        let (batches, end) = by_stream(text.as_bytes(), 333);
+        assert_eq!(end, Ok(()));
+        assert_eq!(from_batches(&batches), whole_answer);
+        // A page on its own has not seen the window before it: the rule is the walk's to check.
+        let alone = page(
+            &serde_json::to_string(&forged[20..]).unwrap(),
+            20,
+            forged[19].entry_hash,
+        );
+        assert_eq!(alone["ok"], true);
+    }
+
+    /// Records carry every figure the chain reads, absent ones included.
+    #[test]
+    fn own_records_round_trip() {
+        let r = retargeted(2);
+        let l = ledger_of(1);
+        for e in [&r[1], &l[0]] {
+            let key = Key::of(e);
+            let mut out = Vec::new();
+            key.write(&mut out);
+            assert_eq!(out.len(), OWN_RECORD);
+            assert_eq!(Key::read(&out), Some(key));
+        }
+        assert_eq!(Key::read(&[0; OWN_RECORD]), None);
     }
 
     /// The stateless page check: a page in the middle, checked against the previous hash.

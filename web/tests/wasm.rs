@@ -53,6 +53,7 @@ fn sealed_ledger(n: usize) -> Vec<Entry> {
                 tx_id: Hash32::digest(data.as_bytes()),
                 prev_hash: prev,
                 entry_hash: Hash32::ZERO,
+                ..Entry::default()
             }
             .seal(),
         );
