@@ -1,45 +1,10 @@
 // powrace dashboard: live race view over every node's /events WebSocket, the ledger re-verified
-// by pow-core compiled to WebAssembly, a browser miner, and a ledger.json checker.
+// by pow-core compiled to WebAssembly (in a Worker, page by page, shown in a virtual table), a
+// browser miner, and a ledger.json checker.
 import init, * as core from './pkg/powrace_web.js';
 import { RaceBook, parseTs, clockOf, fmtUs, fmtSecs, fmtRate } from './race.js';
-
-// ---------------------------------------------------------------------------- small helpers
-const $ = (sel, root = document) => root.querySelector(sel);
-
-/** el('div.cls', {attr}, ...children): a DOM element; strings become text (never HTML). */
-function el(spec, attrs = {}, ...children) {
-  const [tag, ...classes] = spec.split('.');
-  const e = document.createElement(tag || 'div');
-  if (classes.length) e.className = classes.join(' ');
-  for (const [k, v] of Object.entries(attrs ?? {})) {
-    if (v == null || v === false) continue;
-    if (k === 'style' && typeof v === 'object') {
-      for (const [p, x] of Object.entries(v)) if (x != null) e.style.setProperty(p.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase()), x);
-    }
-    else if (k.startsWith('on')) e.addEventListener(k.slice(2), v);
-    else if (k === 'text') e.textContent = v;
-    else e.setAttribute(k, v === true ? '' : v);
-  }
-  for (const c of children.flat()) if (c != null && c !== false) e.append(c instanceof Node ? c : String(c));
-  return e;
-}
-
-/** A hash with its leading zero digits set apart. */
-function hashEl(hex, cls = 'hash') {
-  if (!hex) return el('span.' + cls, {}, '–');
-  const zeros = /^0*/.exec(hex)[0];
-  return el('code.' + cls, { title: hex }, el('span.zeros', {}, zeros), hex.slice(zeros.length));
-}
-
-const short = (hex, n = 10) => (hex ? `${hex.slice(0, n)}…` : '');
-const colorOf = (name) => {
-  const m = /(\d+)$/.exec(name ?? '');
-  const palette = ['#2563eb', '#9333ea', '#0d9488', '#ea580c', '#db2777', '#65a30d', '#0891b2', '#a16207'];
-  if (m) return palette[(Number(m[1]) - 1 + palette.length) % palette.length];
-  let h = 0;
-  for (const c of name ?? '') h = (h * 31 + c.charCodeAt(0)) >>> 0;
-  return palette[h % palette.length];
-};
+import { $, el, hashEl, short, colorOf, num } from './dom.js';
+import { LedgerView, ServerRows, FileRows } from './ledger-view.js';
 
 // ---------------------------------------------------------------------------- configuration
 function defaultNodes() {
@@ -114,7 +79,7 @@ class NodeConn {
       this.since = Date.now();
       renderNodes();
       this.fetchStatus();
-      scheduleLedger();
+      ledgerOnConnect(this);
     };
     ws.onmessage = (m) => {
       let ev;
@@ -151,6 +116,7 @@ class NodeConn {
       const r = await fetch(`http://${this.addr}/status`, { cache: 'no-store' });
       this.status = await r.json();
       renderNodes();
+      ledgerOnStatus(this.addr, this.status);
     } catch {
       /* the WebSocket's close handler reports the node down */
     }
@@ -180,7 +146,7 @@ function onEvent(conn, ev) {
   if (!ev.replay && typeof ev.at_us === 'number') serverOffsetUs = ev.at_us - Date.now() * 1000;
   logEvent(ev);
   const race = book.apply(ev);
-  if (ev.type === 'ledger_updated' || ev.type === 'won') scheduleLedger();
+  if ((ev.type === 'ledger_updated' || ev.type === 'won') && ev.entry) ledgerLearn(ev.entry);
   if (!ev.replay && (ev.type === 'won' || ev.type === 'lost')) setTimeout(() => conn.fetchStatus(), 50);
   if (race) {
     scheduleRender();
@@ -203,7 +169,6 @@ function renderAll() {
   renderNodes();
   renderRaces();
   renderTotals();
-  renderLedger();
 }
 
 function renderNodes() {
@@ -466,86 +431,115 @@ function scheduleLog() {
 }
 
 // ---------------------------------------------------------------------------- ledger
-let ledgerTimer = null;
-let ledgerText = null;
-let ledgerFrom = null;
-function scheduleLedger() {
-  clearTimeout(ledgerTimer);
-  ledgerTimer = setTimeout(fetchLedger, 150);
+// On load: /status says how long the ledger is; the newest rows are fetched for the view at
+// once, while a Worker checks the whole chain from entry 0, page by page. After a race only the
+// new entries are fetched (`from` = the count already checked) and checked onto the known head.
+const timings = {}; // ms since navigation: the newest rows shown, the chain fully checked
+let ledger = null; // {view, rows, worker, addr}: the ledger shown, read from node `addr`
+let ledgerStarting = false;
+
+/** Nodes to read the ledger from, the one that served the page first, live ones next. */
+function ledgerAddrs() {
+  const live = [...conns.values()].filter((c) => c.state === 'live').map((c) => c.addr);
+  const all = [...conns.keys()];
+  const first = all.includes(location.host) ? [location.host] : [];
+  return [...new Set([...first, ...live, ...all])];
 }
-async function fetchLedger() {
-  const live = [...conns.values()].filter((c) => c.state === 'live');
-  for (const c of live.length ? live : conns.values()) {
-    try {
-      const r = await fetch(`http://${c.addr}/ledger`, { cache: 'no-store' });
-      if (!r.ok) continue;
-      ledgerText = await r.text();
-      ledgerFrom = c.name ?? c.addr;
-      renderLedger();
-      return;
-    } catch {
-      /* try the next node */
+
+async function startLedger() {
+  if (ledgerStarting) return;
+  ledgerStarting = true;
+  try {
+    stopLedger();
+    let status = null;
+    let addr = null;
+    for (const a of ledgerAddrs()) {
+      try {
+        const r = await fetch(`http://${a}/status`, { cache: 'no-store' });
+        if (r.ok) {
+          status = await r.json();
+          addr = a;
+          break;
+        }
+      } catch {
+        /* try the next node */
+      }
     }
+    if (!status) {
+      $('#ledger').replaceChildren(el('p.empty', {}, 'Waiting for a node to serve /ledger…'));
+      return;
+    }
+    // Rows come from the node the ledger was read from while it is live, else from another.
+    const base = () => {
+      const live = (a) => conns.get(a)?.state === 'live';
+      return `http://${live(addr) ? addr : [...conns.keys()].find(live) ?? addr}`;
+    };
+    const rows = new ServerRows(base, () => ledger?.view.schedule());
+    const view = new LedgerView($('#ledger'), { rows, check: (e) => (wasm ? wasm.verifyEntry(e) : null) });
+    const worker = new Worker(new URL('./ledger-worker.js', import.meta.url), { type: 'module' });
+    ledger = { view, rows, worker, addr };
+    $('#ledger-from').textContent = `from ${status.node ?? addr}'s /ledger`;
+    view.onFirstRows = () => {
+      timings.ledgerFirstRows = performance.now();
+    };
+    worker.onmessage = ({ data: m }) => {
+      if (ledger?.worker !== worker) return;
+      if (m.type === 'batch') view.batch(m);
+      else if (m.type === 'idle') {
+        view.finish({ head: m.head, firstBad: m.firstBad, ms: m.ms });
+        if (view.complete && timings.ledgerVerified == null) timings.ledgerVerified = performance.now();
+      } else if (m.type === 'stalled') {
+        view.stalled = m.error;
+        view.schedule(false);
+      } else if (m.type === 'end') view.finish({ error: m.error });
+    };
+    worker.onerror = (e) => view.finish({ error: `the checking worker failed: ${e.message}` });
+    const total = Number(status.ledger_entries) || 0;
+    worker.postMessage({ type: 'server', bases: ledgerAddrs().map((a) => `http://${a}`), total });
+    view.setTotal(total);
+    view.schedule();
+  } finally {
+    ledgerStarting = false;
   }
 }
 
-function ledgerTable(result, { highlightTx } = {}) {
-  const mark = (row) =>
-    row.status === 'ok' ? el('span.mark.ok', { title: 'verified by pow-core in your browser' }, '✓') :
-    row.status === 'bad' ? el('span.mark.bad', {}, '✗') :
-    el('span.mark.warn', { title: row.reason }, '⚠');
-  return el(
-    'table.ledger',
-    {},
-    el('thead', {}, el('tr', {}, ...['#', 'check', 'node', 'transaction', 'nonce', 'hash', 'time', 'start → end (UTC)'].map((h) => el('th', {}, h)))),
-    el(
-      'tbody',
-      {},
-      [...result.entries].reverse().map((row) =>
-        el(
-          'tr',
-          { 'data-status': row.status, 'data-position': String(row.position), 'data-tx': row.transaction_data ?? '', class: highlightTx && row.transaction_data === highlightTx ? 'hl' : null },
-          el('td.num', {}, String(row.index ?? row.position)),
-          el('td.check', {}, mark(row), row.reason ? el('div.reason', {}, row.reason) : null),
-          el('td', { style: { '--node': colorOf(row.node) } }, el('span.swatch'), String(row.node ?? '–')),
-          el('td.data', { title: String(row.transaction_data ?? '') }, String(row.transaction_data ?? '–')),
-          el('td.num', {}, String(row.nonce ?? '–')),
-          el('td', {}, hashEl(typeof row.hash === 'string' ? row.hash : null)),
-          el('td.num', {}, typeof row.time_taken === 'number' ? fmtSecs(row.time_taken) : '–'),
-          el('td.times', {}, `${clockOf(row.start_time) || '–'} → ${clockOf(row.end_time) || '–'}`, el('div.date', {}, String(row.start_time ?? '').slice(0, 10))),
-        ),
-      ),
-    ),
-  );
+function stopLedger() {
+  ledger?.worker.terminate();
+  ledger = null;
 }
 
-function summaryLine(result) {
-  if (result.error) return el('p.summary.bad', {}, `✗ ${result.error}`);
-  const n = (s) => result.entries.filter((e) => e.status === s).length;
-  if (result.ok) {
-    return el('p.summary.ok', {}, `✓ ${result.count} ${result.count === 1 ? 'entry' : 'entries'}, chain intact, every proof of work re-checked by pow-core in your browser. Head `, hashEl(result.head));
-  }
-  return el(
-    'p.summary.bad',
-    {},
-    `✗ entry ${result.first_bad} is the first bad entry: ${result.entries[result.first_bad]?.reason}. `,
-    `${n('ok')} ✓ before it, ${n('bad')} ✗, ${n('after_break')} ⚠ after the break.`,
-  );
+/** An entry from a live event: shown at once, and the worker fetches and checks what is new. */
+function ledgerLearn(entry) {
+  if (!ledger || !Number.isInteger(entry.index)) return;
+  ledger.rows.put(entry);
+  ledgerGrow(entry.index + 1);
 }
 
-function renderLedger() {
-  const box = $('#ledger');
-  if (ledgerText == null) {
-    box.replaceChildren(el('p.empty', {}, 'Waiting for a node to serve /ledger…'));
-    return;
+function ledgerGrow(n) {
+  if (!ledger || !(n > ledger.view.total)) return;
+  ledger.view.setTotal(n);
+  ledger.worker.postMessage({ type: 'more', total: n });
+}
+
+function ledgerOnStatus(addr, status) {
+  if (ledger?.addr === addr && Number.isInteger(status.ledger_entries)) ledgerGrow(status.ledger_entries);
+}
+
+/** A node (re)connected: start the ledger if it is not shown yet; start over if the node now
+ * serves another ledger (shorter, or another entry where ours ended). */
+async function ledgerOnConnect(conn) {
+  if (!ledger) return startLedger();
+  if (ledger.addr !== conn.addr) return;
+  try {
+    const view = ledger.view;
+    const status = await (await fetch(`http://${conn.addr}/status`, { cache: 'no-store' })).json();
+    const n = status.ledger_entries;
+    const replaced = n < view.total || (view.complete && n === view.total && status.ledger_head && view.head && status.ledger_head !== view.head);
+    if (replaced) startLedger();
+    else ledgerGrow(n);
+  } catch {
+    /* the next status poll or event will tell */
   }
-  if (!wasm) {
-    box.replaceChildren(el('p.empty', {}, 'Loading the WebAssembly verifier…'));
-    return;
-  }
-  const result = wasm.verifyLedger(ledgerText);
-  $('#ledger-from').textContent = ledgerFrom ? `from ${ledgerFrom}'s /ledger` : '';
-  box.replaceChildren(summaryLine(result), result.count ? ledgerTable(result) : el('p.empty', {}, 'The ledger is empty.'));
 }
 
 // ---------------------------------------------------------------------------- send a transaction
@@ -645,18 +639,35 @@ function mineStop(cancelled = true) {
 }
 
 // ---------------------------------------------------------------------------- open a ledger.json
-async function checkFile(file) {
+// Checked in a Worker that reads the file in slices, so a 600 MB file neither freezes the page
+// nor has to fit in memory twice; rows in view are read back from the file by their byte spans.
+const mb = (b) => `${((b ?? 0) / 1e6).toFixed(1)} MB`;
+let fileJob = null;
+function checkFile(file) {
+  fileJob?.worker.terminate();
   const box = $('#file-result');
-  const text = await file.text();
-  await wasmReady;
-  if (!wasm) return;
-  const result = wasm.verifyLedger(text);
-  box.replaceChildren(
-    el('h3', {}, file.name, el('span.meta', {}, ` ${file.size.toLocaleString('en')} bytes`)),
-    summaryLine(result),
-    result.count ? ledgerTable(result) : null,
-  );
-  box.dataset.ok = String(result.ok);
+  const holder = el('div.file-view');
+  box.replaceChildren(el('h3', {}, file.name, el('span.meta', {}, ` ${num(file.size)} bytes`)), holder);
+  delete box.dataset.ok;
+  const rows = new FileRows(file, () => view.schedule());
+  const view = new LedgerView(holder, {
+    rows,
+    check: (e) => (wasm ? wasm.verifyEntry(e) : null),
+    describe: (v) => `read ${mb(v.bytes)} of ${mb(file.size)} (${file.size ? Math.floor((100 * (v.bytes ?? 0)) / file.size) : 100}%), ${num(v.verified)} entries checked`,
+  });
+  const worker = new Worker(new URL('./ledger-worker.js', import.meta.url), { type: 'module' });
+  fileJob = { worker, view, rows };
+  worker.onmessage = ({ data: m }) => {
+    if (m.type === 'batch') {
+      rows.addSpans(m.from, m.starts, m.lengths);
+      view.batch(m);
+    } else if (m.type === 'end') {
+      view.finish(m);
+      box.dataset.ok = String(!m.error && m.firstBad == null);
+    }
+  };
+  worker.onerror = (e) => view.finish({ error: `the checking worker failed: ${e.message}` });
+  worker.postMessage({ type: 'file', file });
 }
 
 // ---------------------------------------------------------------------------- wiring
@@ -669,7 +680,7 @@ $('#nodes-form').addEventListener('submit', (e) => {
   u.searchParams.set('nodes', list.join(','));
   history.replaceState(null, '', u);
   connectAll();
-  scheduleLedger();
+  startLedger();
 });
 $('#send-form').addEventListener('submit', (e) => {
   e.preventDefault();
@@ -706,7 +717,7 @@ document.addEventListener('drop', (e) => {
   checkFile(f);
   drop.scrollIntoView({ behavior: 'smooth', block: 'start' });
 });
-$('#ledger-refresh').addEventListener('click', fetchLedger);
+$('#ledger-refresh').addEventListener('click', () => startLedger());
 $('#align').addEventListener('change', (e) => {
   aligned = e.target.checked;
   $('#races-caption').textContent = aligned
@@ -717,7 +728,7 @@ $('#align').addEventListener('change', (e) => {
 
 connectAll();
 renderAll();
-wasmReady.then(() => scheduleLedger());
+startLedger();
 
 // For tests and the curious: the page's state.
-window.powrace = { book, conns, core, wasmReady, parseTs };
+window.powrace = { book, conns, core, wasmReady, parseTs, timings, ledger: () => ledger, file: () => fileJob };

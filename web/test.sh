@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Every check of web/: the committed pkg/ is fresh, the vectors pass on wasm32 for pow-core and
-# for powrace-web in Node and in headless Chromium, and the dashboard works end to end against
-# the real node-server in headless Chromium and, when firefox-esr and geckodriver are on PATH, in
-# headless Firefox (required when CI=true). Assumes the tools of web/README.md ("Tools") are
-# installed.
+# Every check of web/: the committed pkg/ was built from the sources as they are (whatever the
+# toolchain) and passes the vectors as committed; the vectors pass on wasm32 for pow-core and
+# for powrace-web in Node and in headless Chromium; and the dashboard works end to end against
+# the real node-server, with a short ledger and a 100,000-entry one, in headless Chromium and,
+# when firefox-esr and geckodriver are on PATH, in headless Firefox (required when CI=true).
+# Assumes the tools of web/README.md ("Tools") are installed.
 set -euo pipefail
 
 web="$(cd "$(dirname "$0")" && pwd)"
@@ -13,7 +14,7 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$root/target}"
 export WASM_BINDGEN_TEST_WEBDRIVER_JSON="$web/webdriver.json"
 chromedriver="${CHROMEDRIVER:-/usr/bin/chromedriver}"
 
-step() { printf '\n=== %s\n' "$*"; }
+step() { printf '\n=== %s (%s)\n' "$*" "$(date -u +%H:%M:%S)"; }
 
 # The Firefox end-to-end test needs both; outside CI it is skipped without them, in CI (CI=true)
 # their absence fails the run before anything else is built.
@@ -44,11 +45,15 @@ wasm_tests() {
     rm -f "$log"
 }
 
-step "web/pkg is what web/build.sh generates"
+step "web/pkg was built by web/build.sh from the sources as they are (and the checker is checked)"
 "$web/check-pkg.sh"
+"$web/tests/check-pkg.test.sh"
 
 step "native unit tests of powrace-web"
 cargo test --locked -p powrace-web
+
+step "the committed web/pkg in Node: the vectors, and ledgers sealed here with node:crypto"
+node --test "$web/tests/pkg.test.mjs"
 
 for crate in pow-core web; do
     step "wasm-pack test: $crate in Node"
@@ -57,16 +62,18 @@ for crate in pow-core web; do
     WASM_BINDGEN_USE_BROWSER=1 wasm_tests --chrome --headless --chromedriver "$chromedriver" "$crate" --locked --test wasm
 done
 
-step "end to end: the real node-server, the page in headless Chromium, nc"
+step "end to end: the real node-server, the page in headless Chromium, nc; a 100,000-entry ledger"
 cargo build --locked --release -p node-server
+cargo build --locked --release -p powrace-web --example fixture_ledger
+export NODE_SERVER_BIN="$CARGO_TARGET_DIR/release/node-server"
+export FIXTURE_BIN="$CARGO_TARGET_DIR/release/examples/fixture_ledger"
 cd "$web/tests/e2e"
 [ -d node_modules/playwright-core ] || npm ci --no-audit --no-fund
-NODE_SERVER_BIN="$CARGO_TARGET_DIR/release/node-server" node --test e2e.test.mjs
+node --test --test-concurrency=1 e2e.test.mjs big-ledger.test.mjs
 
 step "end to end in Firefox: the same page in Debian's headless Firefox ESR, over WebDriver (geckodriver)"
 if [ "${#missing_firefox[@]}" -eq 0 ]; then
-    NODE_SERVER_BIN="$CARGO_TARGET_DIR/release/node-server" FIREFOX="${FIREFOX:-$(command -v firefox-esr)}" \
-        node --test firefox.test.mjs
+    FIREFOX="${FIREFOX:-$(command -v firefox-esr)}" node --test firefox.test.mjs
 else
     echo "test.sh: SKIPPED the Firefox end-to-end test: not on PATH: ${missing_firefox[*]} (CI=true makes this an error)" >&2
 fi

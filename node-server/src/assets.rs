@@ -13,6 +13,17 @@ const FILES: &[(&str, &[u8], &str)] = &[
     ("/index.html", include_bytes!("../../web/index.html"), HTML),
     ("/app.js", include_bytes!("../../web/app.js"), JS),
     ("/race.js", include_bytes!("../../web/race.js"), JS),
+    ("/dom.js", include_bytes!("../../web/dom.js"), JS),
+    (
+        "/ledger-view.js",
+        include_bytes!("../../web/ledger-view.js"),
+        JS,
+    ),
+    (
+        "/ledger-worker.js",
+        include_bytes!("../../web/ledger-worker.js"),
+        JS,
+    ),
     (
         "/miner-worker.js",
         include_bytes!("../../web/miner-worker.js"),
@@ -66,7 +77,15 @@ mod tests {
     /// leave the page half-loaded.
     #[test]
     fn every_referenced_file_is_served() {
-        for file in ["/", "/app.js", "/miner-worker.js", "/race.js"] {
+        for file in [
+            "/",
+            "/app.js",
+            "/miner-worker.js",
+            "/race.js",
+            "/dom.js",
+            "/ledger-view.js",
+            "/ledger-worker.js",
+        ] {
             let body = text(file);
             for quote in ['\'', '"'] {
                 for part in body.split(quote).skip(1).step_by(2) {

@@ -1,4 +1,142 @@
 /**
+ * A long ledger checked from entry 0 in pieces, keeping only its place between them: the next
+ * index, the last `entry_hash` and the transactions seen (to catch one recorded twice, however
+ * far apart). Feed it pages in order ([`LedgerVerifier::verify_page`]) or a file's bytes in
+ * chunks of any size ([`LedgerVerifier::push_bytes`], then [`LedgerVerifier::finish`]); each
+ * call returns a compact batch:
+ * `{from, count, statuses: Uint8Array (1 ok, 2 bad, 3 after the break), reasons: [[position,
+ * reason], …] (bad entries only), error, nextIndex, head, firstBad}` and, for bytes,
+ * `starts: Float64Array` and `lengths: Float64Array`, each entry's place in the file.
+ */
+export class LedgerVerifier {
+    __destroy_into_raw() {
+        const ptr = this.__wbg_ptr;
+        this.__wbg_ptr = 0;
+        LedgerVerifierFinalization.unregister(this);
+        return ptr;
+    }
+    free() {
+        const ptr = this.__destroy_into_raw();
+        wasm.__wbg_ledgerverifier_free(ptr, 0);
+    }
+    /**
+     * Bytes of the file read so far.
+     * @returns {number}
+     */
+    get bytesRead() {
+        const ret = wasm.ledgerverifier_bytesRead(this.__wbg_ptr);
+        return ret;
+    }
+    /**
+     * Ends a file: an error when it stopped before the array's closing `]`.
+     * @returns {string | undefined}
+     */
+    finish() {
+        const ret = wasm.ledgerverifier_finish(this.__wbg_ptr);
+        let v1;
+        if (ret[0] !== 0) {
+            v1 = getStringFromWasm0(ret[0], ret[1]);
+            wasm.__wbindgen_free(ret[0], ret[1] * 1, 1);
+        }
+        return v1;
+    }
+    /**
+     * The position of the first bad entry, if any.
+     * @returns {number | undefined}
+     */
+    get firstBad() {
+        const ret = wasm.ledgerverifier_firstBad(this.__wbg_ptr);
+        return ret[0] === 0 ? undefined : ret[1];
+    }
+    /**
+     * The last `entry_hash` while the chain holds (64 zeros before any entry), else undefined.
+     * @returns {string | undefined}
+     */
+    get head() {
+        const ret = wasm.ledgerverifier_head(this.__wbg_ptr);
+        let v1;
+        if (ret[0] !== 0) {
+            v1 = getStringFromWasm0(ret[0], ret[1]);
+            wasm.__wbindgen_free(ret[0], ret[1] * 1, 1);
+        }
+        return v1;
+    }
+    /**
+     * A verifier at entry 0.
+     */
+    constructor() {
+        const ret = wasm.ledgerverifier_new();
+        this.__wbg_ptr = ret;
+        LedgerVerifierFinalization.register(this, this.__wbg_ptr, this);
+        return this;
+    }
+    /**
+     * The index the next entry must have (the number of entries checked).
+     * @returns {number}
+     */
+    get nextIndex() {
+        const ret = wasm.ledgerverifier_nextIndex(this.__wbg_ptr);
+        return ret;
+    }
+    /**
+     * Places the next page's entries, checked on their own elsewhere by [`own_page`] (its
+     * `records` and `reasons`); the page must start at `first_index`, the verifier's next index.
+     * Together they give what [`LedgerVerifier::verify_page`] gives for the page.
+     * @param {Uint8Array | number[]} records
+     * @param {Array<any>} reasons
+     * @param {number} first_index
+     * @returns {any}
+     */
+    placeOwnPage(records, reasons, first_index) {
+        const val2 = +first_index;
+        const ptr0 = passArray8ToWasm0(records, wasm.__wbindgen_malloc);
+        const len0 = WASM_VECTOR_LEN;
+        const ret = wasm.ledgerverifier_placeOwnPage(this.__wbg_ptr, ptr0, len0, reasons, val2);
+        if (ret[2]) {
+            throw takeFromExternrefTable0(ret[1]);
+        }
+        return takeFromExternrefTable0(ret[0]);
+    }
+    /**
+     * Checks the entries completed by the next chunk of a ledger file.
+     * @param {Uint8Array | number[]} chunk
+     * @returns {any}
+     */
+    pushBytes(chunk) {
+        const ptr0 = passArray8ToWasm0(chunk, wasm.__wbindgen_malloc);
+        const len0 = WASM_VECTOR_LEN;
+        const ret = wasm.ledgerverifier_pushBytes(this.__wbg_ptr, ptr0, len0);
+        return ret;
+    }
+    /**
+     * Makes room for the transactions of a ledger of about `entries` entries in all, so that a
+     * ledger of known length takes the memory it needs (~40 bytes an entry) and no more.
+     * @param {number} entries
+     */
+    reserve(entries) {
+        wasm.ledgerverifier_reserve(this.__wbg_ptr, entries);
+    }
+    /**
+     * Checks the next page (the bytes of a JSON array of entries), which must start at
+     * `first_index`, the verifier's next index.
+     * @param {Uint8Array | number[]} page
+     * @param {number} first_index
+     * @returns {any}
+     */
+    verifyPage(page, first_index) {
+        const val2 = +first_index;
+        const ptr0 = passArray8ToWasm0(page, wasm.__wbindgen_malloc);
+        const len0 = WASM_VECTOR_LEN;
+        const ret = wasm.ledgerverifier_verifyPage(this.__wbg_ptr, ptr0, len0, val2);
+        if (ret[2]) {
+            throw takeFromExternrefTable0(ret[1]);
+        }
+        return takeFromExternrefTable0(ret[0]);
+    }
+}
+if (Symbol.dispose) LedgerVerifier.prototype[Symbol.dispose] = LedgerVerifier.prototype.free;
+
+/**
  * A search the page drives in slices: each [`Miner::step`] hashes at most `budget` nonces, in
  * increasing order from 0, so the first solution found is the smallest. Cancelling is simply
  * not calling `step` again.
@@ -175,6 +313,21 @@ export function meetsDifficulty(hash_hex, difficulty_bytes) {
 }
 
 /**
+ * Checks every entry of a page on its own, without the chain — the part of the work that
+ * workers can share page by page; a [`LedgerVerifier`] then places them in order
+ * ([`LedgerVerifier::place_own_page`]). Returns `{count, records: Uint8Array (105 bytes per
+ * entry), reasons: [[entry within the page, reason], …], error}`.
+ * @param {Uint8Array | number[]} page
+ * @returns {any}
+ */
+export function ownPage(page) {
+    const ptr0 = passArray8ToWasm0(page, wasm.__wbindgen_malloc);
+    const len0 = WASM_VECTOR_LEN;
+    const ret = wasm.ownPage(ptr0, len0);
+    return ret;
+}
+
+/**
  * Checks one ledger entry on its own (a JSON object or its JSON text):
  * `{ok, reason, entry_hash}`; `reason` says why when `ok` is false.
  * @param {any} entry
@@ -199,6 +352,38 @@ export function verifyLedger(text) {
     const ret = wasm.verifyLedger(ptr0, len0);
     return ret;
 }
+
+/**
+ * Checks one page of a ledger on its own: `text` is a JSON array of the entries from
+ * `first_index` on (as `GET /ledger?from=&limit=` serves them), `prev_hash` the `entry_hash` of
+ * the entry before (64 zeros for index 0). Returns what [`verify_ledger`] does for these
+ * entries plus `first_index`, `next_index` and `head` (the new head, when the page holds), to
+ * check the next page against. A transaction repeated from an earlier page is caught by a
+ * [`LedgerVerifier`] that saw it, not here.
+ * @param {string} text
+ * @param {number} first_index
+ * @param {string} prev_hash
+ * @returns {any}
+ */
+export function verifyPage(text, first_index, prev_hash) {
+    const val3 = +first_index;
+    let ptr0, len0, ptr1, len1;
+    try {
+        ptr0 = passStringToWasm0(text, wasm.__wbindgen_malloc, wasm.__wbindgen_realloc);
+        len0 = WASM_VECTOR_LEN;
+        ptr1 = passStringToWasm0(prev_hash, wasm.__wbindgen_malloc, wasm.__wbindgen_realloc);
+        len1 = WASM_VECTOR_LEN;
+    } catch (e) {
+        if (ptr1) { wasm.__wbindgen_free(ptr1, len1 * 1, 1); }
+        if (ptr0) { wasm.__wbindgen_free(ptr0, len0 * 1, 1); }
+        throw e;
+    }
+    const ret = wasm.verifyPage(ptr0, len0, val3, ptr1, len1);
+    if (ret[2]) {
+        throw takeFromExternrefTable0(ret[1]);
+    }
+    return takeFromExternrefTable0(ret[0]);
+}
 function __wbg_get_imports() {
     const import0 = {
         __proto__: null,
@@ -213,6 +398,12 @@ function __wbg_get_imports() {
             getDataViewMemory0().setInt32((arg0 >>> 0) + 4 * 1, len1, true);
             getDataViewMemory0().setInt32((arg0 >>> 0) + 4 * 0, ptr1, true);
         },
+        __wbg___wbindgen_number_get_934b640d0889af78: function(arg0, arg1) {
+            const obj = arg1;
+            const ret = typeof(obj) === 'number' ? obj : undefined;
+            getDataViewMemory0().setFloat64((arg0 >>> 0) + 8 * 1, isLikeNone(ret) ? 0 : ret, true);
+            getDataViewMemory0().setInt32((arg0 >>> 0) + 4 * 0, !isLikeNone(ret), true);
+        },
         __wbg___wbindgen_string_get_7ce8eee7fd327545: function(arg0, arg1) {
             const obj = arg1;
             const ret = typeof(obj) === 'string' ? obj : undefined;
@@ -224,14 +415,68 @@ function __wbg_get_imports() {
         __wbg___wbindgen_throw_4c88d8bf264fd984: function(arg0, arg1) {
             throw new Error(getStringFromWasm0(arg0, arg1));
         },
+        __wbg_from_eac91875c8a5ffa4: function(arg0) {
+            const ret = Array.from(arg0);
+            return ret;
+        },
+        __wbg_get_d7176cfb76d71114: function(arg0, arg1) {
+            const ret = arg0[arg1 >>> 0];
+            return ret;
+        },
+        __wbg_get_unchecked_e6325ad374eff861: function(arg0, arg1) {
+            const ret = arg0[arg1 >>> 0];
+            return ret;
+        },
+        __wbg_length_b03a0fabb109b1e9: function(arg0) {
+            const ret = arg0.length;
+            return ret;
+        },
+        __wbg_new_37eb45aaf5eeb820: function() {
+            const ret = new Array();
+            return ret;
+        },
+        __wbg_new_cd4348290afae586: function() {
+            const ret = new Object();
+            return ret;
+        },
+        __wbg_new_from_slice_aaf85a9746711968: function(arg0, arg1) {
+            const ret = new Float64Array(getArrayF64FromWasm0(arg0, arg1));
+            return ret;
+        },
+        __wbg_new_from_slice_b8daf545a41c6aa0: function(arg0, arg1) {
+            const ret = new Uint8Array(getArrayU8FromWasm0(arg0, arg1));
+            return ret;
+        },
+        __wbg_of_e7ea0fcd535c1444: function(arg0, arg1) {
+            const ret = Array.of(arg0, arg1);
+            return ret;
+        },
         __wbg_parse_c3f72b5a24f83c01: function() { return handleError(function (arg0, arg1) {
             const ret = JSON.parse(getStringFromWasm0(arg0, arg1));
+            return ret;
+        }, arguments); },
+        __wbg_push_c9f4893fc209f768: function(arg0, arg1) {
+            const ret = arg0.push(arg1);
+            return ret;
+        },
+        __wbg_set_2793479888329cb6: function() { return handleError(function (arg0, arg1, arg2) {
+            const ret = Reflect.set(arg0, arg1, arg2);
             return ret;
         }, arguments); },
         __wbg_stringify_0a0fbf2ef722380a: function() { return handleError(function (arg0) {
             const ret = JSON.stringify(arg0);
             return ret;
         }, arguments); },
+        __wbindgen_generic_0000000000000001: function(arg0) {
+            // Cast intrinsic for `F64 -> Externref`.
+            const ret = arg0;
+            return ret;
+        },
+        __wbindgen_generic_0000000000000002: function(arg0, arg1) {
+            // Cast intrinsic for `Ref(String) -> Externref`.
+            const ret = getStringFromWasm0(arg0, arg1);
+            return ret;
+        },
         __wbindgen_init_externref_table: function() {
             const table = wasm.__wbindgen_externrefs;
             table.set(0, undefined);
@@ -247,6 +492,9 @@ function __wbg_get_imports() {
     };
 }
 
+const LedgerVerifierFinalization = (typeof FinalizationRegistry === 'undefined')
+    ? { register: () => {}, unregister: () => {} }
+    : new FinalizationRegistry(ptr => wasm.__wbg_ledgerverifier_free(ptr, 1));
 const MinerFinalization = (typeof FinalizationRegistry === 'undefined')
     ? { register: () => {}, unregister: () => {} }
     : new FinalizationRegistry(ptr => wasm.__wbg_miner_free(ptr, 1));
@@ -315,12 +563,30 @@ function debugString(val) {
     }
 }
 
+function getArrayF64FromWasm0(ptr, len) {
+    ptr = ptr >>> 0;
+    return getFloat64ArrayMemory0().subarray(ptr / 8, ptr / 8 + len);
+}
+
+function getArrayU8FromWasm0(ptr, len) {
+    ptr = ptr >>> 0;
+    return getUint8ArrayMemory0().subarray(ptr / 1, ptr / 1 + len);
+}
+
 let cachedDataViewMemory0 = null;
 function getDataViewMemory0() {
     if (cachedDataViewMemory0 === null || cachedDataViewMemory0.buffer.detached === true || (cachedDataViewMemory0.buffer.detached === undefined && cachedDataViewMemory0.buffer !== wasm.memory.buffer)) {
         cachedDataViewMemory0 = new DataView(wasm.memory.buffer);
     }
     return cachedDataViewMemory0;
+}
+
+let cachedFloat64ArrayMemory0 = null;
+function getFloat64ArrayMemory0() {
+    if (cachedFloat64ArrayMemory0 === null || cachedFloat64ArrayMemory0.byteLength === 0) {
+        cachedFloat64ArrayMemory0 = new Float64Array(wasm.memory.buffer);
+    }
+    return cachedFloat64ArrayMemory0;
 }
 
 function getStringFromWasm0(ptr, len) {
@@ -347,6 +613,13 @@ function handleError(f, args) {
 
 function isLikeNone(x) {
     return x === undefined || x === null;
+}
+
+function passArray8ToWasm0(arg, malloc) {
+    const ptr = malloc(arg.length * 1, 1) >>> 0;
+    getUint8ArrayMemory0().set(arg, ptr / 1);
+    WASM_VECTOR_LEN = arg.length;
+    return ptr;
 }
 
 function passStringToWasm0(arg, malloc, realloc) {
@@ -427,6 +700,7 @@ function __wbg_finalize_init(instance, module) {
     wasm = instance.exports;
     wasmModule = module;
     cachedDataViewMemory0 = null;
+    cachedFloat64ArrayMemory0 = null;
     cachedUint8ArrayMemory0 = null;
     wasm.__wbindgen_start();
     return wasm;

@@ -5,7 +5,10 @@
 //!
 //! # Layout
 //! - [`check`]: the checks as plain Rust returning JSON values (tested natively and in wasm).
-//! - this file: the JS-facing exports — [`hash_hex`], [`verify_entry`], [`verify_ledger`],
+//! - this file: the JS-facing exports — [`hash_hex`], [`verify_entry`], [`verify_ledger`] (a
+//!   whole file), [`verify_page`] (one page of `GET /ledger?from=&limit=`), the
+//!   [`LedgerVerifier`] that walks a long ledger page by page or a file as a byte stream,
+//!   [`own_page`] (a page's entries checked on their own, for helper workers),
 //!   [`meets_difficulty`], [`leading_zero_bits`] and the cancellable [`Miner`].
 //!
 //! The generated glue and `.wasm` live in `web/pkg/` (see `web/build.sh`).
@@ -48,6 +51,227 @@ pub fn verify_entry(entry: JsValue) -> Result<JsValue, JsError> {
 #[wasm_bindgen(js_name = verifyLedger)]
 pub fn verify_ledger(text: &str) -> JsValue {
     to_js(&check::ledger(text))
+}
+
+/// Checks one page of a ledger on its own: `text` is a JSON array of the entries from
+/// `first_index` on (as `GET /ledger?from=&limit=` serves them), `prev_hash` the `entry_hash` of
+/// the entry before (64 zeros for index 0). Returns what [`verify_ledger`] does for these
+/// entries plus `first_index`, `next_index` and `head` (the new head, when the page holds), to
+/// check the next page against. A transaction repeated from an earlier page is caught by a
+/// [`LedgerVerifier`] that saw it, not here.
+#[wasm_bindgen(js_name = verifyPage)]
+pub fn verify_page(text: &str, first_index: f64, prev_hash: &str) -> Result<JsValue, JsError> {
+    let prev: Hash32 = prev_hash
+        .parse()
+        .map_err(|e| JsError::new(&format!("prev_hash: {e}")))?;
+    Ok(to_js(&check::page(text, index_from_js(first_index)?, prev)))
+}
+
+/// Checks every entry of a page on its own, without the chain — the part of the work that
+/// workers can share page by page; a [`LedgerVerifier`] then places them in order
+/// ([`LedgerVerifier::place_own_page`]). Returns `{count, records: Uint8Array (105 bytes per
+/// entry), reasons: [[entry within the page, reason], …], error}`.
+#[wasm_bindgen(js_name = ownPage)]
+pub fn own_page(page: &[u8]) -> JsValue {
+    let own = check::own_page(page);
+    let o = js_sys::Object::new();
+    let set = |k: &str, v: &JsValue| {
+        js_sys::Reflect::set(&o, &JsValue::from_str(k), v).expect("a plain object");
+    };
+    set("count", &JsValue::from_f64(own.len() as f64));
+    set(
+        "records",
+        &js_sys::Uint8Array::from(&own.records[..]).into(),
+    );
+    let reasons = js_sys::Array::new();
+    for (k, why) in &own.reasons {
+        reasons.push(&js_sys::Array::of2(
+            &JsValue::from_f64(f64::from(*k)),
+            &JsValue::from_str(why),
+        ));
+    }
+    set("reasons", &reasons.into());
+    set(
+        "error",
+        &own.error
+            .as_deref()
+            .map_or(JsValue::NULL, JsValue::from_str),
+    );
+    o.into()
+}
+
+/// A whole number from JavaScript as an index.
+fn index_from_js(x: f64) -> Result<u64, JsError> {
+    if x.is_finite() && x >= 0.0 && x.fract() == 0.0 && x <= MAX_SAFE_INTEGER {
+        Ok(x as u64)
+    } else {
+        Err(JsError::new(&format!("{x} is not an entry index")))
+    }
+}
+
+/// The largest integer a JavaScript number holds exactly.
+const MAX_SAFE_INTEGER: f64 = 9_007_199_254_740_991.0;
+
+/// A long ledger checked from entry 0 in pieces, keeping only its place between them: the next
+/// index, the last `entry_hash` and the transactions seen (to catch one recorded twice, however
+/// far apart). Feed it pages in order ([`LedgerVerifier::verify_page`]) or a file's bytes in
+/// chunks of any size ([`LedgerVerifier::push_bytes`], then [`LedgerVerifier::finish`]); each
+/// call returns a compact batch:
+/// `{from, count, statuses: Uint8Array (1 ok, 2 bad, 3 after the break), reasons: [[position,
+/// reason], …] (bad entries only), error, nextIndex, head, firstBad}` and, for bytes,
+/// `starts: Float64Array` and `lengths: Float64Array`, each entry's place in the file.
+#[wasm_bindgen]
+pub struct LedgerVerifier {
+    chain: check::Chain,
+    splitter: check::Splitter,
+}
+
+impl Default for LedgerVerifier {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+#[wasm_bindgen]
+impl LedgerVerifier {
+    /// A verifier at entry 0.
+    #[wasm_bindgen(constructor)]
+    pub fn new() -> LedgerVerifier {
+        Self {
+            chain: check::Chain::new(),
+            splitter: check::Splitter::new(),
+        }
+    }
+
+    /// Makes room for the transactions of a ledger of about `entries` entries in all, so that a
+    /// ledger of known length takes the memory it needs (~40 bytes an entry) and no more.
+    pub fn reserve(&mut self, entries: f64) {
+        if entries.is_finite() && entries > 0.0 {
+            self.chain.reserve(entries as u64);
+        }
+    }
+
+    /// Checks the next page (the bytes of a JSON array of entries), which must start at
+    /// `first_index`, the verifier's next index.
+    #[wasm_bindgen(js_name = verifyPage)]
+    pub fn verify_page(&mut self, page: &[u8], first_index: f64) -> Result<JsValue, JsError> {
+        let first = index_from_js(first_index)?;
+        if first != self.chain.next_index() {
+            return Err(JsError::new(&format!(
+                "the page starts at entry {first}, but the verifier is at entry {}",
+                self.chain.next_index()
+            )));
+        }
+        let batch = self.chain.page(page);
+        Ok(self.batch_to_js(&batch))
+    }
+
+    /// Places the next page's entries, checked on their own elsewhere by [`own_page`] (its
+    /// `records` and `reasons`); the page must start at `first_index`, the verifier's next index.
+    /// Together they give what [`LedgerVerifier::verify_page`] gives for the page.
+    #[wasm_bindgen(js_name = placeOwnPage)]
+    pub fn place_own_page(
+        &mut self,
+        records: &[u8],
+        reasons: &js_sys::Array,
+        first_index: f64,
+    ) -> Result<JsValue, JsError> {
+        let first = index_from_js(first_index)?;
+        if first != self.chain.next_index() {
+            return Err(JsError::new(&format!(
+                "the page starts at entry {first}, but the verifier is at entry {}",
+                self.chain.next_index()
+            )));
+        }
+        let mut page = check::OwnPage {
+            records: records.to_vec(),
+            ..check::OwnPage::default()
+        };
+        for r in reasons.iter() {
+            let r = js_sys::Array::from(&r);
+            let at = r.get(0).as_f64().filter(|k| k.fract() == 0.0 && *k >= 0.0);
+            match (at, r.get(1).as_string()) {
+                (Some(k), Some(why)) => page.reasons.push((k as u32, why)),
+                _ => return Err(JsError::new("a reason is [entry within the page, text]")),
+            }
+        }
+        let batch = self.chain.push_own_page(&page);
+        Ok(self.batch_to_js(&batch))
+    }
+
+    /// Checks the entries completed by the next chunk of a ledger file.
+    #[wasm_bindgen(js_name = pushBytes)]
+    pub fn push_bytes(&mut self, chunk: &[u8]) -> JsValue {
+        let batch = self.chain.push_bytes(&mut self.splitter, chunk);
+        self.batch_to_js(&batch)
+    }
+
+    /// Ends a file: an error when it stopped before the array's closing `]`.
+    pub fn finish(&mut self) -> Option<String> {
+        self.splitter.finish().err()
+    }
+
+    /// The index the next entry must have (the number of entries checked).
+    #[wasm_bindgen(getter, js_name = nextIndex)]
+    pub fn next_index(&self) -> f64 {
+        self.chain.next_index() as f64
+    }
+
+    /// The last `entry_hash` while the chain holds (64 zeros before any entry), else undefined.
+    #[wasm_bindgen(getter)]
+    pub fn head(&self) -> Option<String> {
+        self.chain.head().map(|h| h.to_string())
+    }
+
+    /// The position of the first bad entry, if any.
+    #[wasm_bindgen(getter, js_name = firstBad)]
+    pub fn first_bad(&self) -> Option<f64> {
+        self.chain.first_bad().map(|p| p as f64)
+    }
+
+    /// Bytes of the file read so far.
+    #[wasm_bindgen(getter, js_name = bytesRead)]
+    pub fn bytes_read(&self) -> f64 {
+        self.splitter.offset() as f64
+    }
+
+    fn batch_to_js(&self, b: &check::Batch) -> JsValue {
+        let o = js_sys::Object::new();
+        let set = |k: &str, v: &JsValue| {
+            js_sys::Reflect::set(&o, &JsValue::from_str(k), v).expect("a plain object");
+        };
+        set("from", &JsValue::from_f64(b.from as f64));
+        set("count", &JsValue::from_f64(b.statuses.len() as f64));
+        set(
+            "statuses",
+            &js_sys::Uint8Array::from(&b.statuses[..]).into(),
+        );
+        let reasons = js_sys::Array::new();
+        for (position, reason) in &b.reasons {
+            reasons.push(&js_sys::Array::of2(
+                &JsValue::from_f64(*position as f64),
+                &JsValue::from_str(reason),
+            ));
+        }
+        set("reasons", &reasons.into());
+        if !b.spans.is_empty() {
+            let starts: Vec<f64> = b.spans.iter().map(|s| s.0 as f64).collect();
+            let lengths: Vec<f64> = b.spans.iter().map(|s| s.1 as f64).collect();
+            set("starts", &js_sys::Float64Array::from(&starts[..]).into());
+            set("lengths", &js_sys::Float64Array::from(&lengths[..]).into());
+        }
+        set(
+            "error",
+            &b.error.as_deref().map_or(JsValue::NULL, JsValue::from_str),
+        );
+        set("nextIndex", &JsValue::from_f64(self.next_index()));
+        set("head", &self.head().map_or(JsValue::NULL, |h| h.into()));
+        set(
+            "firstBad",
+            &self.first_bad().map_or(JsValue::NULL, JsValue::from_f64),
+        );
+        o.into()
+    }
 }
 
 /// Whether `hash_hex` has `difficulty_bytes` leading zero bytes.

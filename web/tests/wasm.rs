@@ -5,7 +5,8 @@
 use pow_core::chain::Entry;
 use pow_core::Hash32;
 use powrace_web::{
-    hash_hex, leading_zero_bits, meets_difficulty, verify_entry, verify_ledger, Miner,
+    hash_hex, leading_zero_bits, meets_difficulty, verify_entry, verify_ledger, verify_page,
+    LedgerVerifier, Miner,
 };
 use serde_json::Value;
 use wasm_bindgen::JsValue;
@@ -26,11 +27,14 @@ fn json(v: &JsValue) -> Value {
     serde_json::from_str(&text).unwrap()
 }
 
+/// A ledger of the first `n` vectors with a proof of work, one entry per transaction.
 fn sealed_ledger(n: usize) -> Vec<Entry> {
     let mut out: Vec<Entry> = Vec::new();
+    let mut seen = std::collections::BTreeSet::new();
     for v in vectors()
         .iter()
         .filter(|v| v["difficulty"].as_u64().unwrap() > 0)
+        .filter(|v| seen.insert(v["transaction_data"].as_str().unwrap().to_string()))
         .take(n)
     {
         let data = v["transaction_data"].as_str().unwrap();
@@ -49,6 +53,7 @@ fn sealed_ledger(n: usize) -> Vec<Entry> {
                 tx_id: Hash32::digest(data.as_bytes()),
                 prev_hash: prev,
                 entry_hash: Hash32::ZERO,
+                ..Entry::default()
             }
             .seal(),
         );
@@ -152,4 +157,184 @@ fn a_tampered_ledger_names_the_entry_and_why() {
         .as_str()
         .unwrap()
         .starts_with("proof of work does not hold"));
+}
+
+/// A field of a JS object.
+fn field(o: &JsValue, k: &str) -> JsValue {
+    js_sys::Reflect::get(o, &JsValue::from_str(k)).unwrap()
+}
+
+/// Statuses, reasons and the end state of a ledger checked by one [`LedgerVerifier`] in pages.
+struct Paged {
+    statuses: Vec<u8>,
+    reasons: Vec<(u64, String)>,
+    head: Option<String>,
+    first_bad: Option<f64>,
+}
+
+fn by_pages(raw: &[Value], size: usize) -> Paged {
+    let mut v = LedgerVerifier::new();
+    let mut out = Paged {
+        statuses: vec![],
+        reasons: vec![],
+        head: None,
+        first_bad: None,
+    };
+    for (k, page) in raw.chunks(size).enumerate() {
+        let text = serde_json::to_vec(page).unwrap();
+        let b = v.verify_page(&text, (k * size) as f64).unwrap();
+        assert!(field(&b, "error").is_null());
+        assert_eq!(field(&b, "from").as_f64(), Some((k * size) as f64));
+        out.statuses
+            .extend(js_sys::Uint8Array::new(&field(&b, "statuses")).to_vec());
+        for r in js_sys::Array::from(&field(&b, "reasons")).iter() {
+            let r = js_sys::Array::from(&r);
+            out.reasons.push((
+                r.get(0).as_f64().unwrap() as u64,
+                r.get(1).as_string().unwrap(),
+            ));
+        }
+    }
+    out.head = v.head();
+    out.first_bad = v.first_bad();
+    assert_eq!(v.next_index() as usize, raw.len());
+    out
+}
+
+fn values(l: &[Entry]) -> Vec<Value> {
+    l.iter().map(|e| serde_json::to_value(e).unwrap()).collect()
+}
+
+#[wasm_bindgen_test]
+fn a_ledger_checked_page_by_page_holds_and_ends_at_its_head() {
+    let l = sealed_ledger(9);
+    for size in [1, 2, 4, 9] {
+        let p = by_pages(&values(&l), size);
+        assert_eq!(p.statuses, vec![1; 9]);
+        assert_eq!(p.head, Some(l[8].entry_hash.to_string()));
+        assert_eq!(p.first_bad, None);
+    }
+    // One page on its own, from the hash before it.
+    let text = serde_json::to_string(&l[4..7]).unwrap();
+    let r = json(&verify_page(&text, 4.0, &l[3].entry_hash.to_string()).unwrap());
+    assert_eq!(r["ok"], true);
+    assert_eq!(r["first_index"], 4);
+    assert_eq!(r["next_index"], 7);
+    assert_eq!(r["head"], l[6].entry_hash.to_string());
+    assert_eq!(r["entries"][0]["position"], 4);
+    // From the wrong hash: its first entry's link is broken.
+    let r = json(&verify_page(&text, 4.0, &l[2].entry_hash.to_string()).unwrap());
+    assert_eq!(r["first_bad"], 4);
+    assert!(r["entries"][0]["reason"]
+        .as_str()
+        .unwrap()
+        .starts_with("prev_hash "));
+    // Not an index, not a hash, not the verifier's next page.
+    assert!(verify_page(&text, -1.0, &l[3].entry_hash.to_string()).is_err());
+    assert!(verify_page(&text, 4.0, "zz").is_err());
+    let mut v = LedgerVerifier::new();
+    assert!(v.verify_page(b"[]", 3.0).is_err());
+}
+
+#[wasm_bindgen_test]
+fn a_tampered_entry_in_a_later_page_is_named_and_the_rest_follow_the_break() {
+    let l = sealed_ledger(9);
+    let mut raw = values(&l);
+    raw[6]["node"] = "Mallory".into();
+    let p = by_pages(&raw, 4);
+    assert_eq!(p.statuses, [1, 1, 1, 1, 1, 1, 2, 3, 3]);
+    assert_eq!(p.first_bad, Some(6.0));
+    assert_eq!(p.head, None);
+    let mut changed = l[6].clone();
+    changed.node = "Mallory".into();
+    assert_eq!(
+        p.reasons,
+        [(
+            6,
+            format!(
+                "entry_hash {} does not match the entry's fields ({}): a field was changed",
+                l[6].entry_hash,
+                changed.compute_hash()
+            )
+        )]
+    );
+}
+
+#[wasm_bindgen_test]
+fn a_link_broken_across_a_page_boundary_is_caught() {
+    let mut l = sealed_ledger(8);
+    // Entry 3 resealed with another time: it holds, but entry 4, first of the next page, no
+    // longer links to it.
+    l[3].time_taken = 1.5;
+    l[3] = l[3].clone().seal();
+    let p = by_pages(&values(&l), 4);
+    assert_eq!(p.statuses, [1, 1, 1, 1, 2, 3, 3, 3]);
+    assert_eq!(p.first_bad, Some(4.0));
+    assert_eq!(
+        p.reasons[0].1,
+        format!(
+            "prev_hash {} is not the previous entry's entry_hash {} (an entry before it was changed, removed or moved)",
+            l[4].prev_hash, l[3].entry_hash
+        )
+    );
+}
+
+#[wasm_bindgen_test]
+fn a_transaction_repeated_pages_later_is_caught() {
+    let mut l = sealed_ledger(7);
+    let mut again = l[1].clone();
+    again.index = 7;
+    again.prev_hash = l[6].entry_hash;
+    l.push(again.seal());
+    let p = by_pages(&values(&l), 3);
+    assert_eq!(p.statuses, [1, 1, 1, 1, 1, 1, 1, 2]);
+    assert_eq!(
+        p.reasons,
+        [(
+            7,
+            "the transaction is already recorded at index 1".to_string()
+        )]
+    );
+}
+
+#[wasm_bindgen_test]
+fn a_duplicate_key_is_refused_in_pages_streams_and_whole_files() {
+    let l = sealed_ledger(4);
+    let text = serde_json::to_string_pretty(&l).unwrap();
+    let key = format!("\"node\": \"{}\"", l[2].node);
+    let dup = text.replacen(&key, &format!("\"node\": \"Mallory\",\n    {key}"), 1);
+    // The first occurrence of that node name may be an earlier entry's: find where it went.
+    let at: Vec<Value> = serde_json::from_str::<Vec<Value>>(&text).unwrap();
+    let first = at
+        .iter()
+        .position(|e| e["node"] == l[2].node.as_str())
+        .unwrap();
+    let want: Vec<u8> = (0..4)
+        .map(|i| match i.cmp(&first) {
+            std::cmp::Ordering::Less => 1,
+            std::cmp::Ordering::Equal => 2,
+            std::cmp::Ordering::Greater => 3,
+        })
+        .collect();
+
+    let r = json(&verify_ledger(&dup));
+    assert_eq!(r["first_bad"], first);
+    let reason = r["entries"][first]["reason"].as_str().unwrap();
+    assert!(
+        reason.starts_with("the entry does not parse: duplicate field `node`"),
+        "{reason}"
+    );
+    let mut v = LedgerVerifier::new();
+    let b = v.verify_page(dup.as_bytes(), 0.0).unwrap();
+    assert_eq!(
+        js_sys::Uint8Array::new(&field(&b, "statuses")).to_vec(),
+        want
+    );
+    let mut s = LedgerVerifier::new();
+    let mut got = Vec::new();
+    for chunk in dup.as_bytes().chunks(5) {
+        got.extend(js_sys::Uint8Array::new(&field(&s.push_bytes(chunk), "statuses")).to_vec());
+    }
+    assert_eq!(s.finish(), None);
+    assert_eq!(got, want);
 }

@@ -19,6 +19,7 @@ const SCREENSHOT = process.env.SCREENSHOT ? path.resolve(process.env.SCREENSHOT)
 
 let nodes, dir, browser, page;
 const addrs = () => nodes.addrs;
+const front = () => nodes.front; // what the page talks to: the nodes (or stand-ins, see harness)
 
 before(async () => {
   nodes = await startNodes();
@@ -38,7 +39,7 @@ after(async () => {
 });
 
 test('the page shows a race from nc: every node start and end, the winner, the ledger verified by WASM', async () => {
-  await page.goto(`http://${addrs()[0]}/?nodes=${addrs().join(',')}`);
+  await page.goto(`http://${front()[0]}/?nodes=${front().join(',')}`);
   await waitFor('three live nodes', async () => (await page.locator('.node-chip[data-state="live"]').count()) === NODES);
   await waitFor('the WASM core', async () => (await page.locator('#wasm-status.ok').count()) === 1);
 
@@ -70,8 +71,7 @@ test('the page shows a race from nc: every node start and end, the winner, the l
   // The ledger, fetched from /ledger and verified by the WASM core.
   for (const [i, tx] of txs.entries()) {
     const row = page.locator(`#ledger tr[data-position="${i}"]`);
-    await waitFor(`ledger row ${i}`, async () => (await row.count()) === 1);
-    assert.equal(await row.getAttribute('data-status'), 'ok');
+    await waitFor(`ledger row ${i} checked`, async () => (await row.getAttribute('data-status')) === 'ok' && (await row.getAttribute('data-tx')) != null);
     assert.equal(await row.locator('.mark').innerText(), '✓');
     assert.equal(await row.getAttribute('data-tx'), tx);
     const winner = replies[i][0].winner;
@@ -85,6 +85,29 @@ test('the page shows a race from nc: every node start and end, the winner, the l
   assert.equal(wins.map(Number).reduce((a, b) => a + b, 0), txs.length);
 });
 
+test('a ledger.json with a duplicate key opened from disk shows ✗ on that entry, naming the key', async () => {
+  // A duplicate key (issue 8 §7): `"node": "Mallory"` before the entry's real `node`. A reader
+  // that keeps the last key (JSON.parse) sees a valid entry; one that keeps the first sees another
+  // winner. The page refuses the entry and names the key.
+  const text = readFileSync(path.join(dir, 'ledger.json'), 'utf8');
+  const ledger = JSON.parse(text);
+  assert.ok(ledger.length >= 2);
+  const dupAt = 0;
+  const dupText = text.replace('{\n    "node": ', '{\n    "node": "Mallory",\n    "node": ');
+  assert.notEqual(dupText, text);
+  assert.equal(JSON.parse(dupText)[dupAt].node, ledger[dupAt].node, 'JSON.parse keeps the last key');
+  await page.setInputFiles('#file-input', { name: 'ledger-duplicate-key.json', mimeType: 'application/json', buffer: Buffer.from(dupText) });
+  const dupRow = page.locator(`#file-result tr[data-position="${dupAt}"]`);
+  await waitFor('the duplicate-key row checked', async () => (await page.locator('#file-result h3').innerText()).includes('duplicate-key') && (await dupRow.getAttribute('data-status')) === 'bad');
+  assert.equal(await dupRow.locator('.mark').innerText(), '✗');
+  assert.match(await dupRow.locator('.reason').innerText(), /^the entry does not parse: duplicate field `node`/);
+  for (let i = dupAt + 1; i < ledger.length; i++) {
+    await waitFor(`row ${i} after the duplicate key`, async () => (await page.locator(`#file-result tr[data-position="${i}"]`).getAttribute('data-status')) === 'after_break');
+  }
+  assert.match(await page.locator('#file-result .summary').innerText(), new RegExp(`entry ${dupAt} is the first bad entry: the entry does not parse: duplicate field \`node\``));
+
+});
+
 test('a tampered ledger.json opened from disk shows ✗ on the changed entry, with the reason', async () => {
   const ledger = JSON.parse(readFileSync(path.join(dir, 'ledger.json'), 'utf8'));
   assert.ok(ledger.length >= 2);
@@ -94,8 +117,7 @@ test('a tampered ledger.json opened from disk shows ✗ on the changed entry, wi
   await page.setInputFiles('#file-input', { name: 'ledger-tampered.json', mimeType: 'application/json', buffer: Buffer.from(JSON.stringify(tampered, null, 2)) });
 
   const row = page.locator(`#file-result tr[data-position="${bad}"]`);
-  await waitFor('the tampered row', async () => (await row.count()) === 1);
-  assert.equal(await row.getAttribute('data-status'), 'bad');
+  await waitFor('the tampered row checked', async () => (await row.getAttribute('data-status')) === 'bad' && (await row.getAttribute('data-tx')) != null);
   assert.equal(await row.locator('.mark').innerText(), '✗');
   const reason = await row.locator('.reason').innerText();
   assert.match(reason, new RegExp(`^entry_hash ${ledger[bad].entry_hash} does not match the entry's fields \\([0-9a-f]{64}\\): a field was changed$`));

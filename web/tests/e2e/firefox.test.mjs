@@ -14,7 +14,7 @@ import { spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { NODES, SEED_TX, STEP_MS, freeBase, log, nc, startNodes, waitFor } from './harness.mjs';
+import { NODES, SEED_TX, STEP_MS, STANDIN, freeBase, log, nc, startNodes, waitFor, makeFixture, fixtureTx, requirePagedLedger } from './harness.mjs';
 
 const FIREFOX = process.env.FIREFOX ?? '/usr/bin/firefox-esr';
 const GECKODRIVER = process.env.GECKODRIVER ?? 'geckodriver';
@@ -22,6 +22,9 @@ const SCREENSHOT = process.env.FIREFOX_SCREENSHOT
   ? path.resolve(process.env.FIREFOX_SCREENSHOT)
   : path.join(tmpdir(), 'powrace-e2e-firefox.png');
 const ELEMENT = 'element-6066-11e4-a52e-4f735466cecf'; // the W3C web element identifier key
+/** The long ledger's length here (big-ledger.test.mjs runs the full checks in Chromium). */
+const ENTRIES = Number(process.env.FIREFOX_FIXTURE_ENTRIES ?? 100_000);
+const LONG_MS = Number(process.env.LONG_MS ?? Math.max(STEP_MS, ENTRIES * 3));
 
 let nodes, driver, driverUrl, sid;
 let firefoxOut = ''; // geckodriver's and Firefox's output, the page's console among it
@@ -159,7 +162,8 @@ after(async () => {
 
 test('Firefox: the page shows a race from nc: every node start and end, the winner, the ledger verified by WASM', async () => {
   const addrs = nodes.addrs;
-  await cmd('POST', '/url', { url: `http://${addrs[0]}/?nodes=${addrs.join(',')}` });
+  const front = nodes.front; // what the page talks to: the nodes (or stand-ins, see harness)
+  await cmd('POST', '/url', { url: `http://${front[0]}/?nodes=${front.join(',')}` });
   assert.equal(await exec(() => navigator.userAgent.includes('Firefox/')), true, 'the browser is Firefox');
   await waitFor('three live nodes', async () => (await count('.node-chip[data-state="live"]')) === NODES);
   await waitFor('the WASM core', async () => (await count('#wasm-status.ok')) === 1);
@@ -194,9 +198,9 @@ test('Firefox: the page shows a race from nc: every node start and end, the winn
   }
 
   // The ledger, fetched from /ledger and verified by the WASM core in Firefox.
-  const rows = await waitFor('both ledger rows', async () => {
+  const rows = await waitFor('both ledger rows, checked', async () => {
     const rs = await ledgerRows('#ledger');
-    return rs.length === txs.length && rs;
+    return rs.length === txs.length && rs.every((r) => r.status === 'ok' && r.tx != null) && rs;
   });
   for (const [i, tx] of txs.entries()) {
     const row = rows.find((x) => x.position === i);
@@ -214,8 +218,24 @@ test('Firefox: the page shows a race from nc: every node start and end, the winn
 });
 
 test('Firefox: a tampered ledger.json opened from disk shows ✗; the browser miner (module Worker + WASM) finds nonce 6907', async () => {
-  const ledger = JSON.parse(readFileSync(path.join(nodes.dir, 'ledger.json'), 'utf8'));
+  const saved = readFileSync(path.join(nodes.dir, 'ledger.json'), 'utf8');
+  const ledger = JSON.parse(saved);
   assert.ok(ledger.length >= 2);
+
+  // A duplicate key (issue 8 §7): refused at its entry, the key named.
+  const dupFile = path.join(nodes.dir, 'ledger-duplicate-key.json');
+  writeFileSync(dupFile, saved.replace('{\n    "node": ', '{\n    "node": "Mallory",\n    "node": '));
+  await cmd('POST', `/element/${await find('#file-input')}/value`, { text: dupFile });
+  const dupRows = await waitFor('the duplicate-key file checked', async () => {
+    const rs = await ledgerRows('#file-result');
+    const named = (await text('#file-result h3'))?.includes('duplicate-key');
+    return named && (await attr('#file-result .file-view', 'data-state')) === 'bad' && rs.length === ledger.length && rs.every((r) => r.tx != null) && rs;
+  });
+  const dup = dupRows.find((x) => x.position === 0);
+  assert.equal(dup.status, 'bad');
+  assert.match(dup.reason, /^the entry does not parse: duplicate field `node`/);
+  for (const r of dupRows.filter((x) => x.position > 0)) assert.equal(r.status, 'after_break');
+
   const bad = ledger.length - 1;
   const tampered = structuredClone(ledger);
   tampered[bad].node = tampered[bad].node === 'Node1' ? 'Node2' : 'Node1';
@@ -225,7 +245,9 @@ test('Firefox: a tampered ledger.json opened from disk shows ✗; the browser mi
 
   const rows = await waitFor('the checked file', async () => {
     const rs = await ledgerRows('#file-result');
-    return rs.length === ledger.length && rs;
+    if (!(await text('#file-result h3'))?.includes('tampered')) return false;
+    const done = ['ok', 'bad', 'error'].includes(await attr('#file-result .file-view', 'data-state'));
+    return done && rs.length === ledger.length && rs.every((r) => r.tx != null) && rs;
   });
   const row = rows.find((x) => x.position === bad);
   assert.equal(row.status, 'bad');
@@ -247,4 +269,56 @@ test('Firefox: a tampered ledger.json opened from disk shows ✗; the browser mi
   const png = await cmd('GET', '/moz/screenshot/full');
   writeFileSync(SCREENSHOT, Buffer.from(png, 'base64'));
   assert.deepEqual(pageErrors(), [], 'no uncaught error in the page');
+});
+
+test(`Firefox: a ${ENTRIES}-entry ledger: newest first, checked in the background to ✓, a race fetched incrementally, a deep tampered entry ✗`, async () => {
+  const big = await startNodes('powrace-e2e-firefox-big-', { startMs: LONG_MS, ledger: await (async () => {
+    const dir = path.join(nodes.dir, 'fixtures');
+    mkdirSync(dir, { recursive: true });
+    makeFixture(path.join(dir, 'ledger.json'), ENTRIES);
+    return path.join(dir, 'ledger.json');
+  })() });
+  try {
+    if (!STANDIN) await requirePagedLedger(big.addrs[0]);
+    const front = big.front;
+    await cmd('POST', '/url', { url: `http://${front[0]}/?nodes=${front.join(',')}` });
+    const newest = `#ledger tr[data-position="${ENTRIES - 1}"]`;
+    await waitFor('the newest entry on screen', async () => (await attr(newest, 'data-tx')) === fixtureTx(ENTRIES - 1));
+    await waitFor('the whole chain checked', async () => (await attr('#ledger', 'data-state')) === 'ok' && Number(await attr('#ledger', 'data-verified')) === ENTRIES, LONG_MS);
+    const t = await exec(() => ({ ...window.powrace.timings, workers: window.powrace.ledger().view.helpers || 1 }));
+    console.log(`# Firefox, ${ENTRIES} entries: newest rows shown ${t.ledgerFirstRows.toFixed(0)} ms after navigation; whole chain checked ${t.ledgerVerified.toFixed(0)} ms after navigation (${t.workers} checking workers)`);
+    assert.match(await text('#ledger .summary'), new RegExp(`^✓ ${ENTRIES.toLocaleString('en')} entries, chain intact`));
+    assert.equal(await attr(newest, 'data-status'), 'ok');
+    assert.ok((await count('#ledger tbody tr')) < 60, 'only the rows in view are in the page');
+
+    // A race: the new entry appears on top, checked onto the known head.
+    const tx = `firefox big ${Date.now()}`;
+    const replies = await Promise.all(big.addrs.map((a) => nc(a, tx)));
+    const won = replies.find((r) => r.outcome === 'won');
+    assert.equal(won.entry.index, ENTRIES);
+    const row = `#ledger tr[data-position="${ENTRIES}"]`;
+    await waitFor('the new entry on screen and checked', async () => (await attr(row, 'data-tx')) === tx && (await attr(row, 'data-status')) === 'ok' && Number(await attr('#ledger', 'data-verified')) === ENTRIES + 1);
+    // The page asked for entries from the old end on, never for the whole ledger (the worker's
+    // requests are not in the page's resource timing, the rows' are).
+    const urls = await exec(() => performance.getEntriesByType('resource').map((e) => e.name).filter((u) => new URL(u).pathname === '/ledger'));
+    assert.deepEqual(urls.filter((u) => !new URL(u).searchParams.has('from')), []);
+
+    // A tampered entry deep in a file opened from disk.
+    const bad = Math.floor(ENTRIES * 0.54321);
+    const file = path.join(nodes.dir, 'fixtures', 'tampered.json');
+    makeFixture(file, ENTRIES, '--tamper', String(bad));
+    await cmd('POST', `/element/${await find('#file-input')}/value`, { text: file });
+    await waitFor('the file checked', async () => ['ok', 'bad', 'error'].includes(await attr('#file-result .file-view', 'data-state')), LONG_MS);
+    assert.equal(await attr('#file-result .file-view', 'data-state'), 'bad');
+    assert.equal(Number(await attr('#file-result .file-view', 'data-first-bad')), bad);
+    await click('#file-result .first-bad');
+    const badRow = `#file-result tr[data-position="${bad}"]`;
+    await waitFor('the tampered entry on screen', async () => (await attr(badRow, 'data-tx')) === fixtureTx(bad));
+    assert.equal(await attr(badRow, 'data-status'), 'bad');
+    assert.match(await text(`${badRow} .reason`), /^entry_hash [0-9a-f]{64} does not match the entry's fields \([0-9a-f]{64}\): a field was changed$/);
+    assert.equal(await attr(`#file-result tr[data-position="${bad + 1}"]`, 'data-status'), 'after_break');
+    assert.deepEqual(pageErrors(), [], 'no uncaught error in the page');
+  } finally {
+    big.stop();
+  }
 });
