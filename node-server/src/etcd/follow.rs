@@ -22,13 +22,17 @@ pub struct EntryStream {
     store: Store,
     next_index: u64,
     prev_hash: Hash32,
-    ready: VecDeque<Entry>,
+    /// Entries read or watched, not yet returned, with the revision that wrote each.
+    ready: VecDeque<(Entry, i64)>,
     watch: Option<WatchStream>,
     probing: bool,
+    /// A revision to watch from before reading anything (see [`Store::follow_from`]).
+    resume: Option<i64>,
+    revision: i64,
 }
 
 impl EntryStream {
-    pub(crate) fn new(store: Store, index: u64, prev_hash: Hash32) -> Self {
+    pub(crate) fn new(store: Store, index: u64, prev_hash: Hash32, resume: Option<i64>) -> Self {
         Self {
             store,
             next_index: index,
@@ -36,12 +40,20 @@ impl EntryStream {
             ready: VecDeque::new(),
             watch: None,
             probing: false,
+            resume,
+            revision: 0,
         }
     }
 
     /// The index of the next entry [`next`](Self::next) returns.
     pub fn position(&self) -> u64 {
         self.next_index
+    }
+
+    /// The etcd revision that wrote the last entry returned (0 before the first): a host that
+    /// keeps it with its ledger can resume with [`Store::follow_from`] from `revision + 1`.
+    pub fn revision(&self) -> i64 {
+        self.revision
     }
 
     /// The next entry, waiting for it to be decided if need be. An error
@@ -51,11 +63,18 @@ impl EntryStream {
     /// not link to the one before: the stream does not go past it.
     pub async fn next(&mut self) -> Result<Entry, EtcdError> {
         loop {
-            if let Some(entry) = self.ready.pop_front() {
-                return self.accept(entry);
+            if let Some((entry, revision)) = self.ready.pop_front() {
+                return self.accept(entry, revision);
+            }
+            if let (None, Some(revision)) = (&self.watch, self.resume.take()) {
+                self.open_watch(revision).await?;
+                continue;
             }
             if self.watch.is_none() {
-                let (entries, revision) = self.store.entries(self.next_index, ENTRY_PAGE).await?;
+                let (entries, revision) = self
+                    .store
+                    .entries_with_revisions(self.next_index, ENTRY_PAGE)
+                    .await?;
                 let full = entries.len() == ENTRY_PAGE;
                 self.ready.extend(entries);
                 if full {
@@ -81,7 +100,7 @@ impl EntryStream {
         }
     }
 
-    fn accept(&mut self, entry: Entry) -> Result<Entry, EtcdError> {
+    fn accept(&mut self, entry: Entry, revision: i64) -> Result<Entry, EtcdError> {
         if entry.index != self.next_index || entry.prev_hash != self.prev_hash {
             let e = EtcdError::Protocol(format!(
                 "entry {} does not follow entry {} (index {}, prev_hash {} where {} was expected)",
@@ -91,11 +110,12 @@ impl EntryStream {
                 entry.prev_hash,
                 self.prev_hash
             ));
-            self.ready.push_front(entry);
+            self.ready.push_front((entry, revision));
             return Err(e);
         }
         self.next_index += 1;
         self.prev_hash = entry.entry_hash;
+        self.revision = revision;
         Ok(entry)
     }
 
@@ -196,7 +216,8 @@ impl EntryStream {
                 self.watch = None;
                 return Ok(());
             }
-            self.ready.push_back(parse_entry(index, kv.value())?);
+            self.ready
+                .push_back((parse_entry(index, kv.value())?, kv.mod_revision()));
         }
         Ok(())
     }

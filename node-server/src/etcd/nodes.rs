@@ -139,6 +139,16 @@ impl Store {
     }
 }
 
+impl std::fmt::Debug for Registration {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registration")
+            .field("info", &self.info)
+            .field("lease", &self.lease)
+            .field("alive", &self.is_alive())
+            .finish()
+    }
+}
+
 impl Registration {
     /// What was registered.
     pub fn info(&self) -> &NodeInfo {

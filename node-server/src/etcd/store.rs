@@ -194,6 +194,16 @@ impl Store {
     /// Up to `limit` entries from `index` on, in order, and the etcd revision they were read
     /// at. Fewer than `limit` means the end of the ledger at that revision.
     pub async fn entries(&self, index: u64, limit: usize) -> Result<(Vec<Entry>, i64), EtcdError> {
+        let (entries, revision) = self.entries_with_revisions(index, limit).await?;
+        Ok((entries.into_iter().map(|(e, _)| e).collect(), revision))
+    }
+
+    /// As [`entries`](Self::entries), with the revision that wrote each entry.
+    pub(crate) async fn entries_with_revisions(
+        &self,
+        index: u64,
+        limit: usize,
+    ) -> Result<(Vec<(Entry, i64)>, i64), EtcdError> {
         let keys = self.keys();
         let options = GetOptions::new()
             .with_range(prefix_end(&keys.entries_prefix()))
@@ -213,7 +223,7 @@ impl Store {
                     String::from_utf8_lossy(kv.key())
                 )));
             }
-            entries.push(parse_entry(expected, kv.value())?);
+            entries.push((parse_entry(expected, kv.value())?, kv.mod_revision()));
         }
         Ok((entries, revision))
     }
@@ -224,7 +234,22 @@ impl Store {
     ///
     /// [`EntryStream`]: super::EntryStream
     pub fn follow(&self, index: u64, prev_hash: pow_core::Hash32) -> super::EntryStream {
-        super::EntryStream::new(self.clone(), index, prev_hash)
+        super::EntryStream::new(self.clone(), index, prev_hash, None)
+    }
+
+    /// As [`follow`](Self::follow), but first watching from `revision` (one past
+    /// [`EntryStream::revision`] of the last entry applied), which costs no read when etcd
+    /// still has that history. When it does not (compacted), or the revision does not match
+    /// the index, the stream reads by index instead: the entries are the same either way.
+    ///
+    /// [`EntryStream::revision`]: super::EntryStream::revision
+    pub fn follow_from(
+        &self,
+        index: u64,
+        prev_hash: pow_core::Hash32,
+        revision: i64,
+    ) -> super::EntryStream {
+        super::EntryStream::new(self.clone(), index, prev_hash, Some(revision))
     }
 
     /// Compacts etcd's history up to `revision` (keeping what is at it). Returns `Ok` if it was
