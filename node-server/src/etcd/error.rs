@@ -72,7 +72,14 @@ impl EtcdError {
         use etcd_client::Error as E;
         match e {
             E::GRpcStatus(status) => {
-                let detail = status.message().to_owned();
+                // A transport failure (TLS, connection) hides its cause in the sources.
+                let mut detail = status.message().to_owned();
+                if let Some(source) = std::error::Error::source(&status) {
+                    let cause = error_chain(source);
+                    if !detail.contains(&cause) {
+                        detail = format!("{detail}: {cause}");
+                    }
+                }
                 match classify(status.code()) {
                     Class::Unavailable => Self::Unavailable { op, detail },
                     Class::Refused => Self::Refused { op, detail },
