@@ -560,3 +560,95 @@ async fn an_announcement_reaches_every_node_once_and_goes_when_the_race_is_decid
             .is_err()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn claims_fail_over_to_live_members_and_resume_by_themselves_after_a_total_outage() {
+    let mut etcd = EtcdCluster::loopback(3);
+    let store = connect(&etcd, "/p/").await;
+    for i in 0..10 {
+        store
+            .claim(claim("Node1", &format!("all up {i}")))
+            .await
+            .unwrap();
+    }
+    // The first endpoint's member dies: the two others are a quorum and the client fails
+    // over to them.
+    etcd.kill9(0);
+    for i in 0..30 {
+        let d = store.claim(claim("Node1", &format!("one down {i}"))).await;
+        assert!(matches!(d, Ok(Decision::Won(_))), "{i}: {d:?}");
+    }
+    // A second one dies: no quorum. Claims fail with the unavailable error, within the bound.
+    etcd.kill9(1);
+    let t0 = Instant::now();
+    let err = store.claim(claim("Node1", "no quorum")).await.unwrap_err();
+    assert!(err.is_unavailable(), "{err}");
+    assert!(
+        t0.elapsed() <= node_server::etcd::CLAIM_DEADLINE + node_server::etcd::REQUEST_TIMEOUT * 2,
+        "{:?}",
+        t0.elapsed()
+    );
+    // Both come back: the same store decides again, without being reconnected.
+    etcd.restart(0);
+    etcd.restart(1);
+    etcd.wait_healthy(&[0, 1, 2]);
+    let start = Instant::now();
+    loop {
+        match store.claim(claim("Node1", "back")).await {
+            Ok(d) => {
+                assert!(matches!(d, Decision::Won(_)), "{d:?}");
+                break;
+            }
+            Err(e) if e.is_unavailable() && start.elapsed() < PATIENCE => {}
+            Err(e) => panic!("{e}"),
+        }
+    }
+    let entries = all_entries(&store).await;
+    verify_chain(&entries).unwrap();
+    // "no quorum" may have been recorded late (a timed-out claim is not a refused one); every
+    // other claim is there, once.
+    let mut want: Vec<String> = (0..10).map(|i| format!("all up {i}")).collect();
+    want.extend((0..30).map(|i| format!("one down {i}")));
+    want.push("back".into());
+    let got: Vec<String> = entries
+        .iter()
+        .map(|e| e.transaction_data.clone())
+        .filter(|t| t != "no quorum")
+        .collect();
+    assert_eq!(got, want);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_store_compacts_etcds_history_but_never_the_entries() {
+    let etcd = EtcdCluster::loopback(1);
+    let mut o = options(&etcd, "/p/");
+    o.compaction = Some(node_server::etcd::Compaction {
+        every_entries: 10,
+        keep_revisions: 5,
+    });
+    let store = Store::connect(o).await.unwrap();
+    for i in 0..25 {
+        store
+            .claim(claim("Node1", &format!("c {i}")))
+            .await
+            .unwrap();
+    }
+    // Old revisions of the head are gone: reading it as of revision 2 is refused.
+    let start = Instant::now();
+    loop {
+        let out = etcd.etcdctl(0, &["get", "/p/head", "--rev=2"]);
+        let said = String::from_utf8_lossy(&out.stderr).to_string();
+        if !out.status.success() && said.contains("compacted") {
+            break;
+        }
+        assert!(start.elapsed() < PATIENCE, "never compacted: {said}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let entries = all_entries(&store).await;
+    assert_eq!(entries.len(), 25);
+    verify_chain(&entries).unwrap();
+    let mut stream = store.follow(0, Hash32::ZERO);
+    for e in &entries {
+        assert_eq!(&stream.next().await.unwrap(), e);
+    }
+}

@@ -219,7 +219,7 @@ async fn renew(mut client: Client, lease: i64, alive: watch::Sender<bool>) {
                 }
             }
             // The lease is gone on the server: expired while we could not reach it.
-            Err(EtcdError::Unavailable { detail, .. }) if detail.contains("not found") => {
+            Err(e) if e.to_string().contains("lease not found") => {
                 let _ = alive.send(false);
                 return;
             }

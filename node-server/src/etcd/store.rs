@@ -157,8 +157,9 @@ impl Store {
     /// Decides a claim: the first claim for a transaction, across every host, wins and gets
     /// the next index, chained onto the entry before it. Answers once etcd has committed the
     /// decision (a quorum has it on disk), or with [`EtcdError::Unavailable`] /
-    /// [`EtcdError::Timeout`] after at most [`CLAIM_DEADLINE`] from the call. Claims from one
-    /// process are decided in the order they are submitted.
+    /// [`EtcdError::Timeout`] once [`CLAIM_DEADLINE`] from the call has passed (plus at most
+    /// one [`REQUEST_TIMEOUT`] for the request then under way). Claims from one process are
+    /// decided in the order they are submitted.
     pub async fn claim(&self, claim: Claim) -> Result<Decision, EtcdError> {
         let (request, answer) = decide::request(claim)?;
         self.inner
