@@ -73,6 +73,8 @@ fn with_one_member_killed_the_other_two_still_accept_writes() {
     let net = Net::new(3);
     let mut etcd = EtcdCluster::on_hosts(&net);
     etcd.kill9(1);
+    // If m2 led, the two others elect a leader first (an election timeout or two).
+    etcd.wait_healthy(&[0, 2]);
     for i in 0..20 {
         let out = put(&etcd, 0, &format!("/bed/k{i}"), &format!("v{i}"));
         assert!(out.status.success(), "put {i} with m2 down: {}", text(&out));
