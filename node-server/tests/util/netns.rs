@@ -61,21 +61,78 @@ fn ip_quiet(args: &[&str]) -> Output {
     Command::new("ip").args(args).output().expect("ip runs")
 }
 
+/// Whether process `pid` is running (a zombie is not: it has exited, its parent has not
+/// reaped it yet).
 fn alive(pid: u32) -> bool {
-    Path::new(&format!("/proc/{pid}")).exists()
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        // The state follows the command name, which is in parentheses.
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .is_some_and(|(_, rest)| !rest.trim_start().starts_with('Z')),
+        Err(_) => false,
+    }
 }
 
-/// Removes namespaces and links of runs whose process is gone. Only names this bed makes
-/// are touched: `prt-PID-…` namespaces, `prbPPPPPP…` bridges and `prvPPPPPP…` veths, PID in
-/// hex for links.
+/// The pid in a `prt-PID-…` name.
+fn run_pid(name: &str) -> Option<u32> {
+    name.strip_prefix(&format!("{PREFIX}-"))?
+        .split('-')
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// Reaps the leftovers of dead runs, once per process.
+fn reap_once() {
+    static REAP: Once = Once::new();
+    REAP.call_once(reap_dead_runs);
+}
+
+/// Removes what runs whose process is gone left behind. Only what this bed makes is touched:
+/// `prt-PID-…` namespaces and temp dirs, `prbPPPPPP…` bridges and `prvPPPPPP…` veths (PID in
+/// hex), and etcd members started with `--initial-cluster-token prt-PID-…`.
 pub fn reap_dead_runs() {
+    // etcd members on loopback of a dead run (those in namespaces go with their namespace).
+    if let Ok(procs) = std::fs::read_dir("/proc") {
+        for p in procs.flatten() {
+            let Ok(pid) = p.file_name().to_string_lossy().parse::<i32>() else {
+                continue;
+            };
+            let Ok(cmdline) = std::fs::read(p.path().join("cmdline")) else {
+                continue;
+            };
+            let args: Vec<String> = cmdline
+                .split(|&b| b == 0)
+                .map(|a| String::from_utf8_lossy(a).into_owned())
+                .collect();
+            let is_etcd = args.first().is_some_and(|a| a.ends_with("etcd"));
+            let token = args
+                .iter()
+                .position(|a| a == "--initial-cluster-token")
+                .and_then(|i| args.get(i + 1));
+            if let (true, Some(run)) = (is_etcd, token.and_then(|t| run_pid(t))) {
+                if !alive(run) {
+                    // SAFETY: kill has no memory preconditions; this is a member a dead run of
+                    // this harness started.
+                    unsafe {
+                        libc::kill(pid, libc::SIGKILL);
+                    }
+                }
+            }
+        }
+    }
+    if let Ok(dirs) = std::fs::read_dir(std::env::temp_dir()) {
+        for d in dirs.flatten() {
+            let name = d.file_name().to_string_lossy().into_owned();
+            if run_pid(&name).is_some_and(|pid| !alive(pid)) {
+                let _ = std::fs::remove_dir_all(d.path());
+            }
+        }
+    }
     let listed = ip_quiet(&["netns", "list"]);
     for line in String::from_utf8_lossy(&listed.stdout).lines() {
         let name = line.split_whitespace().next().unwrap_or("");
-        let Some(rest) = name.strip_prefix(&format!("{PREFIX}-")) else {
-            continue;
-        };
-        let Some(pid) = rest.split('-').next().and_then(|p| p.parse::<u32>().ok()) else {
+        let Some(pid) = run_pid(name) else {
             continue;
         };
         if !alive(pid) {
@@ -191,8 +248,7 @@ impl Net {
     /// one new bridge, and every link up.
     pub fn new(count: usize) -> Net {
         assert!((1..=MAX_HOSTS).contains(&count), "1 to {MAX_HOSTS} hosts");
-        static REAP: Once = Once::new();
-        REAP.call_once(reap_dead_runs);
+        reap_once();
         static NEXT: AtomicU32 = AtomicU32::new(0);
         let n = NEXT.fetch_add(1, Ordering::SeqCst) % 256;
         let pid = std::process::id();
@@ -387,7 +443,12 @@ impl EtcdCluster {
             std::process::id(),
             NEXT.fetch_add(1, Ordering::SeqCst)
         );
-        let dir = tempfile::tempdir().unwrap();
+        reap_once();
+        // Named after this run, so that a later run removes it if this one dies.
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("{PREFIX}-{}-", std::process::id()))
+            .tempdir()
+            .unwrap();
         let members: Vec<Member> = places
             .into_iter()
             .enumerate()
