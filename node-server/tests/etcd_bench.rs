@@ -183,3 +183,51 @@ fn bench_claim_to_decision() {
     }
     println!("\n{}", rows.join("\n"));
 }
+
+/// etcd's database size per entry, after compaction and defragmentation: what a ledger of a
+/// million entries costs the cluster (`--quota-backend-bytes`).
+#[test]
+#[ignore = "a measurement: run by hand with --ignored --nocapture"]
+fn bench_etcd_bytes_per_entry() {
+    const ENTRIES: usize = 10_000;
+    let etcd = EtcdCluster::loopback(1);
+    let rt = runtime();
+    let store = rt
+        .block_on(Store::connect(EtcdOptions::new(etcd.endpoints())))
+        .unwrap();
+    let size = || {
+        let out = etcd.etcdctl(0, &["endpoint", "status", "-w", "json"]);
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        v[0]["Status"]["dbSize"].as_u64().unwrap()
+    };
+    let empty = size();
+    let claims: Vec<Claim> = (0..ENTRIES)
+        .map(|i| claim("Node1", &format!("Gova and Emmanuel Blockchain Lab {i}")))
+        .collect();
+    rt.block_on(async {
+        let permits = Arc::new(tokio::sync::Semaphore::new(IN_FLIGHT));
+        let mut tasks = Vec::new();
+        for c in claims {
+            let permit = permits.clone().acquire_owned().await.unwrap();
+            let store = store.clone();
+            tasks.push(tokio::spawn(async move {
+                store.claim(c).await.unwrap();
+                drop(permit);
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+        let (_, now) = store.entries(0, 1).await.unwrap();
+        store.compact(now).await.unwrap();
+    });
+    let ctl = |args: &[&str]| assert!(etcd.etcdctl(0, args).status.success());
+    ctl(&["defrag"]);
+    let full = size();
+    println!(
+        "{ENTRIES} entries: etcd db {} -> {} bytes after compaction and defrag: {:.0} bytes per entry",
+        empty,
+        full,
+        (full - empty) as f64 / ENTRIES as f64
+    );
+}
