@@ -206,9 +206,15 @@ impl Store {
         limit: usize,
     ) -> Result<(Vec<(Entry, i64)>, i64), EtcdError> {
         let keys = self.keys();
-        let options = GetOptions::new()
-            .with_range(prefix_end(&keys.entries_prefix()))
-            .with_limit(limit.clamp(1, ENTRY_PAGE) as i64);
+        let limit = limit.clamp(1, ENTRY_PAGE) as u64;
+        // The range ends at the page's last key, not at the end of the entries: etcd 3.4
+        // walks the whole key range of a request before applying its limit, so an open range
+        // would cost a read in proportion to the ledger's length.
+        let end = match index.checked_add(limit) {
+            Some(end) => keys.entry(end).into_bytes(),
+            None => prefix_end(&keys.entries_prefix()),
+        };
+        let options = GetOptions::new().with_range(end);
         let mut resp = bounded(
             "read entries",
             self.client().get(keys.entry(index), Some(options)),
