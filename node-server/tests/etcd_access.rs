@@ -9,8 +9,9 @@ use std::path::Path;
 use std::process::Command;
 
 use netns::EtcdCluster;
+use node_server::etcd::Decided as Decision;
 use node_server::etcd::{EtcdError, EtcdOptions, Store, TlsFiles};
-use node_server::ledger::{Claim, Decision};
+use pow_core::chain::NewEntry as Claim;
 use pow_core::Difficulty;
 
 fn claim(node: &str, data: &str) -> Claim {
@@ -26,6 +27,9 @@ fn claim(node: &str, data: &str) -> Claim {
         start_time: "2025-02-13 19:16:07.000000".into(),
         end_time: "2025-02-13 19:16:07.001000".into(),
         difficulty: 1,
+        race: pow_core::chain::RaceMode::Lab,
+        difficulty_bits: None,
+        target_time_us: None,
     }
 }
 

@@ -16,8 +16,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use netns::{root_or_skip, EtcdCluster, Net};
+use node_server::clock::Start;
 use node_server::etcd::{EtcdOptions, Store};
-use node_server::ledger::{Claim, Ledger};
+use node_server::ledger::Ledger;
+use node_server::race::file::FileArbiter;
+use node_server::race::Arbiter;
+use pow_core::chain::NewEntry as Claim;
 use pow_core::Difficulty;
 use tokio::runtime::Runtime;
 
@@ -43,6 +47,9 @@ fn claim(node: &str, data: &str) -> Claim {
         start_time: "2025-02-13 19:16:07.000000".into(),
         end_time: "2025-02-13 19:16:07.001000".into(),
         difficulty: 1,
+        race: pow_core::chain::RaceMode::Lab,
+        difficulty_bits: None,
+        target_time_us: None,
     }
 }
 
@@ -55,11 +62,29 @@ fn store_decider(store: Store) -> Decide {
     })
 }
 
-fn ledger_decider(ledger: Ledger) -> Decide {
+/// The one-host default: the file arbiter, which stamps the finish itself (the claim's times
+/// are the arbiter's, not the pre-solved ones).
+fn file_decider(arbiter: Arc<FileArbiter>) -> Decide {
     Arc::new(move |c| {
-        let ledger = ledger.clone();
+        let arbiter = arbiter.clone();
         Box::pin(async move {
-            ledger.decide(c).await.expect("decided");
+            let claim = node_server::race::Claim {
+                node: c.node,
+                transaction_data: c.transaction_data,
+                nonce: c.nonce,
+                hash: c.hash,
+                difficulty: c.difficulty,
+                difficulty_bits: c.difficulty_bits,
+                race: c.race,
+                target_time_us: c.target_time_us,
+                start: Start::now(),
+            };
+            // `submit` is for the search's own thread: it may wait (boundedly) for the lock.
+            let submitted = tokio::task::spawn_blocking(move || arbiter.submit(claim))
+                .await
+                .unwrap()
+                .expect("submitted");
+            submitted.decision.await.expect("decided");
         })
     })
 }
@@ -142,8 +167,8 @@ fn bench_claim_to_decision() {
     let rt = runtime();
 
     let dir = tempfile::tempdir().unwrap();
-    let ledger = Ledger::open(&dir.path().join("ledger.json")).unwrap();
-    let d = ledger_decider(ledger);
+    let (ledger, _) = Ledger::open(&dir.path().join("ledger.json")).unwrap();
+    let d = file_decider(Arc::new(FileArbiter::new(ledger).unwrap()));
     rows.push(rt.block_on(measure("file ledger, one host", [d.clone(), d.clone(), d])));
     eprintln!("{}", rows.last().unwrap());
 

@@ -11,8 +11,9 @@ use std::future::Future;
 use std::time::{Duration, Instant};
 
 use netns::{root_or_skip, EtcdCluster, Net};
+use node_server::etcd::Decided as Decision;
 use node_server::etcd::{EtcdOptions, Store, CLAIM_DEADLINE, REQUEST_TIMEOUT};
-use node_server::ledger::{Claim, Decision};
+use pow_core::chain::NewEntry as Claim;
 use pow_core::chain::{verify_chain, Entry};
 use pow_core::{Difficulty, Hash32};
 use tokio::runtime::Runtime;
@@ -32,6 +33,9 @@ fn claim(node: &str, data: &str) -> Claim {
         start_time: "2025-02-13 19:16:07.000000".into(),
         end_time: "2025-02-13 19:16:07.001000".into(),
         difficulty: 1,
+        race: pow_core::chain::RaceMode::Lab,
+        difficulty_bits: None,
+        target_time_us: None,
     }
 }
 

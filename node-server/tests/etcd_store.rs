@@ -10,8 +10,9 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use netns::EtcdCluster;
+use node_server::etcd::Decided as Decision;
 use node_server::etcd::{Announced, EtcdError, EtcdOptions, NodeInfo, Store};
-use node_server::ledger::{Claim, Decision};
+use pow_core::chain::NewEntry as Claim;
 use pow_core::chain::{verify_chain, Entry};
 use pow_core::{Difficulty, Hash32};
 
@@ -46,6 +47,9 @@ fn claim_at(node: &str, data: &str, end_second: u32) -> Claim {
         start_time: format!("2025-02-13 19:16:{end_second:02}.000000"),
         end_time: format!("2025-02-13 19:16:{end_second:02}.001000"),
         difficulty: 1,
+        race: pow_core::chain::RaceMode::Lab,
+        difficulty_bits: None,
+        target_time_us: None,
     }
 }
 

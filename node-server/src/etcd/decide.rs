@@ -16,20 +16,20 @@
 use std::collections::{HashMap, VecDeque};
 
 use etcd_client::{Client, Compare, CompareOp, Txn, TxnOp, TxnOpResponse};
-use pow_core::chain::Entry;
+use pow_core::chain::{Entry, NewEntry as Claim};
 use pow_core::Hash32;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
 use super::keys::Keys;
 use super::store::{bounded, parse_entry, Compaction};
+use super::Decided;
 use super::{
     EtcdError, CLAIM_DEADLINE, MAX_CLAIMS_PER_TXN, MAX_TXN_BYTES, RETRY_BACKOFF_MAX,
     RETRY_BACKOFF_MIN,
 };
-use crate::ledger::{Claim, Decision};
 
-type Answer = Result<Decision, EtcdError>;
+type Answer = Result<Decided, EtcdError>;
 
 pub(crate) struct ClaimRequest {
     claim: Claim,
@@ -109,13 +109,16 @@ fn is_this_claim(entry: &Entry, claim: &Claim) -> bool {
         && entry.start_time == claim.start_time
         && entry.end_time == claim.end_time
         && entry.difficulty == claim.difficulty
+        && entry.race == claim.race
+        && entry.difficulty_bits == claim.difficulty_bits
+        && entry.target_time_us == claim.target_time_us
 }
 
-fn decision_for(entry: Entry, claim: &Claim) -> Decision {
+fn decision_for(entry: Entry, claim: &Claim) -> Decided {
     if is_this_claim(&entry, claim) {
-        Decision::Won(entry)
+        Decided::Won(entry)
     } else {
-        Decision::Lost(entry)
+        Decided::Lost(entry)
     }
 }
 

@@ -34,6 +34,27 @@ pub use nodes::{NodeInfo, Registration};
 pub use relay::{Announced, Announcement, AnnouncementStream};
 pub use store::{Compaction, EtcdOptions, Store, TlsFiles};
 
+use pow_core::chain::Entry;
+
+/// What etcd decided for a claim. The arbiter adds what only it knows (the loser's margin,
+/// from its own clocks) to make the race's [`Decision`](crate::race::Decision).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Decided {
+    /// This claim was first: its entry, committed in etcd.
+    Won(Entry),
+    /// Another claim was first: the recorded entry.
+    Lost(Entry),
+}
+
+impl Decided {
+    /// The recorded entry, won or lost.
+    pub fn entry(&self) -> &Entry {
+        match self {
+            Decided::Won(e) | Decided::Lost(e) => e,
+        }
+    }
+}
+
 /// The key prefix when none is given: several races can share one etcd under different
 /// prefixes (`/powrace/classA/`, `/powrace/classB/`).
 pub const DEFAULT_PREFIX: &str = "/powrace/";

@@ -5,17 +5,16 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use etcd_client::{Client, ConnectOptions, GetOptions};
-use pow_core::chain::Entry;
+use pow_core::chain::{Entry, NewEntry};
 use tokio::sync::{mpsc, oneshot, Mutex};
 
 use super::decide::{self, ClaimRequest};
 use super::keys::{prefix_end, Keys};
 use super::{
-    EtcdError, CLAIM_DEADLINE, CLAIM_QUEUE, COMPACT_EVERY_ENTRIES, COMPACT_KEEP_REVISIONS,
+    Decided, EtcdError, CLAIM_DEADLINE, CLAIM_QUEUE, COMPACT_EVERY_ENTRIES, COMPACT_KEEP_REVISIONS,
     CONNECT_TIMEOUT, DEFAULT_PREFIX, ENTRY_PAGE, KEEPALIVE_INTERVAL, KEEPALIVE_TIMEOUT,
     REQUEST_TIMEOUT,
 };
-use crate::ledger::{Claim, Decision};
 
 /// Where the cluster is and how to log in.
 #[derive(Clone, Debug)]
@@ -154,13 +153,15 @@ impl Store {
         self.inner.client.clone()
     }
 
-    /// Decides a claim: the first claim for a transaction, across every host, wins and gets
-    /// the next index, chained onto the entry before it. Answers once etcd has committed the
+    /// Decides a claim: a finished proof of work with its times stamped by the arbiter (an
+    /// entry without its place in the chain). The first claim for a transaction, across every
+    /// host, wins and gets the next index, chained onto the entry before it; a claim that is
+    /// exactly the recorded entry (a retry) is `Won` again. Answers once etcd has committed the
     /// decision (a quorum has it on disk), or with [`EtcdError::Unavailable`] /
     /// [`EtcdError::Timeout`] once [`CLAIM_DEADLINE`] from the call has passed (plus at most
     /// one [`REQUEST_TIMEOUT`] for the request then under way). Claims from one process are
     /// decided in the order they are submitted.
-    pub async fn claim(&self, claim: Claim) -> Result<Decision, EtcdError> {
+    pub async fn claim(&self, claim: NewEntry) -> Result<Decided, EtcdError> {
         let (request, answer) = decide::request(claim)?;
         self.inner
             .decider
@@ -171,12 +172,13 @@ impl Store {
     }
 
     /// Queues a claim now, waiting for room if the queue is full, and returns the decision to
-    /// come, as [`claim`](Self::claim). It blocks: call it from a plain thread (a search
-    /// thread, the moment its search ends), never from the async runtime.
+    /// come, as [`claim`](Self::claim). It blocks: call it from a plain thread (the search's
+    /// own thread, from [`Arbiter::submit`](crate::race::Arbiter::submit)), never from the
+    /// async runtime.
     pub fn submit(
         &self,
-        claim: Claim,
-    ) -> impl Future<Output = Result<Decision, EtcdError>> + Send + 'static {
+        claim: NewEntry,
+    ) -> impl Future<Output = Result<Decided, EtcdError>> + Send + 'static {
         let queued = decide::request(claim).and_then(|(request, answer)| {
             self.inner
                 .decider
@@ -268,8 +270,8 @@ impl Store {
 
 /// Waits for the decider's answer; a dropped answer means the decider stopped.
 async fn answer_of(
-    answer: oneshot::Receiver<Result<Decision, EtcdError>>,
-) -> Result<Decision, EtcdError> {
+    answer: oneshot::Receiver<Result<Decided, EtcdError>>,
+) -> Result<Decided, EtcdError> {
     // The decider answers every claim by its deadline; this outer bound only guards against
     // a decider stuck in a bug.
     match tokio::time::timeout(CLAIM_DEADLINE + REQUEST_TIMEOUT * 2, answer).await {
