@@ -656,3 +656,64 @@ async fn the_store_compacts_etcds_history_but_never_the_entries() {
         assert_eq!(&stream.next().await.unwrap(), e);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retargeted_claim_for_a_place_another_race_took_is_refused_and_the_chain_holds() {
+    const TARGET_US: u64 = 1_000_000;
+    let at = |node: &str, data: &str, bits: u32| {
+        let d = Difficulty::from_zero_bits(u64::from(bits)).unwrap();
+        let s = pow_core::search::solve(data.as_bytes(), d)
+            .solution
+            .unwrap();
+        Claim {
+            node: node.into(),
+            transaction_data: data.into(),
+            nonce: s.nonce,
+            hash: s.hash,
+            time_taken: 0.001,
+            start_time: "2025-02-13 19:16:07.000000".into(),
+            end_time: "2025-02-13 19:16:07.001000".into(),
+            difficulty: bits / 8,
+            race: pow_core::chain::RaceMode::Lab,
+            difficulty_bits: Some(bits),
+            target_time_us: Some(TARGET_US),
+        }
+    };
+    // What the chain asks of its next entry, by pow-core's rules (the independent answer).
+    let next_bits = |entries: &[Entry]| {
+        let mut check = pow_core::chain::ChainCheck::new();
+        for e in entries {
+            check.link(e).unwrap();
+        }
+        check.next_bits(TARGET_US, 8)
+    };
+    let etcd = EtcdCluster::loopback(1);
+    let (a, b) = (connect(&etcd, "/p/").await, connect(&etcd, "/p/").await);
+    let window = pow_core::retarget::RETARGET_INTERVAL;
+    for i in 0..window - 1 {
+        let d = a.claim(at("Node1", &format!("r {i}"), 8)).await.unwrap();
+        assert!(matches!(d, Decision::Won(_)), "{d:?}");
+    }
+    // Node2 mines for the window's last place, at what the chain gives it now...
+    let now = next_bits(&all_entries(&a).await);
+    assert_eq!(now, 8);
+    let stale = at("Node2", "stale", now);
+    // ...but Node1 records another race there first, and the next place is retargeted.
+    let d = a.claim(at("Node1", "last of the window", 8)).await.unwrap();
+    assert!(matches!(d, Decision::Won(Entry { index, .. }) if index as usize == window - 1));
+    let then = next_bits(&all_entries(&a).await);
+    assert_ne!(
+        then, now,
+        "fast races at 8 bits make the next window harder"
+    );
+    // B's decider has not seen the chain: it reads the rules from etcd and refuses the claim.
+    match b.claim(stale).await {
+        Err(EtcdError::Retarget { expected, found }) => assert_eq!((expected, found), (then, now)),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(all_entries(&a).await.len(), window);
+    // Mined again at the new difficulty, it is recorded; the chain passes pow-core's checks.
+    let d = b.claim(at("Node2", "stale", then)).await.unwrap();
+    assert!(matches!(d, Decision::Won(Entry { index, .. }) if index as usize == window));
+    verify_chain(&all_entries(&b).await).unwrap();
+}

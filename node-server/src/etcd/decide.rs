@@ -8,6 +8,12 @@
 //! succeeds; the other gets the decided transactions and the new head in the same answer and
 //! tries again with what is left. Order comes from etcd's log alone, never from a clock.
 //!
+//! Retargeted claims (`target_time_us`) are checked against the rules between entries
+//! ([`ChainCheck`]) at the place each would take, read from etcd up to the head the
+//! transaction compares: one mined at a difficulty the chain no longer gives that place is
+//! refused ([`EtcdError::Retarget`]) and never written, so the chain in etcd always passes
+//! `verify`.
+//!
 //! A request that times out may still commit. Every retry therefore starts from what etcd
 //! says: a claim whose transaction turns out decided is `Won` if the recorded entry is this
 //! very claim, `Lost` otherwise. So a claim is never told `Won` unless its entry is
@@ -16,16 +22,16 @@
 use std::collections::{HashMap, VecDeque};
 
 use etcd_client::{Client, Compare, CompareOp, Txn, TxnOp, TxnOpResponse};
-use pow_core::chain::{Entry, NewEntry as Claim};
+use pow_core::chain::{ChainCheck, Entry, EntryError, NewEntry as Claim};
 use pow_core::Hash32;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
 use super::keys::Keys;
-use super::store::{bounded, parse_entry, Compaction};
+use super::store::{bounded, parse_entry, read_page, Compaction};
 use super::Decided;
 use super::{
-    EtcdError, CLAIM_DEADLINE, MAX_CLAIMS_PER_TXN, MAX_TXN_BYTES, RETRY_BACKOFF_MAX,
+    EtcdError, CLAIM_DEADLINE, ENTRY_PAGE, MAX_CLAIMS_PER_TXN, MAX_TXN_BYTES, RETRY_BACKOFF_MAX,
     RETRY_BACKOFF_MIN,
 };
 
@@ -130,6 +136,9 @@ pub(crate) async fn run(
     mut rx: mpsc::Receiver<ClaimRequest>,
 ) {
     let mut head: Option<Head> = None;
+    // The rules between entries (retargeting) as of some index; read from etcd only once a
+    // retargeted claim needs them, then kept up with what this decider commits.
+    let mut rules: Option<ChainCheck> = None;
     let mut backlog: VecDeque<ClaimRequest> = VecDeque::new();
     loop {
         if backlog.is_empty() {
@@ -157,7 +166,7 @@ pub(crate) async fn run(
             bytes += r.size;
             group.push(backlog.pop_front().expect("front exists"));
         }
-        let committed = decide_group(&client, &keys, &mut head, group).await;
+        let committed = decide_group(&client, &keys, &mut head, &mut rules, group).await;
         if let (Some(c), Some((first, last, revision))) = (compaction, committed) {
             if first / c.every_entries != (last + 1) / c.every_entries {
                 let target = revision - c.keep_revisions;
@@ -200,6 +209,7 @@ async fn decide_group(
     client: &Client,
     keys: &Keys,
     head: &mut Option<Head>,
+    rules: &mut Option<ChainCheck>,
     group: Vec<ClaimRequest>,
 ) -> Option<(u64, u64, i64)> {
     // Each transaction goes into the etcd transaction once (its first claim); later copies in
@@ -234,6 +244,32 @@ async fn decide_group(
         if unique.is_empty() {
             break;
         }
+        let retargeted = unique
+            .iter()
+            .any(|&i| group[i].claim.target_time_us.is_some());
+        if let (true, Some(h)) = (retargeted, head.as_ref()) {
+            // Retargeting: each claim must have been mined at the difficulty the chain gives
+            // the place it would take. The compare on the head makes the check hold at commit.
+            match catch_up(client, keys, rules, h.next_index()).await {
+                Ok(check) => {
+                    keep_by_rules(&group, &mut unique, &mut recorded, check, h.entry.as_ref())
+                }
+                Err(e) if e.is_unavailable() => {
+                    *head = None;
+                    last_error = Some(e);
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(RETRY_BACKOFF_MAX);
+                    continue;
+                }
+                Err(e) => {
+                    fail_rest(&group, &unique, &mut recorded, e);
+                    break;
+                }
+            }
+            if unique.is_empty() {
+                break;
+            }
+        }
         let outcome = match head.clone() {
             Some(h) => attempt(client, keys, &h, unique.iter().map(|&i| &group[i])).await,
             None => read_head(client, keys).await.map(|h| Attempt::Conflict {
@@ -248,6 +284,14 @@ async fn decide_group(
                     entry: entries.last().cloned(),
                     rev: revision,
                 });
+                if let Some(check) = rules.as_mut() {
+                    if check.next_index() == entries[0].index {
+                        for e in &entries {
+                            // They were checked against this very chain before the commit.
+                            let _ = check.link(e);
+                        }
+                    }
+                }
                 for e in entries {
                     recorded.insert(e.tx_id, Ok(e));
                 }
@@ -302,6 +346,75 @@ async fn decide_group(
         let _ = r.reply.send(answer);
     }
     committed
+}
+
+/// The rules as of index `upto`: `rules` advanced over the entries etcd holds before it.
+async fn catch_up<'a>(
+    client: &Client,
+    keys: &Keys,
+    rules: &'a mut Option<ChainCheck>,
+    upto: u64,
+) -> Result<&'a ChainCheck, EtcdError> {
+    let check = rules.get_or_insert_with(ChainCheck::new);
+    if check.next_index() > upto {
+        // Ahead of the head we compare against (cannot happen: the chain only grows); start
+        // over rather than check against the wrong place.
+        *check = ChainCheck::new();
+    }
+    while check.next_index() < upto {
+        let from = check.next_index();
+        let (page, _) = read_page(client, keys, from, ENTRY_PAGE).await?;
+        if page.is_empty() {
+            return Err(EtcdError::Protocol(format!(
+                "the head is entry {} but entry {from} is missing",
+                upto - 1
+            )));
+        }
+        for (e, _) in page.iter().take_while(|(e, _)| e.index < upto) {
+            check.link(e).map_err(|err| {
+                EtcdError::Protocol(format!("entry {} breaks the chain's rules: {err}", e.index))
+            })?;
+        }
+    }
+    Ok(check)
+}
+
+/// Drops (answering [`EtcdError::Retarget`]) the claims mined at a difficulty retargeting does
+/// not give the place each would take after `head`, the claims before it in the group kept.
+fn keep_by_rules(
+    group: &[ClaimRequest],
+    unique: &mut Vec<usize>,
+    recorded: &mut HashMap<Hash32, Result<Entry, EtcdError>>,
+    check: &ChainCheck,
+    head: Option<&Entry>,
+) {
+    let mut check = check.clone();
+    let mut prev = head.cloned();
+    unique.retain(|&i| {
+        let e = group[i].claim.clone().chain_onto(prev.as_ref());
+        // `link` consumes the retarget window even when it refuses: try it on a copy.
+        let mut trial = check.clone();
+        match trial.link(&e) {
+            Ok(()) => {
+                check = trial;
+                prev = Some(e);
+                true
+            }
+            Err(EntryError::WrongRetarget { expected, found }) => {
+                recorded.insert(e.tx_id, Err(EtcdError::Retarget { expected, found }));
+                false
+            }
+            Err(other) => {
+                recorded.insert(
+                    e.tx_id,
+                    Err(EtcdError::Protocol(format!(
+                        "a claim does not chain: {other}"
+                    ))),
+                );
+                false
+            }
+        }
+    });
 }
 
 fn fail_rest(

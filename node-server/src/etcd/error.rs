@@ -51,6 +51,16 @@ pub enum EtcdError {
     /// was sent.
     #[error("the claim does not verify: {0}")]
     BadClaim(EntryError),
+    /// The claim was mined at a difficulty the chain no longer gives the next place: another
+    /// race was recorded first and retargeting moved the difficulty. Nothing was recorded;
+    /// the transaction can be mined again at the new difficulty.
+    #[error("mined at {found} zero bits, but the ledger now asks {expected} for its next entry (another race was recorded first); nothing was recorded")]
+    Retarget {
+        /// The zero bits retargeting gives the next entry.
+        expected: u32,
+        /// The zero bits the claim was mined at.
+        found: u32,
+    },
     /// What etcd holds under the prefix is not what this store writes: an entry that does
     /// not parse or does not chain, a key of the wrong shape.
     #[error("etcd holds unexpected data: {0}")]

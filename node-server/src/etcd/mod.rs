@@ -6,8 +6,8 @@
 //!
 //! - [`Store::connect`]: several endpoints with failover, user/password, TLS.
 //! - [`Store::claim`] / [`Store::submit`]: exactly one winner per transaction, and one total
-//!   order of entries with the hash chain intact, decided by one etcd transaction per group
-//!   of claims (compare-and-swap on the chain's head).
+//!   order of entries with the hash chain intact (retargeting's rules included), decided by
+//!   one etcd transaction per group of claims (compare-and-swap on the chain's head).
 //! - [`Store::follow`]: every entry in order from an index, then the new ones as they are
 //!   decided ([`EntryStream`]), resuming by itself after a disconnect or a compaction.
 //! - [`Store::register`] / [`Store::nodes`]: a node name unique cluster-wide, held by a

@@ -207,34 +207,7 @@ impl Store {
         index: u64,
         limit: usize,
     ) -> Result<(Vec<(Entry, i64)>, i64), EtcdError> {
-        let keys = self.keys();
-        let limit = limit.clamp(1, ENTRY_PAGE) as u64;
-        // The range ends at the page's last key, not at the end of the entries: etcd 3.4
-        // walks the whole key range of a request before applying its limit, so an open range
-        // would cost a read in proportion to the ledger's length.
-        let end = match index.checked_add(limit) {
-            Some(end) => keys.entry(end).into_bytes(),
-            None => prefix_end(&keys.entries_prefix()),
-        };
-        let options = GetOptions::new().with_range(end);
-        let mut resp = bounded(
-            "read entries",
-            self.client().get(keys.entry(index), Some(options)),
-        )
-        .await?;
-        let revision = resp.header().map_or(0, |h| h.revision());
-        let mut entries = Vec::with_capacity(resp.kvs().len());
-        for (i, kv) in resp.take_kvs().into_iter().enumerate() {
-            let expected = index + i as u64;
-            if keys.entry_index(kv.key()) != Some(expected) {
-                return Err(EtcdError::Protocol(format!(
-                    "entries are not contiguous: expected index {expected}, found key {}",
-                    String::from_utf8_lossy(kv.key())
-                )));
-            }
-            entries.push((parse_entry(expected, kv.value())?, kv.mod_revision()));
-        }
-        Ok((entries, revision))
+        read_page(&self.inner.client, self.keys(), index, limit).await
     }
 
     /// Every entry from `index` on, then each new one as it is decided: see [`EntryStream`].
@@ -266,6 +239,43 @@ impl Store {
     pub async fn compact(&self, revision: i64) -> Result<(), EtcdError> {
         decide::compact(&self.client(), revision).await
     }
+}
+
+/// Up to `limit` entries from `index` on, each with the revision that wrote it, and the
+/// revision they were read at.
+pub(crate) async fn read_page(
+    client: &Client,
+    keys: &Keys,
+    index: u64,
+    limit: usize,
+) -> Result<(Vec<(Entry, i64)>, i64), EtcdError> {
+    let limit = limit.clamp(1, ENTRY_PAGE) as u64;
+    // The range ends at the page's last key, not at the end of the entries: etcd 3.4
+    // walks the whole key range of a request before applying its limit, so an open range
+    // would cost a read in proportion to the ledger's length.
+    let end = match index.checked_add(limit) {
+        Some(end) => keys.entry(end).into_bytes(),
+        None => prefix_end(&keys.entries_prefix()),
+    };
+    let options = GetOptions::new().with_range(end);
+    let mut resp = bounded(
+        "read entries",
+        client.clone().get(keys.entry(index), Some(options)),
+    )
+    .await?;
+    let revision = resp.header().map_or(0, |h| h.revision());
+    let mut entries = Vec::with_capacity(resp.kvs().len());
+    for (i, kv) in resp.take_kvs().into_iter().enumerate() {
+        let expected = index + i as u64;
+        if keys.entry_index(kv.key()) != Some(expected) {
+            return Err(EtcdError::Protocol(format!(
+                "entries are not contiguous: expected index {expected}, found key {}",
+                String::from_utf8_lossy(kv.key())
+            )));
+        }
+        entries.push((parse_entry(expected, kv.value())?, kv.mod_revision()));
+    }
+    Ok((entries, revision))
 }
 
 /// Waits for the decider's answer; a dropped answer means the decider stopped.
