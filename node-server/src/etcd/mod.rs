@@ -74,6 +74,11 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(2);
 /// entry stream tells, and claiming again is answered from the record.
 pub const CLAIM_DEADLINE: Duration = Duration::from_secs(6);
 
+/// How long a read (entries, the head, the nodes) retries an unavailable cluster before it
+/// says so: a member that just died, or a connection that must be made again after an
+/// outage, costs one failed request, not an error.
+pub const READ_DEADLINE: Duration = Duration::from_secs(6);
+
 /// HTTP/2 keep-alive pings on every connection, so a dead link is noticed within
 /// `KEEPALIVE_INTERVAL + KEEPALIVE_TIMEOUT` even when no request is under way (a watch).
 pub const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(1);

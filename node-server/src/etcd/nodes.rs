@@ -7,7 +7,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use super::store::{bounded, Store};
+use super::store::{bounded, retrying, Store};
 use super::{
     EtcdError, MAX_NODE_ADDR_BYTES, MAX_NODE_NAME_BYTES, NODE_KEEPALIVE_EVERY, NODE_LEASE_TTL_SECS,
     REQUEST_TIMEOUT, RETRY_BACKOFF_MAX,
@@ -117,13 +117,17 @@ impl Store {
 
     /// The live nodes, by name.
     pub async fn nodes(&self) -> Result<Vec<NodeInfo>, EtcdError> {
-        let resp = bounded(
-            "list nodes",
-            self.client().get(
-                self.keys().nodes_prefix(),
-                Some(GetOptions::new().with_prefix()),
-            ),
-        )
+        let resp = retrying(|| {
+            let mut client = self.client();
+            let prefix = self.keys().nodes_prefix();
+            async move {
+                bounded(
+                    "list nodes",
+                    client.get(prefix, Some(GetOptions::new().with_prefix())),
+                )
+                .await
+            }
+        })
         .await?;
         resp.kvs()
             .iter()

@@ -13,7 +13,7 @@ use super::keys::{prefix_end, Keys};
 use super::{
     Decided, EtcdError, CLAIM_DEADLINE, CLAIM_QUEUE, COMPACT_EVERY_ENTRIES, COMPACT_KEEP_REVISIONS,
     CONNECT_TIMEOUT, DEFAULT_PREFIX, ENTRY_PAGE, KEEPALIVE_INTERVAL, KEEPALIVE_TIMEOUT,
-    REQUEST_TIMEOUT,
+    READ_DEADLINE, REQUEST_TIMEOUT, RETRY_BACKOFF_MAX, RETRY_BACKOFF_MIN,
 };
 
 /// Where the cluster is and how to log in.
@@ -191,7 +191,9 @@ impl Store {
 
     /// The chain's last entry, if any, read with a quorum.
     pub async fn head(&self) -> Result<Option<Entry>, EtcdError> {
-        Ok(decide::read_head(&self.client(), self.keys()).await?.entry)
+        let client = self.client();
+        let head = retrying(|| decide::read_head(&client, self.keys())).await?;
+        Ok(head.entry)
     }
 
     /// Up to `limit` entries from `index` on, in order, and the etcd revision they were read
@@ -207,7 +209,7 @@ impl Store {
         index: u64,
         limit: usize,
     ) -> Result<(Vec<(Entry, i64)>, i64), EtcdError> {
-        read_page(&self.inner.client, self.keys(), index, limit).await
+        retrying(|| read_page(&self.inner.client, self.keys(), index, limit)).await
     }
 
     /// Every entry from `index` on, then each new one as it is decided: see [`EntryStream`].
@@ -291,6 +293,26 @@ async fn answer_of(
             op: "claim",
             after: CLAIM_DEADLINE,
         }),
+    }
+}
+
+/// Runs a read until it succeeds, fails for a reason other than unavailability, or
+/// [`READ_DEADLINE`] has passed. Only for requests that can be repeated safely.
+pub(crate) async fn retrying<T, F, Fut>(mut read: F) -> Result<T, EtcdError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, EtcdError>>,
+{
+    let deadline = tokio::time::Instant::now() + READ_DEADLINE;
+    let mut backoff = RETRY_BACKOFF_MIN;
+    loop {
+        match read().await {
+            Err(e) if e.is_unavailable() && tokio::time::Instant::now() + backoff < deadline => {
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(RETRY_BACKOFF_MAX);
+            }
+            other => return other,
+        }
     }
 }
 
