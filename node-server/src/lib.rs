@@ -4,6 +4,8 @@
 //! - [`app`]: putting nodes together; start-up and graceful shutdown.
 //! - [`node`]: one node: mines a transaction at most once and asks the arbiter if it won.
 //! - [`race`]: who decides the winner: the [`race::Arbiter`] interface, and stopping losers.
+//! - `etcd` (feature `etcd`): the store an arbiter across hosts is built on: claims decided
+//!   by etcd transactions, the entries in order, node names, relay.
 //! - [`ledger`]: `ledger.json`: format, durable group commits, the cross-process lock, loading.
 //! - [`events`]: every step of a race as one typed stream per node.
 //! - [`printer`]: the lab's terminal lines, from the events.
@@ -33,6 +35,8 @@ pub mod bench;
 pub mod client;
 pub mod clock;
 pub mod commands;
+#[cfg(feature = "etcd")]
+pub mod etcd;
 pub mod events;
 pub mod http;
 pub mod json;

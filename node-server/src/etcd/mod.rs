@@ -1,0 +1,145 @@
+//! Deciding races across hosts on etcd: the store layer an etcd arbiter is built on
+//! (feature `etcd`).
+//!
+//! Every host's nodes talk to one etcd cluster through a [`Store`]. etcd (Raft, a quorum of
+//! fsynced members) is the only thing that decides; wall clocks never order anything.
+//!
+//! - [`Store::connect`]: several endpoints with failover, user/password, TLS.
+//! - [`Store::claim`] / [`Store::submit`]: exactly one winner per transaction, and one total
+//!   order of entries with the hash chain intact (retargeting's rules included), decided by
+//!   one etcd transaction per group of claims (compare-and-swap on the chain's head).
+//! - [`Store::follow`]: every entry in order from an index, then the new ones as they are
+//!   decided ([`EntryStream`]), resuming by itself after a disconnect or a compaction.
+//! - [`Store::register`] / [`Store::nodes`]: a node name unique cluster-wide, held by a
+//!   lease; the live nodes with their addresses.
+//! - [`Store::announce`] / [`Store::announcements`]: relaying a transaction that reached one
+//!   node to every node of the cluster.
+//!
+//! The key schema is in [`keys`]; every bound is a named constant below.
+
+mod decide;
+mod error;
+mod follow;
+pub mod keys;
+mod nodes;
+mod relay;
+mod store;
+
+use std::time::Duration;
+
+pub use error::EtcdError;
+pub use follow::EntryStream;
+pub use keys::Keys;
+pub use nodes::{NodeInfo, Registration};
+pub use relay::{Announced, Announcement, AnnouncementStream};
+pub use store::{Compaction, EtcdOptions, Store, TlsFiles};
+
+use pow_core::chain::Entry;
+
+/// What etcd decided for a claim. The arbiter adds what only it knows (the loser's margin,
+/// from its own clocks) to make the race's [`Decision`](crate::race::Decision).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Decided {
+    /// This claim was first: its entry, committed in etcd.
+    Won(Entry),
+    /// Another claim was first: the recorded entry.
+    Lost(Entry),
+}
+
+impl Decided {
+    /// The recorded entry, won or lost.
+    pub fn entry(&self) -> &Entry {
+        match self {
+            Decided::Won(e) | Decided::Lost(e) => e,
+        }
+    }
+}
+
+/// The key prefix when none is given: several races can share one etcd under different
+/// prefixes (`/powrace/classA/`, `/powrace/classB/`).
+pub const DEFAULT_PREFIX: &str = "/powrace/";
+
+/// How long opening a TCP (and TLS) connection to one endpoint may take before the client
+/// tries another.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// How long one request to etcd may take (a read, one transaction, a lease grant) before it
+/// counts as unanswered. A member cut off from the quorum never answers a write: this is
+/// what turns that into an error.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// How long a claim may wait for its decision, from the moment it is submitted: requests are
+/// retried (on another endpoint when one fails) until then, and the claim is then answered
+/// [`EtcdError::Unavailable`]. A claim that timed out may still have been recorded; the
+/// entry stream tells, and claiming again is answered from the record.
+pub const CLAIM_DEADLINE: Duration = Duration::from_secs(6);
+
+/// How long a read (entries, the head, the nodes) retries an unavailable cluster before it
+/// says so: a member that just died, or a connection that must be made again after an
+/// outage, costs one failed request, not an error.
+pub const READ_DEADLINE: Duration = Duration::from_secs(6);
+
+/// HTTP/2 keep-alive pings on every connection, so a dead link is noticed within
+/// `KEEPALIVE_INTERVAL + KEEPALIVE_TIMEOUT` even when no request is under way (a watch).
+pub const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(1);
+
+/// How long a keep-alive ping may go unanswered before the connection is dropped.
+pub const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The first pause before retrying an unavailable cluster; it doubles up to
+/// [`RETRY_BACKOFF_MAX`].
+pub const RETRY_BACKOFF_MIN: Duration = Duration::from_millis(50);
+
+/// The longest pause between retries.
+pub const RETRY_BACKOFF_MAX: Duration = Duration::from_secs(1);
+
+/// Claims decided in one etcd transaction, at most. Each takes three operations (the
+/// transaction's key, its entry, its announcement's removal) plus one for the head, under
+/// etcd's default `--max-txn-ops` of 128.
+pub const MAX_CLAIMS_PER_TXN: usize = 40;
+
+/// The largest etcd transaction the store sends, in bytes of keys and values, under etcd's
+/// default `--max-request-bytes` of 1.5 MiB. A single claim (a 64 KiB line at most) always
+/// fits.
+pub const MAX_TXN_BYTES: usize = 1024 * 1024;
+
+/// Claims waiting for the decider; more wait for room.
+pub const CLAIM_QUEUE: usize = 4096;
+
+/// Entries read per request when catching up.
+pub const ENTRY_PAGE: usize = 512;
+
+/// When a watch has been silent this long, the stream asks etcd for a progress report; if
+/// that is not answered within the same time either, the watch counts as lost and is
+/// reopened.
+pub const WATCH_PROBE_AFTER: Duration = Duration::from_secs(3);
+
+/// A node's lease, in seconds: a node that stops renewing it (killed, cut off) frees its name
+/// this long after its last renewal.
+pub const NODE_LEASE_TTL_SECS: i64 = 5;
+
+/// How often a node renews its lease: three tries per lease period.
+pub const NODE_KEEPALIVE_EVERY: Duration =
+    Duration::from_millis(NODE_LEASE_TTL_SECS as u64 * 1000 / 3);
+
+/// The longest node name, in bytes.
+pub const MAX_NODE_NAME_BYTES: usize = 64;
+
+/// The longest node address, in bytes.
+pub const MAX_NODE_ADDR_BYTES: usize = 256;
+
+/// How long an announcement lives when no claim removes it (every node crashed before
+/// deciding): the garbage relay can leave is bounded by this.
+pub const RELAY_TTL_SECS: i64 = 600;
+
+/// Announcements an [`AnnouncementStream`] remembers, to deliver each one once even across
+/// reconnections.
+pub const RELAY_SEEN_MEMORY: usize = 65_536;
+
+/// The store compacts etcd's history every this many entries (see [`Compaction`]).
+pub const COMPACT_EVERY_ENTRIES: u64 = 10_000;
+
+/// Revisions of history kept behind the newest when compacting: a watcher that lost its
+/// connection less than this many revisions ago resumes from the history; one further back
+/// re-reads the entries it missed by index (entries themselves are never compacted away).
+pub const COMPACT_KEEP_REVISIONS: i64 = 100_000;

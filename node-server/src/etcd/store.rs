@@ -1,0 +1,378 @@
+//! The connection to etcd and the operations that are one request each.
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use etcd_client::{Client, ConnectOptions, GetOptions};
+use pow_core::chain::{Entry, NewEntry};
+use tokio::sync::{mpsc, oneshot, Mutex};
+
+use super::decide::{self, ClaimRequest};
+use super::keys::{prefix_end, Keys};
+use super::{
+    Decided, EtcdError, CLAIM_DEADLINE, CLAIM_QUEUE, COMPACT_EVERY_ENTRIES, COMPACT_KEEP_REVISIONS,
+    CONNECT_TIMEOUT, DEFAULT_PREFIX, ENTRY_PAGE, KEEPALIVE_INTERVAL, KEEPALIVE_TIMEOUT,
+    READ_DEADLINE, REQUEST_TIMEOUT, RETRY_BACKOFF_MAX, RETRY_BACKOFF_MIN,
+};
+
+/// Where the cluster is and how to log in.
+#[derive(Clone, Debug)]
+pub struct EtcdOptions {
+    /// Client URLs of the members, e.g. `http://10.0.0.1:2379`; requests fail over between
+    /// them. `https://` URLs need [`tls`](Self::tls) or use the system's roots.
+    pub endpoints: Vec<String>,
+    /// Every key of this race starts with it (see [`Keys`]).
+    pub prefix: String,
+    /// etcd user and password, when the cluster has authentication on.
+    pub user: Option<(String, String)>,
+    /// TLS files, for `https://` endpoints.
+    pub tls: Option<TlsFiles>,
+    /// Whether and how the store compacts etcd's history itself.
+    pub compaction: Option<Compaction>,
+}
+
+impl EtcdOptions {
+    /// The defaults for these endpoints: [`DEFAULT_PREFIX`], no login, no TLS, compaction on.
+    pub fn new<S: Into<String>>(endpoints: impl IntoIterator<Item = S>) -> Self {
+        Self {
+            endpoints: endpoints.into_iter().map(Into::into).collect(),
+            prefix: DEFAULT_PREFIX.to_owned(),
+            user: None,
+            tls: None,
+            compaction: Some(Compaction::default()),
+        }
+    }
+}
+
+/// PEM files for TLS to etcd.
+#[derive(Clone, Debug, Default)]
+pub struct TlsFiles {
+    /// The CA that signed the members' certificates (etcd's `--trusted-ca-file`); without it
+    /// the system's roots are not used, so give it for a private CA.
+    pub ca: Option<PathBuf>,
+    /// The client certificate, for members started with `--client-cert-auth`.
+    pub cert: Option<PathBuf>,
+    /// The client certificate's private key.
+    pub key: Option<PathBuf>,
+    /// The name the members' certificates are checked against, when it is not the endpoint's
+    /// host.
+    pub domain: Option<String>,
+}
+
+/// The store's own compaction of etcd's history. Entries are never removed by it (they are
+/// live keys); it drops superseded versions of the head and deleted announcements.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Compaction {
+    /// Compact when the ledger crosses a multiple of this many entries.
+    pub every_entries: u64,
+    /// Keep this many revisions of history behind the newest.
+    pub keep_revisions: i64,
+}
+
+impl Default for Compaction {
+    fn default() -> Self {
+        Self {
+            every_entries: COMPACT_EVERY_ENTRIES,
+            keep_revisions: COMPACT_KEEP_REVISIONS,
+        }
+    }
+}
+
+pub(crate) struct Inner {
+    pub(crate) client: Client,
+    pub(crate) keys: Keys,
+    decider: mpsc::Sender<ClaimRequest>,
+    /// The lease announcements are attached to, and when it was granted.
+    pub(crate) relay_lease: Mutex<Option<(i64, tokio::time::Instant)>>,
+}
+
+/// A handle on one race in etcd; clones share one connection and one decider.
+#[derive(Clone)]
+pub struct Store {
+    pub(crate) inner: Arc<Inner>,
+}
+
+impl Store {
+    /// Connects, logs in when a user is given, and checks that the cluster answers a
+    /// linearizable read within [`REQUEST_TIMEOUT`]: a wrong password is
+    /// [`EtcdError::Refused`], a cluster without quorum [`EtcdError::Unavailable`] or
+    /// [`EtcdError::Timeout`]. Starts the claim decider on the current Tokio runtime.
+    pub async fn connect(options: EtcdOptions) -> Result<Store, EtcdError> {
+        let keys = Keys::new(&options.prefix)?;
+        if options.endpoints.is_empty() {
+            return Err(EtcdError::Config("no etcd endpoint given".into()));
+        }
+        let mut connect = ConnectOptions::new()
+            .with_connect_timeout(CONNECT_TIMEOUT)
+            .with_keep_alive(KEEPALIVE_INTERVAL, KEEPALIVE_TIMEOUT)
+            .with_keep_alive_while_idle(true)
+            // A member cut off from the others fails requests at once instead of queueing
+            // them until a leader is back.
+            .with_require_leader(true);
+        if let Some((user, password)) = &options.user {
+            connect = connect
+                .with_user(user.clone(), password.clone())
+                .with_auto_token_refresh(true);
+        }
+        if let Some(tls) = &options.tls {
+            connect = connect.with_tls(tls_options(tls)?);
+        }
+        let client = bounded(
+            "connect",
+            Client::connect(&options.endpoints, Some(connect)),
+        )
+        .await?;
+        let (decider, rx) = mpsc::channel(CLAIM_QUEUE);
+        let store = Store {
+            inner: Arc::new(Inner {
+                client,
+                keys,
+                decider,
+                relay_lease: Mutex::new(None),
+            }),
+        };
+        // One round trip that needs a quorum, so a dead cluster is an error here and not at
+        // the first claim.
+        store.head().await?;
+        tokio::spawn(decide::run(
+            store.inner.client.clone(),
+            store.inner.keys.clone(),
+            options.compaction,
+            rx,
+        ));
+        Ok(store)
+    }
+
+    /// The key schema in use.
+    pub fn keys(&self) -> &Keys {
+        &self.inner.keys
+    }
+
+    pub(crate) fn client(&self) -> Client {
+        self.inner.client.clone()
+    }
+
+    /// Decides a claim: a finished proof of work with its times stamped by the arbiter (an
+    /// entry without its place in the chain). The first claim for a transaction, across every
+    /// host, wins and gets the next index, chained onto the entry before it; a claim that is
+    /// exactly the recorded entry (a retry) is `Won` again. Answers once etcd has committed the
+    /// decision (a quorum has it on disk), or with [`EtcdError::Unavailable`] /
+    /// [`EtcdError::Timeout`] once [`CLAIM_DEADLINE`] from the call has passed (plus at most
+    /// one [`REQUEST_TIMEOUT`] for the request then under way). Claims from one process are
+    /// decided in the order they are submitted.
+    pub async fn claim(&self, claim: NewEntry) -> Result<Decided, EtcdError> {
+        let (request, answer) = decide::request(claim)?;
+        self.inner
+            .decider
+            .send(request)
+            .await
+            .map_err(|_| EtcdError::Closed)?;
+        answer_of(answer).await
+    }
+
+    /// Queues a claim now, waiting for room if the queue is full, and returns the decision to
+    /// come, as [`claim`](Self::claim). It blocks: call it from a plain thread (the search's
+    /// own thread, from [`Arbiter::submit`](crate::race::Arbiter::submit)), never from the
+    /// async runtime.
+    pub fn submit(
+        &self,
+        claim: NewEntry,
+    ) -> impl Future<Output = Result<Decided, EtcdError>> + Send + 'static {
+        let queued = decide::request(claim).and_then(|(request, answer)| {
+            self.inner
+                .decider
+                .blocking_send(request)
+                .map(|()| answer)
+                .map_err(|_| EtcdError::Closed)
+        });
+        async move { answer_of(queued?).await }
+    }
+
+    /// The chain's last entry, if any, read with a quorum.
+    pub async fn head(&self) -> Result<Option<Entry>, EtcdError> {
+        let client = self.client();
+        let head = retrying(|| decide::read_head(&client, self.keys())).await?;
+        Ok(head.entry)
+    }
+
+    /// Up to `limit` entries from `index` on, in order, and the etcd revision they were read
+    /// at. Fewer than `limit` means the end of the ledger at that revision.
+    pub async fn entries(&self, index: u64, limit: usize) -> Result<(Vec<Entry>, i64), EtcdError> {
+        let (entries, revision) = self.entries_with_revisions(index, limit).await?;
+        Ok((entries.into_iter().map(|(e, _)| e).collect(), revision))
+    }
+
+    /// As [`entries`](Self::entries), with the revision that wrote each entry.
+    pub(crate) async fn entries_with_revisions(
+        &self,
+        index: u64,
+        limit: usize,
+    ) -> Result<(Vec<(Entry, i64)>, i64), EtcdError> {
+        retrying(|| read_page(&self.inner.client, self.keys(), index, limit)).await
+    }
+
+    /// Every entry from `index` on, then each new one as it is decided: see [`EntryStream`].
+    /// `prev_hash` is the `entry_hash` of the entry at `index - 1` (zeros from 0), so that
+    /// the stream checks the chain from its first entry on.
+    ///
+    /// [`EntryStream`]: super::EntryStream
+    pub fn follow(&self, index: u64, prev_hash: pow_core::Hash32) -> super::EntryStream {
+        super::EntryStream::new(self.clone(), index, prev_hash, None)
+    }
+
+    /// As [`follow`](Self::follow), but first watching from `revision` (one past
+    /// [`EntryStream::revision`] of the last entry applied), which costs no read when etcd
+    /// still has that history. When it does not (compacted), or the revision does not match
+    /// the index, the stream reads by index instead: the entries are the same either way.
+    ///
+    /// [`EntryStream::revision`]: super::EntryStream::revision
+    pub fn follow_from(
+        &self,
+        index: u64,
+        prev_hash: pow_core::Hash32,
+        revision: i64,
+    ) -> super::EntryStream {
+        super::EntryStream::new(self.clone(), index, prev_hash, Some(revision))
+    }
+
+    /// Compacts etcd's history up to `revision` (keeping what is at it). Returns `Ok` if it was
+    /// compacted already.
+    pub async fn compact(&self, revision: i64) -> Result<(), EtcdError> {
+        decide::compact(&self.client(), revision).await
+    }
+}
+
+/// Up to `limit` entries from `index` on, each with the revision that wrote it, and the
+/// revision they were read at.
+pub(crate) async fn read_page(
+    client: &Client,
+    keys: &Keys,
+    index: u64,
+    limit: usize,
+) -> Result<(Vec<(Entry, i64)>, i64), EtcdError> {
+    let limit = limit.clamp(1, ENTRY_PAGE) as u64;
+    // The range ends at the page's last key, not at the end of the entries: etcd 3.4
+    // walks the whole key range of a request before applying its limit, so an open range
+    // would cost a read in proportion to the ledger's length.
+    let end = match index.checked_add(limit) {
+        Some(end) => keys.entry(end).into_bytes(),
+        None => prefix_end(&keys.entries_prefix()),
+    };
+    let options = GetOptions::new().with_range(end);
+    let mut resp = bounded(
+        "read entries",
+        client.clone().get(keys.entry(index), Some(options)),
+    )
+    .await?;
+    let revision = resp.header().map_or(0, |h| h.revision());
+    let mut entries = Vec::with_capacity(resp.kvs().len());
+    for (i, kv) in resp.take_kvs().into_iter().enumerate() {
+        let expected = index + i as u64;
+        if keys.entry_index(kv.key()) != Some(expected) {
+            return Err(EtcdError::Protocol(format!(
+                "entries are not contiguous: expected index {expected}, found key {}",
+                String::from_utf8_lossy(kv.key())
+            )));
+        }
+        entries.push((parse_entry(expected, kv.value())?, kv.mod_revision()));
+    }
+    Ok((entries, revision))
+}
+
+/// Waits for the decider's answer; a dropped answer means the decider stopped.
+async fn answer_of(
+    answer: oneshot::Receiver<Result<Decided, EtcdError>>,
+) -> Result<Decided, EtcdError> {
+    // The decider answers every claim by its deadline; this outer bound only guards against
+    // a decider stuck in a bug.
+    match tokio::time::timeout(CLAIM_DEADLINE + REQUEST_TIMEOUT * 2, answer).await {
+        Ok(Ok(result)) => result,
+        Ok(Err(_)) => Err(EtcdError::Closed),
+        Err(_) => Err(EtcdError::Timeout {
+            op: "claim",
+            after: CLAIM_DEADLINE,
+        }),
+    }
+}
+
+/// Runs a read until it succeeds, fails for a reason other than unavailability, or
+/// [`READ_DEADLINE`] has passed. Only for requests that can be repeated safely.
+pub(crate) async fn retrying<T, F, Fut>(mut read: F) -> Result<T, EtcdError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, EtcdError>>,
+{
+    let deadline = tokio::time::Instant::now() + READ_DEADLINE;
+    let mut backoff = RETRY_BACKOFF_MIN;
+    loop {
+        match read().await {
+            Err(e) if e.is_unavailable() && tokio::time::Instant::now() + backoff < deadline => {
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(RETRY_BACKOFF_MAX);
+            }
+            other => return other,
+        }
+    }
+}
+
+/// Runs one request to etcd within [`REQUEST_TIMEOUT`].
+pub(crate) async fn bounded<T>(
+    op: &'static str,
+    fut: impl Future<Output = Result<T, etcd_client::Error>>,
+) -> Result<T, EtcdError> {
+    match tokio::time::timeout(REQUEST_TIMEOUT, fut).await {
+        Ok(result) => result.map_err(|e| EtcdError::from_client(op, e)),
+        Err(_) => Err(EtcdError::Timeout {
+            op,
+            after: REQUEST_TIMEOUT,
+        }),
+    }
+}
+
+/// An entry as stored, checked to be at `index` by itself (its own hash, proof of work,
+/// `tx_id`); the links are checked by whoever reads the chain in order.
+pub(crate) fn parse_entry(index: u64, bytes: &[u8]) -> Result<Entry, EtcdError> {
+    let entry: Entry = serde_json::from_slice(bytes)
+        .map_err(|e| EtcdError::Protocol(format!("entry {index} is not a ledger entry: {e}")))?;
+    if entry.index != index {
+        return Err(EtcdError::Protocol(format!(
+            "the entry stored at index {index} says index {}",
+            entry.index
+        )));
+    }
+    entry
+        .verify()
+        .map_err(|e| EtcdError::Protocol(format!("entry {index} does not verify: {e}")))?;
+    Ok(entry)
+}
+
+fn tls_options(files: &TlsFiles) -> Result<etcd_client::TlsOptions, EtcdError> {
+    use etcd_client::{Certificate, Identity, TlsOptions};
+    let read = |what: &str, path: &PathBuf| {
+        std::fs::read(path)
+            .map_err(|e| EtcdError::Config(format!("TLS {what} {}: {e}", path.display())))
+    };
+    let mut tls = TlsOptions::new();
+    if let Some(ca) = &files.ca {
+        tls = tls.ca_certificate(Certificate::from_pem(read("CA", ca)?));
+    }
+    match (&files.cert, &files.key) {
+        (Some(cert), Some(key)) => {
+            tls = tls.identity(Identity::from_pem(
+                read("certificate", cert)?,
+                read("key", key)?,
+            ));
+        }
+        (None, None) => {}
+        _ => {
+            return Err(EtcdError::Config(
+                "a TLS client certificate needs its key, and a key its certificate".into(),
+            ))
+        }
+    }
+    if let Some(domain) = &files.domain {
+        tls = tls.domain_name(domain.clone());
+    }
+    Ok(tls)
+}
