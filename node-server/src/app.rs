@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::attempts::{self, AttemptsLog};
+use crate::cluster::ClusterSettings;
 use crate::events::{EventBus, Sink};
 use crate::ledger::{Ledger, LedgerError};
 use crate::limits::SHUTDOWN_GRACE;
@@ -41,6 +42,9 @@ pub struct Options {
     /// The web origins allowed besides the nodes' own, which `run` adds; shared, so more can
     /// be added while the nodes run.
     pub origins: Arc<Origins>,
+    /// Race with nodes on other hosts through etcd (`--etcd`), each node advertised at the
+    /// address given (one per node, in order); `None`: every node is on this host.
+    pub cluster: Option<(ClusterSettings, Vec<String>)>,
 }
 
 /// Builds node settings named `Node1`, `Node2`, ...
@@ -95,9 +99,26 @@ pub async fn run(options: Options, shutdown: CancellationToken) -> anyhow::Resul
             loaded.seconds
         );
     }
-    let arbiter: Arc<dyn Arbiter> = Arc::new(
-        FileArbiter::new(ledger.clone()).context("cannot start the ledger's writer thread")?,
-    );
+    let (arbiter, membership): (Arc<dyn Arbiter>, _) = match &options.cluster {
+        None => (
+            Arc::new(
+                FileArbiter::new(ledger.clone())
+                    .context("cannot start the ledger's writer thread")?,
+            ),
+            None,
+        ),
+        Some((settings, advertised)) => {
+            let names: Vec<(String, String)> = options
+                .nodes
+                .iter()
+                .map(|(c, _)| c.name.clone())
+                .zip(advertised.iter().cloned())
+                .collect();
+            let (arbiter, membership) =
+                crate::cluster::start(settings, ledger.clone(), &names).await?;
+            (arbiter, Some(membership))
+        }
+    };
     let attempts_path = attempts::path_for(ledger.path());
     let attempts: Arc<dyn Sink> = Arc::new(
         AttemptsLog::open(&attempts_path)
@@ -110,10 +131,20 @@ pub async fn run(options: Options, shutdown: CancellationToken) -> anyhow::Resul
         .max()
         .unwrap_or(5);
     let printer = Arc::new(Printer::new(width));
+    let since = crate::clock::Stamp::now().text();
+    let mut peers = Vec::new();
+    for (config, listener) in &options.nodes {
+        peers.push(crate::race::ClusterNode {
+            name: config.name.clone(),
+            addr: listener.local_addr()?.to_string(),
+            since: since.clone(),
+        });
+    }
     let shared = SharedByNodes {
         arbiter: arbiter.clone(),
         searches: Arc::new(Searches::default()),
         metrics: Arc::new(Metrics::new()),
+        peers: Arc::new(peers),
     };
     // Every node's page may talk to every node of the process.
     for (_, listener) in &options.nodes {
@@ -141,6 +172,9 @@ pub async fn run(options: Options, shutdown: CancellationToken) -> anyhow::Resul
             shutdown.clone(),
             tracker.clone(),
         )));
+    }
+    if let Some(m) = membership {
+        tokio::spawn(m.run(nodes.clone(), options.origins.clone(), shutdown.clone()));
     }
     shutdown.cancelled().await;
     shared.searches.stop_all();

@@ -111,6 +111,29 @@ pub fn routes(node: Arc<Node>, origins: Arc<Origins>, shutdown: CancellationToke
         .and(with_node.clone())
         .map(|q: LedgerQuery, node: Arc<Node>| ledger_reply(&node, q));
 
+    let cluster = warp::path!("cluster")
+        .and(read)
+        .and(with_node.clone())
+        .then(|node: Arc<Node>| async move {
+            match node.arbiter().cluster() {
+                Some(nodes) => match nodes.await {
+                    Ok(nodes) => {
+                        json_reply(&json!({"cluster": "etcd", "nodes": nodes}), StatusCode::OK)
+                    }
+                    Err(e) => error(
+                        &node,
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        ErrorCode::LedgerUnavailable,
+                        format!("the cluster's node list is unavailable: {e}"),
+                    ),
+                },
+                None => json_reply(
+                    &json!({"cluster": null, "nodes": node.peers()}),
+                    StatusCode::OK,
+                ),
+            }
+        });
+
     let tx = warp::path!("tx")
         .and(warp::post())
         .and(warp::header::optional::<String>("content-type"))
@@ -239,6 +262,8 @@ pub fn routes(node: Arc<Node>, origins: Arc<Origins>, shutdown: CancellationToke
     let api = status
         .or(ledger)
         .unify()
+        .or(cluster)
+        .unify()
         .or(tx)
         .unify()
         .or(events)
@@ -278,6 +303,11 @@ pub fn routes(node: Arc<Node>, origins: Arc<Origins>, shutdown: CancellationToke
             // Only an allowed origin gets here: let its page read the answer.
             if let Some(Ok(origin)) = origin.map(HeaderValue::try_from) {
                 h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+                // A page's view of another node's ledger needs its length.
+                h.insert(
+                    header::ACCESS_CONTROL_EXPOSE_HEADERS,
+                    HeaderValue::from_static("x-ledger-entries"),
+                );
             }
             Box::new(res) as Box<dyn Reply>
         })

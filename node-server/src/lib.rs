@@ -25,7 +25,9 @@
 //! - [`bench`](mod@bench): `node-server bench`.
 //! - [`ledger_bench`]: `node-server bench-ledger`: what a race costs as the ledger grows.
 //! - [`limits`]: every limit, named.
-//! - [`clock`]: microsecond UTC timestamps.
+//! - [`recent`]: a map that keeps only its newest keys (bounded memories).
+//! - [`clock`]: microsecond UTC timestamps, and the host's monotonic clock.
+//! - [`cluster`]: nodes on several hosts (`--etcd`): registration, relay, the cluster's pages.
 #![warn(missing_docs)]
 
 pub mod app;
@@ -34,6 +36,7 @@ pub mod attempts;
 pub mod bench;
 pub mod client;
 pub mod clock;
+pub mod cluster;
 pub mod commands;
 #[cfg(feature = "etcd")]
 pub mod etcd;
@@ -50,6 +53,7 @@ pub mod plot;
 pub mod printer;
 pub mod protocol;
 pub mod race;
+pub mod recent;
 pub mod report;
 pub mod server;
 pub mod stats;

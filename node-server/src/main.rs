@@ -10,6 +10,7 @@ use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
 use node_server::app::{self, Options};
 use node_server::client::{self, Answer};
+use node_server::cluster::ClusterSettings;
 use node_server::commands::{self, Verdict};
 use node_server::json;
 use node_server::node::{NodeConfig, OnLoss};
@@ -65,6 +66,74 @@ struct Common {
     /// The nodes' own pages always may; requests from other pages get 403.
     #[arg(long = "allow-origin", value_name = "URL")]
     allow_origin: Vec<Origin>,
+    #[command(flatten)]
+    etcd: EtcdArgs,
+}
+
+/// Racing with nodes on other hosts, through etcd (needs a build with `--features etcd`).
+#[derive(Args)]
+struct EtcdArgs {
+    /// etcd client URLs, comma-separated (several fail over): race with every node registered
+    /// there, and keep this host's ledger as the cluster decides it.
+    #[arg(long, value_delimiter = ',', value_name = "URLS")]
+    etcd: Vec<String>,
+    /// The key prefix of this race in etcd (several races can share one etcd).
+    #[arg(long, value_name = "PREFIX", requires = "etcd")]
+    etcd_prefix: Option<String>,
+    /// etcd user (with authentication on); the password is read from `--etcd-password-file`
+    /// or $POWRACE_ETCD_PASSWORD.
+    #[arg(long, value_name = "USER", requires = "etcd")]
+    etcd_user: Option<String>,
+    /// A file holding the etcd user's password.
+    #[arg(long, value_name = "PATH", requires = "etcd_user")]
+    etcd_password_file: Option<PathBuf>,
+    /// TLS: the CA that signed the etcd members' certificates.
+    #[arg(long, value_name = "PEM", requires = "etcd")]
+    etcd_ca: Option<PathBuf>,
+    /// TLS: the client certificate, for members that require one.
+    #[arg(long, value_name = "PEM", requires = "etcd_key")]
+    etcd_cert: Option<PathBuf>,
+    /// TLS: the client certificate's key.
+    #[arg(long, value_name = "PEM", requires = "etcd_cert")]
+    etcd_key: Option<PathBuf>,
+}
+
+impl EtcdArgs {
+    /// The cluster to join, or `None` without `--etcd`; `advertised` are the nodes' addresses.
+    fn cluster(
+        &self,
+        advertised: Vec<String>,
+    ) -> anyhow::Result<Option<(ClusterSettings, Vec<String>)>> {
+        if self.etcd.is_empty() {
+            return Ok(None);
+        }
+        let user = match &self.etcd_user {
+            None => None,
+            Some(u) => {
+                let password = match &self.etcd_password_file {
+                    Some(p) => std::fs::read_to_string(p)
+                        .with_context(|| format!("cannot read {}", p.display()))?
+                        .trim_end_matches(['\n', '\r'])
+                        .to_owned(),
+                    None => std::env::var("POWRACE_ETCD_PASSWORD").context(
+                        "--etcd-user needs --etcd-password-file or $POWRACE_ETCD_PASSWORD",
+                    )?,
+                };
+                Some((u.clone(), password))
+            }
+        };
+        Ok(Some((
+            ClusterSettings {
+                endpoints: self.etcd.clone(),
+                prefix: self.etcd_prefix.clone(),
+                user,
+                ca: self.etcd_ca.clone(),
+                cert: self.etcd_cert.clone(),
+                key: self.etcd_key.clone(),
+            },
+            advertised,
+        )))
+    }
 }
 
 impl Common {
@@ -96,6 +165,10 @@ struct ServeArgs {
     /// Search threads per node, 1 to 256 (default: cores / nodes, at least 1).
     #[arg(long, value_parser = threads_arg())]
     threads_per_node: Option<usize>,
+    /// With `--etcd`: the host other machines reach these nodes at (default: `--bind`, which
+    /// must then be a specific address).
+    #[arg(long, value_name = "HOST")]
+    advertise_host: Option<String>,
     #[command(flatten)]
     common: Common,
 }
@@ -108,6 +181,10 @@ struct NodeArgs {
     /// Address and port to listen on.
     #[arg(long)]
     listen: SocketAddr,
+    /// With `--etcd`: the `host:port` other machines reach this node at (default: `--listen`,
+    /// which must then be a specific address).
+    #[arg(long, value_name = "HOST:PORT")]
+    advertise: Option<String>,
     /// Search threads, 1 to 256 (default: all cores).
     #[arg(long, value_parser = threads_arg())]
     threads: Option<usize>,
@@ -193,6 +270,20 @@ fn all_cores() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
+/// The host part of the address other machines reach a node at: the listening address,
+/// unless it is "any address" (then the user must say, when it matters).
+fn advertised_host(ip: IpAddr, needed: bool) -> anyhow::Result<String> {
+    anyhow::ensure!(
+        !(needed && ip.is_unspecified()),
+        "listening on {ip}: say which address other hosts reach this node at \
+         (--advertise HOST:PORT on `node`, --advertise-host HOST on `serve`)"
+    );
+    Ok(match ip {
+        IpAddr::V6(v6) => format!("[{v6}]"),
+        v4 => v4.to_string(),
+    })
+}
+
 async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let c = args.common;
     Difficulty::from_zero_bytes(u64::from(c.difficulty))?;
@@ -206,10 +297,17 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         c.on_loss,
     );
     let mut nodes = Vec::new();
+    let mut advertised = Vec::new();
     for (i, config) in configs.into_iter().enumerate() {
         let port = u16::try_from(usize::from(args.base_port) + i).context("port out of range")?;
+        let host = match &args.advertise_host {
+            Some(h) => h.clone(),
+            None => advertised_host(args.bind, !c.etcd.etcd.is_empty())?,
+        };
+        advertised.push(format!("{host}:{port}"));
         nodes.push((config, app::bind(SocketAddr::new(args.bind, port)).await?));
     }
+    let cluster = c.etcd.cluster(advertised)?;
     let shutdown = app::shutdown_on_signals();
     app::run(
         Options {
@@ -217,6 +315,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             origins: c.origins(),
             ledger: c.ledger,
             print: true,
+            cluster,
         },
         shutdown,
     )
@@ -234,6 +333,15 @@ async fn node(args: NodeArgs) -> anyhow::Result<ExitCode> {
         kernel: kernel(c.kernel.as_deref())?,
         on_loss: c.on_loss,
     };
+    let advertised = match args.advertise {
+        Some(a) => a,
+        None => format!(
+            "{}:{}",
+            advertised_host(args.listen.ip(), !c.etcd.etcd.is_empty())?,
+            args.listen.port()
+        ),
+    };
+    let cluster = c.etcd.cluster(vec![advertised])?;
     let listener = app::bind(args.listen).await?;
     let shutdown = app::shutdown_on_signals();
     app::run(
@@ -242,6 +350,7 @@ async fn node(args: NodeArgs) -> anyhow::Result<ExitCode> {
             origins: c.origins(),
             ledger: c.ledger,
             print: true,
+            cluster,
         },
         shutdown,
     )

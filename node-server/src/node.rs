@@ -1,7 +1,7 @@
 //! A node: takes transactions, mines each at most once on its own threads, and asks the
 //! arbiter whether it won. Networking lives in [`crate::server`]; this is the race itself.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -20,6 +20,7 @@ use crate::limits::{LATE_COPY_WINDOW, MAX_CONCURRENT_SEARCHES, MAX_RACES_IN_FLIG
 use crate::metrics::Metrics;
 use crate::protocol::{ErrorCode, Outcome, Reply};
 use crate::race::{Arbiter, BoxFuture, Claim, DecideError, Decision, Searches};
+use crate::recent::Recent;
 
 /// What a losing node does once the race is decided.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
@@ -41,6 +42,8 @@ pub struct SharedByNodes {
     pub searches: Arc<Searches>,
     /// Counters fed by every node's events.
     pub metrics: Arc<Metrics>,
+    /// The nodes of this process and where they listen (`GET /cluster` without a cluster).
+    pub peers: Arc<Vec<crate::race::ClusterNode>>,
 }
 
 /// A node's settings.
@@ -114,32 +117,6 @@ impl RaceError {
 
 type RaceFuture = Shared<BoxFuture<'static, Result<Reply, RaceError>>>;
 
-/// The transactions a node raced recently: a bounded set that forgets the oldest.
-#[derive(Default)]
-struct Raced {
-    set: HashSet<Hash32>,
-    order: VecDeque<Hash32>,
-}
-
-impl Raced {
-    fn insert(&mut self, tx: Hash32) {
-        if self.set.insert(tx) {
-            self.order.push_back(tx);
-            if self.order.len() > RACED_MEMORY {
-                if let Some(old) = self.order.pop_front() {
-                    self.set.remove(&old);
-                }
-            }
-        }
-    }
-
-    fn remove(&mut self, tx: &Hash32) {
-        if self.set.remove(tx) {
-            self.order.retain(|t| t != tx);
-        }
-    }
-}
-
 /// One miner node.
 pub struct Node {
     config: NodeConfig,
@@ -152,10 +129,11 @@ pub struct Node {
     // Transactions this node has raced recently: sending one again is answered from the
     // ledger. A copy that arrives after another node won, but that this node has not raced,
     // is still mined (and lost), so every node's time can be compared.
-    raced: Mutex<Raced>,
+    raced: Mutex<Recent<Hash32, ()>>,
     // Entries in the ledger when the node started: a transaction among them was raced before,
     // by this node or another, and is answered from the ledger.
     ledger_at_start: u64,
+    peers: Arc<Vec<crate::race::ClusterNode>>,
     slots: Arc<Semaphore>,
     searchers: Semaphore,
     races: AtomicU64,
@@ -177,12 +155,14 @@ impl Node {
             arbiter,
             searches,
             metrics,
+            peers,
         } = shared.clone();
         let difficulty = Difficulty::from_zero_bytes(u64::from(config.difficulty))?;
         let ledger_at_start = arbiter.ledger().len();
         Ok(Arc::new(Node {
-            raced: Mutex::new(Raced::default()),
+            raced: Mutex::new(Recent::new(RACED_MEMORY)),
             ledger_at_start,
+            peers,
             config,
             difficulty,
             arbiter,
@@ -223,6 +203,11 @@ impl Node {
         &self.arbiter
     }
 
+    /// The nodes of this process and where they listen.
+    pub fn peers(&self) -> &[crate::race::ClusterNode] {
+        &self.peers
+    }
+
     /// Races this node has run.
     pub fn races(&self) -> u64 {
         self.races.load(Ordering::Relaxed)
@@ -248,7 +233,7 @@ impl Node {
         self.started.elapsed().as_secs_f64()
     }
 
-    fn raced(&self) -> std::sync::MutexGuard<'_, Raced> {
+    fn raced(&self) -> std::sync::MutexGuard<'_, Recent<Hash32, ()>> {
         self.raced.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -267,14 +252,45 @@ impl Node {
     /// in the ledger when it started, or long ago) is answered from the ledger. A copy of a
     /// recent race this node has not run is mined, and lost, so its time can be compared.
     pub async fn submit(self: &Arc<Self>, data: &str, peer: &str) -> Result<Reply, RaceError> {
+        self.race(data, peer, true).await
+    }
+
+    /// Races a transaction relayed from `origin`, another node of the cluster, where it
+    /// arrived at `received_at`: like a copy from a client, but not announced again. The
+    /// `received` event names where it came from and when, so a head start is visible.
+    pub async fn relay(
+        self: &Arc<Self>,
+        data: &str,
+        origin: &str,
+        received_at: &str,
+    ) -> Result<Reply, RaceError> {
+        if crate::protocol::parse_transaction(data.as_bytes()).is_err() {
+            return Err(RaceError::Withdrawn(format!(
+                "a transaction relayed from {origin} is not a valid line; not raced"
+            )));
+        }
+        let peer = format!("relay from {origin} (received there at {received_at})");
+        self.race(data, &peer, false).await
+    }
+
+    async fn race(
+        self: &Arc<Self>,
+        data: &str,
+        peer: &str,
+        announce: bool,
+    ) -> Result<Reply, RaceError> {
         let tx_id = Hash32::digest(data.as_bytes());
         let data: Arc<str> = data.into();
-        self.events.emit(
+        let event = self.events.emit(
             Some((&tx_id, &data)),
             EventKind::Received {
                 peer: peer.to_owned(),
             },
         );
+        if announce {
+            // Other hosts race it too (nothing to do on one host).
+            tokio::spawn(self.arbiter.announce(&self.config.name, &data, &event.at));
+        }
         if self.searches.is_stopping() {
             return Err(RaceError::ShuttingDown);
         }
@@ -286,11 +302,11 @@ impl Node {
             } else {
                 let mut raced = self.raced();
                 if let Some(entry) = recorded {
-                    if self.answer_from_ledger(&entry, raced.set.contains(&tx_id)) {
+                    if self.answer_from_ledger(&entry, raced.contains(&tx_id)) {
                         return Ok(self.recorded_reply(entry));
                     }
                 }
-                raced.insert(tx_id);
+                raced.insert(tx_id, ());
                 drop(raced);
                 let permit = self.slots.clone().try_acquire_owned().map_err(|_| {
                     self.raced().remove(&tx_id);

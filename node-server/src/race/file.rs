@@ -24,7 +24,7 @@
 //! after it is one JSON line. It is not synced: a decision matters only once recorded in the
 //! ledger, and nothing is answered before that.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, HashSet};
 use std::fs::{self, File, OpenOptions};
 use std::io;
 use std::os::unix::fs::{FileExt, MetadataExt};
@@ -42,6 +42,7 @@ use crate::clock::{mono_ns, Stamp};
 use crate::ledger::lock::{FileLock, Wait};
 use crate::ledger::{Ledger, LedgerError};
 use crate::limits::LEDGER_WAIT;
+use crate::recent::Recent;
 
 /// The decision log's header: one line of exactly this many bytes.
 const HEADER_LEN: u64 = 64;
@@ -156,8 +157,8 @@ struct Log {
     generation: u64,
     read_to: u64,
     decided: HashMap<Hash32, Decided>,
-    recent: HashMap<Hash32, u64>,
-    recent_order: VecDeque<Hash32>,
+    /// Winners' monotonic ends, kept after their decisions leave the log.
+    recent: Recent<Hash32, u64>,
 }
 
 impl Log {
@@ -204,14 +205,7 @@ impl Log {
     }
 
     fn remember(&mut self, tx: Hash32, mono_end_ns: u64) {
-        if self.recent.insert(tx, mono_end_ns).is_none() {
-            self.recent_order.push_back(tx);
-            if self.recent_order.len() > RECENT_WINNERS {
-                if let Some(old) = self.recent_order.pop_front() {
-                    self.recent.remove(&old);
-                }
-            }
-        }
+        self.recent.insert(tx, mono_end_ns);
     }
 
     /// Catches up with the log (under the decision lock): a new generation means the log was
@@ -346,8 +340,7 @@ impl FileArbiter {
                 generation: u64::MAX,
                 read_to: HEADER_LEN,
                 decided: HashMap::new(),
-                recent: HashMap::new(),
-                recent_order: VecDeque::new(),
+                recent: Recent::new(RECENT_WINNERS),
             }),
             ledger,
             pending: Mutex::new(Pending::default()),

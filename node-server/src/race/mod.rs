@@ -8,11 +8,14 @@
 //! - [`file::FileArbiter`], the embedded default: every process on one host that uses the
 //!   ledger file decides through a small decision log beside it, under an OS lock held for
 //!   microseconds, so the first to finish is the one recorded, in one process or several.
-//! - an arbiter on etcd for nodes on several hosts (feature `etcd`).
+//! - [`etcd::EtcdArbiter`] for nodes on several hosts (feature `etcd`): etcd decides, and every
+//!   host records etcd's order in its own file.
 //!
 //! Either way the decided entries reach `ledger.json` through [`crate::ledger::Writer`], the
 //! one writer of the file.
 
+#[cfg(feature = "etcd")]
+pub mod etcd;
 pub mod file;
 
 use std::collections::HashMap;
@@ -147,6 +150,28 @@ pub trait Arbiter: Send + Sync + 'static {
 
     /// Waits (up to a bound) for what is decided to be recorded; for shutdown.
     fn flush(&self) -> BoxFuture<'static, ()>;
+
+    /// Tells the other hosts that `data` reached `node` at `received_at`, so that every node
+    /// of the cluster races it. Nothing to do where every node shares the host.
+    fn announce(&self, _node: &str, _data: &str, _received_at: &str) -> BoxFuture<'static, ()> {
+        Box::pin(std::future::ready(()))
+    }
+
+    /// The cluster's live nodes, where there is a cluster (`None` on one host).
+    fn cluster(&self) -> Option<BoxFuture<'static, Result<Vec<ClusterNode>, String>>> {
+        None
+    }
+}
+
+/// A live node of the cluster.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct ClusterNode {
+    /// Its name.
+    pub name: String,
+    /// Where it listens (`host:port`).
+    pub addr: String,
+    /// When it joined, by its own clock.
+    pub since: String,
 }
 
 /// The searches under way in this process, by transaction, so that a decided race can stop

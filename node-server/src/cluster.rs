@@ -1,0 +1,204 @@
+//! Nodes on several hosts (`serve --etcd` / `node --etcd`): connecting to etcd, registering
+//! the nodes under unique names, relaying transactions between hosts, and letting the
+//! cluster's pages talk to these nodes. The deciding is [`crate::race::etcd`]'s.
+//!
+//! Built only with the `etcd` feature (its client needs `protoc` to build); without it,
+//! asking for a cluster is a clear error.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::ledger::Ledger;
+use crate::node::Node;
+use crate::origins::Origins;
+use crate::race::Arbiter;
+
+/// How to reach the cluster, from the command line.
+#[derive(Clone, Debug, Default)]
+pub struct ClusterSettings {
+    /// etcd client URLs.
+    pub endpoints: Vec<String>,
+    /// The key prefix of this race (several races can share one etcd).
+    pub prefix: Option<String>,
+    /// etcd user and password.
+    pub user: Option<(String, String)>,
+    /// TLS: the CA of the members' certificates.
+    pub ca: Option<PathBuf>,
+    /// TLS: the client certificate.
+    pub cert: Option<PathBuf>,
+    /// TLS: its private key.
+    pub key: Option<PathBuf>,
+}
+
+/// What a running cluster membership holds: the nodes' registrations (their names, held by
+/// leases) and the relay.
+pub struct Membership {
+    #[cfg(feature = "etcd")]
+    store: crate::etcd::Store,
+    #[cfg(feature = "etcd")]
+    registrations: Vec<crate::etcd::Registration>,
+}
+
+#[cfg(not(feature = "etcd"))]
+/// Without the `etcd` feature there is no cluster to join.
+pub async fn start(
+    _settings: &ClusterSettings,
+    _ledger: Arc<Ledger>,
+    _nodes: &[(String, String)],
+) -> anyhow::Result<(Arc<dyn Arbiter>, Membership)> {
+    anyhow::bail!(
+        "this node-server was built without etcd support; build it with \
+         `cargo build --release -p node-server --features etcd` (which needs protoc: \
+         apt-get install protobuf-compiler)"
+    )
+}
+
+/// Connects to etcd, starts the etcd arbiter on `ledger`, and registers `nodes` (name,
+/// advertised `host:port`): a name taken by a live node elsewhere is refused.
+#[cfg(feature = "etcd")]
+pub async fn start(
+    settings: &ClusterSettings,
+    ledger: Arc<Ledger>,
+    nodes: &[(String, String)],
+) -> anyhow::Result<(Arc<dyn Arbiter>, Membership)> {
+    use anyhow::Context as _;
+
+    use crate::etcd::{EtcdOptions, NodeInfo, Store, TlsFiles};
+
+    let mut options = EtcdOptions::new(settings.endpoints.clone());
+    if let Some(p) = &settings.prefix {
+        options.prefix = p.clone();
+    }
+    options.user = settings.user.clone();
+    if settings.ca.is_some() || settings.cert.is_some() || settings.key.is_some() {
+        options.tls = Some(TlsFiles {
+            ca: settings.ca.clone(),
+            cert: settings.cert.clone(),
+            key: settings.key.clone(),
+            domain: None,
+        });
+    }
+    let store = Store::connect(options)
+        .await
+        .with_context(|| format!("cannot reach etcd at {}", settings.endpoints.join(",")))?;
+    let arbiter = crate::race::etcd::EtcdArbiter::start(store.clone(), ledger).await?;
+    let mut registrations = Vec::new();
+    for (name, addr) in nodes {
+        let info = NodeInfo {
+            name: name.clone(),
+            addr: addr.clone(),
+            since: crate::clock::Stamp::now().text(),
+        };
+        registrations.push(
+            store
+                .register(info)
+                .await
+                .with_context(|| format!("cannot register {name} in the cluster"))?,
+        );
+    }
+    Ok((
+        Arc::new(arbiter),
+        Membership {
+            store,
+            registrations,
+        },
+    ))
+}
+
+impl Membership {
+    /// Runs until `shutdown`: races every transaction announced by another node of the
+    /// cluster on this process's `nodes`, keeps the nodes registered, and lets the cluster's
+    /// pages use these nodes.
+    pub async fn run(
+        self,
+        nodes: Vec<Arc<Node>>,
+        origins: Arc<Origins>,
+        shutdown: CancellationToken,
+    ) {
+        #[cfg(feature = "etcd")]
+        {
+            let Membership {
+                store,
+                registrations,
+            } = self;
+            let relay = {
+                let (store, nodes) = (store.clone(), nodes.clone());
+                async move {
+                    let mut announcements = store.announcements();
+                    loop {
+                        match announcements.next().await {
+                            Ok(a) => {
+                                for node in nodes.iter().filter(|n| n.name() != a.node) {
+                                    let (node, a) = (node.clone(), a.clone());
+                                    tokio::spawn(async move {
+                                        let _ = node
+                                            .relay(&a.transaction_data, &a.node, &a.received_at)
+                                            .await;
+                                    });
+                                }
+                            }
+                            Err(e) => {
+                                tracing::warn!("relay from the cluster: {e}; retrying");
+                                tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+                            }
+                        }
+                    }
+                }
+            };
+            let pages = {
+                let store = store.clone();
+                async move {
+                    loop {
+                        if let Ok(list) = store.nodes().await {
+                            for n in list {
+                                if let Ok(o) = format!("http://{}", n.addr).parse() {
+                                    origins.add(o);
+                                }
+                            }
+                        }
+                        tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+                    }
+                }
+            };
+            // Each node keeps its name: a registration lost while etcd was unreachable is
+            // taken again when etcd answers (dropping one revokes its lease).
+            let names = futures_util::future::join_all(registrations.into_iter().map(|mut r| {
+                let store = store.clone();
+                async move {
+                    loop {
+                        r.lost().await;
+                        let info = r.info().clone();
+                        tracing::warn!(
+                            "{} lost its place in the cluster (etcd unreachable for longer than \
+                             its lease); registering again",
+                            info.name
+                        );
+                        loop {
+                            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                            match store.register(info.clone()).await {
+                                Ok(again) => {
+                                    r = again;
+                                    break;
+                                }
+                                Err(e) => tracing::warn!("registering {} again: {e}", info.name),
+                            }
+                        }
+                    }
+                }
+            }));
+            tokio::select! {
+                _ = shutdown.cancelled() => {}
+                _ = relay => {}
+                _ = pages => {}
+                _ = names => {}
+            }
+        }
+        #[cfg(not(feature = "etcd"))]
+        {
+            let _ = (self, nodes, origins);
+            shutdown.cancelled().await;
+        }
+    }
+}
