@@ -178,6 +178,13 @@ fn separate_processes_record_the_first_to_finish() {
             )
         })
         .collect();
+    // Readers on every process too: each process's own rereads race its own commits (this
+    // found a reread that applied an older version over a newer one).
+    let stop = Arc::new(AtomicBool::new(false));
+    let watchers: Vec<_> = ports
+        .iter()
+        .flat_map(|&p| readers(p, &dir.path().join("ledger.json"), &stop))
+        .collect();
     let mut clients = Vec::new();
     for &port in &ports {
         for c in 0..CONNS_PER_NODE {
@@ -192,6 +199,11 @@ fn separate_processes_record_the_first_to_finish() {
         .into_iter()
         .flat_map(|c| c.join().unwrap())
         .collect();
+    stop.store(true, Ordering::Relaxed);
+    for w in watchers {
+        let seen = w.join().unwrap();
+        assert!(seen.problems.is_empty(), "{:?}", seen.problems);
+    }
     drop(nodes);
     let micros = |r: &Value, f: &str| {
         let t = r[f].as_str().unwrap();
@@ -353,6 +365,15 @@ fn a_stopped_node_process_does_not_freeze_the_others() {
         .map(|c| {
             let (answered, stop, ports) = (answered.clone(), stop.clone(), ports.clone());
             std::thread::spawn(move || {
+                // Copies for the node that gets stopped go through one sender of their own,
+                // which waits while that node is stopped (never a thread per copy).
+                let (copies, pending) = std::sync::mpsc::channel::<String>();
+                let p0 = ports[0];
+                let copier = std::thread::spawn(move || {
+                    for tx in pending {
+                        try_send(p0, &tx);
+                    }
+                });
                 let mut i = 0;
                 while !stop.load(Ordering::Relaxed) {
                     let tx = format!("client {c} tx {i}");
@@ -361,10 +382,10 @@ fn a_stopped_node_process_does_not_freeze_the_others() {
                     for r in race(&to, &tx) {
                         answered.lock().unwrap().push(r);
                     }
-                    // A copy for the node that gets stopped, without waiting for it.
-                    let p0 = ports[0];
-                    std::thread::spawn(move || try_send(p0, &tx));
+                    let _ = copies.send(tx);
                 }
+                drop(copies);
+                copier.join().unwrap();
             })
         })
         .collect();

@@ -45,6 +45,10 @@ const VERIFY_BATCH: usize = 8192;
 /// The bytes one chunk of a whole-ledger download reads.
 pub const STREAM_CHUNK: usize = 256 * 1024;
 
+/// How many times a reread of the ledger is retried when another thread of the process
+/// applied a version meanwhile.
+const REFRESH_TRIES: usize = 8;
+
 /// The most entries one page (`GET /ledger?from=&limit=`) may hold.
 pub const MAX_PAGE_ENTRIES: u64 = 10_000;
 
@@ -402,12 +406,25 @@ impl Ledger {
     /// to call from anywhere: a reread that lost a race with this process's own writer is
     /// dropped, never applied over newer state.
     pub fn refresh(&self) -> Result<(), Arc<LedgerError>> {
+        // A reread can lose to another thread of this process applying an older or newer
+        // version meanwhile: look again until what this process knows is what it read. Under
+        // the commit lock the file cannot change, so a writer's refresh always settles.
+        for _ in 0..REFRESH_TRIES {
+            if self.refresh_once()? {
+                return Ok(());
+            }
+        }
+        Ok(())
+    }
+
+    /// One reread; false if this process's state moved meanwhile (look again).
+    fn refresh_once(&self) -> Result<bool, Arc<LedgerError>> {
         let path = &self.paths.file;
         let now = FileId::at(path).map_err(|e| Arc::new(LedgerError::io(path, e)))?;
         let (count, body_end, last_start, mut check) = {
             let s = self.state();
             if s.seen == now {
-                return Ok(());
+                return Ok(true);
             }
             if let Some((bad, e)) = &s.broken {
                 if *bad == now {
@@ -432,8 +449,9 @@ impl Ledger {
                     }
                     *s = State::empty();
                     self.count_tx.send_replace(0);
+                    return Ok(true);
                 }
-                return Ok(());
+                return Ok(false);
             }
             Err(e) => return Err(Arc::new(LedgerError::io(path, e))),
         };
@@ -497,7 +515,7 @@ impl Ledger {
         };
         let mut s = self.state();
         if s.count != count || s.body_end != body_end {
-            return Ok(()); // This process moved on meanwhile: its state is newer.
+            return Ok(false); // Another thread applied some version meanwhile.
         }
         // Against what was recorded before (checked here, where the state cannot move).
         if let Some((l, first_index)) = new
@@ -523,7 +541,7 @@ impl Ledger {
         s.seen = Some(id);
         s.broken = None;
         self.count_tx.send_replace(s.count);
-        Ok(())
+        Ok(true)
     }
 
     /// Reloads the whole file: it was replaced by one that does not continue what this
@@ -533,7 +551,7 @@ impl Ledger {
         id: Option<FileId>,
         count: u64,
         body_end: u64,
-    ) -> Result<(), Arc<LedgerError>> {
+    ) -> Result<bool, Arc<LedgerError>> {
         match Self::load(&self.paths) {
             Ok(fresh) => {
                 let mut s = self.state();
@@ -547,8 +565,9 @@ impl Ledger {
                     );
                     *s = fresh;
                     self.count_tx.send_replace(s.count);
+                    return Ok(true);
                 }
-                Ok(())
+                Ok(false)
             }
             Err(e) => {
                 let e = Arc::new(e);
@@ -861,9 +880,10 @@ impl Writer<'_> {
         if current_id != seen {
             return Err(Arc::new(LedgerError::Io {
                 path: path.to_owned(),
-                error: io::Error::other(
-                    "ledger.json changed under the commit lock (a writer that does not take it?)",
-                ),
+                error: io::Error::other(format!(
+                    "ledger.json changed under the commit lock (a writer that does not take \
+                     it?): {current_id:?} is not {seen:?}"
+                )),
             }));
         }
         let (id, how) = copies::publish(
@@ -1094,6 +1114,60 @@ mod tests {
         let before = std::fs::read(&path).unwrap();
         assert!(l.writer(Wait::Forever).is_err());
         assert_eq!(std::fs::read(&path).unwrap(), before);
+    }
+
+    /// Another process commits while this one rereads on one thread and appends on another:
+    /// a reread that applied an older version after the writer's own reread once left the
+    /// writer's view behind the file, and its commit was refused ("changed under the commit
+    /// lock"). On tmpfs where there is one, so the syncs cost nothing.
+    #[test]
+    fn rereads_racing_a_writer_never_leave_it_behind_the_file() {
+        let shm = std::path::Path::new("/dev/shm");
+        let dir = if shm.is_dir() {
+            tempfile::tempdir_in(shm).unwrap()
+        } else {
+            tempfile::tempdir().unwrap()
+        };
+        let path = dir.path().join("ledger.json");
+        let (other, _) = Ledger::open(&path).unwrap();
+        let (this, _) = Ledger::open(&path).unwrap();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let zero = |node: &str, data: String| NewEntry {
+            node: node.into(),
+            hash: pow_core::puzzle::hash(data.as_bytes(), 0),
+            transaction_data: data,
+            nonce: 0,
+            time_taken: 0.001,
+            start_time: "2025-02-13 19:16:07.019815".into(),
+            end_time: "2025-02-13 19:16:07.020815".into(),
+            difficulty: 0,
+            ..Default::default()
+        };
+        std::thread::scope(|s| {
+            let o = other.clone();
+            s.spawn(move || {
+                for i in 0..1500 {
+                    let mut w = o.writer(Wait::Forever).unwrap().unwrap();
+                    let e = zero("Other", format!("other {i}")).chain_onto(w.last().as_ref());
+                    w.append(&[e]).unwrap();
+                }
+            });
+            for _ in 0..2 {
+                let (t, stop) = (this.clone(), stop.clone());
+                s.spawn(move || {
+                    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        let _ = t.refresh();
+                    }
+                });
+            }
+            for i in 0..500 {
+                let mut w = this.writer(Wait::Forever).unwrap().unwrap();
+                let e = zero("This", format!("this {i}")).chain_onto(w.last().as_ref());
+                w.append(&[e]).unwrap_or_else(|e| panic!("append {i}: {e}"));
+            }
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        });
+        assert_eq!(verify_file(&path, |_| {}).unwrap().0, this.len());
     }
 
     #[test]
