@@ -449,8 +449,12 @@ fn dropping_the_pool_cancels_its_jobs_and_joins_its_threads() {
         let mut calls = calls.lock().unwrap().clone();
         calls.sort_by_key(|c| c.0);
         assert_eq!(calls, (0..4).map(|k| (k, None)).collect::<Vec<_>>());
-        if let Some(n) = threads_named(&name) {
-            assert_eq!(n, 0, "the workers have exited");
+        // Joined threads leave /proc a moment after the join returns.
+        let mut waited = Duration::ZERO;
+        while threads_named(&name).is_some_and(|n| n > 0) {
+            assert!(waited < HANG, "the workers have not exited");
+            std::thread::sleep(Duration::from_millis(1));
+            waited += Duration::from_millis(1);
         }
     }
 }
@@ -563,4 +567,52 @@ fn too_many_jobs_are_refused_and_the_callback_dropped() {
     cancel.store(true, Ordering::Release);
     drop(pool);
     assert_eq!(called.load(Ordering::SeqCst), MAX_JOBS);
+}
+
+/// The states (`R` running, `S` sleeping, ...) of this process's threads named `prefix…`.
+fn thread_states(prefix: &str) -> Option<Vec<char>> {
+    let tasks = std::fs::read_dir("/proc/self/task").ok()?;
+    let mut states = Vec::new();
+    for t in tasks.flatten() {
+        let comm = std::fs::read_to_string(t.path().join("comm")).unwrap_or_default();
+        if comm.starts_with(prefix) {
+            let stat = std::fs::read_to_string(t.path().join("stat")).ok()?;
+            // "pid (comm) S ...": the state follows the last ')'.
+            states.push(stat.rsplit(')').next()?.trim_start().chars().next()?);
+        }
+    }
+    Some(states)
+}
+
+#[test]
+fn idle_workers_park() {
+    let pool = Pool::builder(2, Kernel::fastest())
+        .name("parkt")
+        .build()
+        .unwrap();
+    let p = Arc::new(Prepared::new(
+        b"park",
+        Difficulty::from_zero_bits(12).unwrap(),
+    ));
+    for _ in 0..3 {
+        run(&pool, &p, Mode::Smallest);
+        // Both workers must be asleep, seen 50 times in a row, well within the wait.
+        let mut asleep_in_a_row = 0;
+        let mut waited = Duration::ZERO;
+        while asleep_in_a_row < 50 {
+            let Some(states) = thread_states("parkt") else {
+                eprintln!("idle_workers_park: no /proc/self/task, skipped");
+                return;
+            };
+            // Under load a worker may not have named itself yet.
+            if states.len() == 2 && states.iter().all(|&s| s == 'S') {
+                asleep_in_a_row += 1;
+            } else {
+                asleep_in_a_row = 0;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+            waited += Duration::from_millis(1);
+            assert!(waited < HANG, "workers still running when idle: {states:?}");
+        }
+    }
 }

@@ -35,18 +35,22 @@ pub const MAX_JOBS: usize = 64;
 /// The lowest hash-rate cap, in hashes per second. At this rate one chunk takes 10 s.
 pub const MIN_HASH_RATE: f64 = 1_000.0;
 
-/// How long a worker that ran out of work keeps polling for a new job before it parks: a
-/// job submitted within this time starts without a wake-up through the kernel. Short enough
-/// that an idle pool burns no CPU.
+/// How long a worker that ran out of work keeps polling (and yielding its core to any other
+/// thread that wants it) before it parks: a job submitted within this time starts without a
+/// wake-up through the kernel. Short enough that an idle pool burns no CPU.
 pub const SPIN_BEFORE_PARK: Duration = Duration::from_micros(200);
 
 /// The longest a paced worker sleeps before it looks again at its job's cancel flag.
 pub const PACE_SLICE: Duration = Duration::from_millis(1);
 
+/// A paced worker yields its core, rather than sleep, for the last this much of its wait:
+/// a sleep overshoots by the timer slack, which at 100 MH/s is half a chunk's slot.
+pub const PACE_SPIN: Duration = Duration::from_micros(60);
+
 /// How far a paced pool may fall behind its schedule and still catch up (a worker that slept
 /// too long, or waited for a busy core, runs its next chunks early). Lateness beyond this is
 /// forgiven, not made up. An idle pool is never behind: its schedule restarts with a job.
-pub const PACE_CATCH_UP: Duration = Duration::from_millis(10);
+pub const PACE_CATCH_UP: Duration = Duration::from_millis(50);
 
 /// Chunks in the nonce space: chunk `i` holds `i·CHUNK ..`, the last one up to `u64::MAX`.
 const CHUNKS: u64 = u64::MAX / CHUNK + 1;
@@ -548,12 +552,13 @@ fn work(shared: &Shared) {
                 state = shared.lock();
             }
         } else if !spun && !shared.spin.is_zero() {
-            // Races often come back to back: catch the next one without a wake-up.
+            // Races often come back to back: catch the next one without a wake-up. Yielding,
+            // so that other pools' workers on this core (other nodes still racing) go first.
             let seen = shared.signal.load(Ordering::Acquire);
             drop(state);
             let until = Instant::now() + shared.spin;
             while shared.signal.load(Ordering::Acquire) == seen && Instant::now() < until {
-                std::hint::spin_loop();
+                std::thread::yield_now();
             }
             spun = true;
             state = shared.lock();
@@ -570,21 +575,28 @@ fn work(shared: &Shared) {
 /// Paces (when capped) and hashes one chunk.
 fn run_task(shared: &Shared, task: &Task, pace: &mut PaceEstimate) -> Done {
     let hashes = task.end - task.start + u64::from(task.end == u64::MAX);
-    if let Some((at, cost)) = shared.pacer.book(hashes, pace.estimate(hashes)) {
+    if let Some(booking) = shared.pacer.book(hashes, pace.estimate(hashes)) {
         loop {
             if task.common.over.load(Ordering::Acquire)
                 || task.common.cancel.load(Ordering::Relaxed)
                 || shared.shutdown.load(Ordering::Relaxed)
             {
                 // Unhashed: the next chunk booked may have its slot.
-                shared.pacer.refund(cost);
+                shared.pacer.refund(&booking);
                 return Done::Dropped;
             }
             let now = Instant::now();
-            if now >= at {
+            if now >= booking.start {
                 break;
             }
-            std::thread::sleep((at - now).min(PACE_SLICE));
+            let left = booking.start - now;
+            if left > PACE_SPIN {
+                // A sleep ends late by the timer slack (~50 µs on Linux): sleep short of the
+                // start, then yield until it.
+                std::thread::sleep((left - PACE_SPIN).min(PACE_SLICE));
+            } else {
+                std::thread::yield_now();
+            }
         }
     }
     task.common.first_hash.get_or_init(Instant::now);
@@ -629,13 +641,30 @@ impl PaceEstimate {
     }
 }
 
-/// The hash-rate cap: the end of the last chunk's slot, shared by the workers.
+/// The hash-rate cap, shared by the workers.
 struct Pacer {
     epoch: Instant,
     /// Hashes per second as `f64` bits; 0.0 is no cap.
     rate: AtomicU64,
-    /// Nanoseconds after `epoch` at which the last booked slot ends.
-    due: AtomicU64,
+    schedule: Mutex<Schedule>,
+}
+
+/// The slots booked so far.
+struct Schedule {
+    /// Nanoseconds after the pacer's epoch at which the last booked slot ends.
+    due: u64,
+    /// Bumped when the schedule restarts, so that a slot booked before cannot be given back
+    /// to the new schedule.
+    generation: u64,
+}
+
+/// A chunk's slot.
+struct Booking {
+    /// When to start hashing, so that the hashing sits in the middle of the slot.
+    start: Instant,
+    /// The slot's length, nanoseconds.
+    cost: u64,
+    generation: u64,
 }
 
 impl Pacer {
@@ -643,7 +672,10 @@ impl Pacer {
         Self {
             epoch: Instant::now(),
             rate: AtomicU64::new(0f64.to_bits()),
-            due: AtomicU64::new(0),
+            schedule: Mutex::new(Schedule {
+                due: 0,
+                generation: 0,
+            }),
         }
     }
 
@@ -666,42 +698,41 @@ impl Pacer {
         t.saturating_duration_since(self.epoch).as_nanos() as u64
     }
 
+    fn schedule(&self) -> MutexGuard<'_, Schedule> {
+        self.schedule.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
     /// Starts the schedule afresh: the next slot begins at `now`.
     fn restart(&self, now: Instant) {
-        self.due.store(self.nanos(now), Ordering::Relaxed);
+        let mut s = self.schedule();
+        s.due = self.nanos(now);
+        s.generation += 1;
     }
 
     /// Books a slot of `hashes / rate` for a chunk of `hashes` that takes about `takes` to
     /// hash, after the last slot booked (or earlier, by up to [`PACE_CATCH_UP`], when the pool
-    /// is behind). Gives when to start hashing, so that the hashing is centred in the slot,
-    /// and the slot's length in nanoseconds; `None` when the pool is not capped.
-    fn book(&self, hashes: u64, takes: Duration) -> Option<(Instant, u64)> {
+    /// is behind); `None` when the pool is not capped.
+    fn book(&self, hashes: u64, takes: Duration) -> Option<Booking> {
         let rate = self.rate()?;
         let cost = (hashes as f64 * 1e9 / rate) as u64;
         let lead = (cost + takes.as_nanos() as u64) / 2;
-        let now = Instant::now();
-        let floor = (self.nanos(now) + lead).saturating_sub(PACE_CATCH_UP.as_nanos() as u64);
-        let mut due = self.due.load(Ordering::Relaxed);
-        let end = loop {
-            let end = (due + cost).max(floor);
-            match self
-                .due
-                .compare_exchange_weak(due, end, Ordering::Relaxed, Ordering::Relaxed)
-            {
-                Ok(_) => break end,
-                Err(d) => due = d,
-            }
-        };
-        Some((self.epoch + Duration::from_nanos(end.saturating_sub(lead)), cost))
+        let floor =
+            (self.nanos(Instant::now()) + lead).saturating_sub(PACE_CATCH_UP.as_nanos() as u64);
+        let mut s = self.schedule();
+        s.due = (s.due + cost).max(floor);
+        Some(Booking {
+            start: self.epoch + Duration::from_nanos(s.due.saturating_sub(lead)),
+            cost,
+            generation: s.generation,
+        })
     }
 
-    /// Gives back a slot booked for a chunk that was not hashed.
-    fn refund(&self, cost: u64) {
-        let _ = self
-            .due
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |d| {
-                Some(d.saturating_sub(cost))
-            });
+    /// Gives back the slot of a chunk that was not hashed, unless the schedule restarted since.
+    fn refund(&self, b: &Booking) {
+        let mut s = self.schedule();
+        if s.generation == b.generation {
+            s.due = s.due.saturating_sub(b.cost);
+        }
     }
 }
 
@@ -716,6 +747,30 @@ mod tests {
         assert_eq!(start, u64::MAX - u64::MAX % CHUNK);
         assert_eq!(end, u64::MAX);
         assert_eq!(chunk_range(CHUNKS - 2).1, start);
+    }
+
+    #[test]
+    fn slots_follow_each_other_and_a_refund_never_reaches_a_restarted_schedule() {
+        let p = Pacer::new();
+        assert!(p.book(CHUNK, Duration::ZERO).is_none(), "uncapped");
+        p.set(Some(1e6)).unwrap();
+        // In the future, so that no stall of this thread makes the pool "behind".
+        let t0 = Instant::now() + Duration::from_secs(10);
+        p.restart(t0);
+        // 10^4 hashes at 1 MH/s: 10 ms slots, hashing centred in each.
+        let a = p.book(CHUNK, Duration::from_millis(2)).unwrap();
+        let b = p.book(CHUNK, Duration::from_millis(2)).unwrap();
+        assert_eq!(a.cost, 10_000_000);
+        assert_eq!(a.start - t0, Duration::from_millis(4));
+        assert_eq!(b.start - a.start, Duration::from_millis(10));
+        p.refund(&b);
+        let c = p.book(CHUNK, Duration::from_millis(2)).unwrap();
+        assert_eq!(c.start, b.start, "a refunded slot is booked again");
+        let t1 = t0 + Duration::from_millis(1);
+        p.restart(t1);
+        p.refund(&c);
+        let d = p.book(CHUNK, Duration::from_millis(2)).unwrap();
+        assert_eq!(d.start - t1, Duration::from_millis(4), "not moved by the old refund");
     }
 
     #[test]
