@@ -770,7 +770,11 @@ mod tests {
         p.restart(t1);
         p.refund(&c);
         let d = p.book(CHUNK, Duration::from_millis(2)).unwrap();
-        assert_eq!(d.start - t1, Duration::from_millis(4), "not moved by the old refund");
+        assert_eq!(
+            d.start - t1,
+            Duration::from_millis(4),
+            "not moved by the old refund"
+        );
     }
 
     #[test]
