@@ -31,6 +31,12 @@ const RACE_DIFFICULTY: u64 = 2;
 /// workers have stopped spinning and sleep in the kernel, as between a node's real races.
 const PARKED_GAP: Duration = Duration::from_millis(5);
 
+/// Races per block: each way of racing runs a block in turn, then a steady-state slice.
+const RACE_BLOCK: usize = 20;
+
+/// One slice of the steady-state rate the races are compared with.
+const STEADY_SLICE: Duration = Duration::from_millis(250);
+
 /// The caps of the rate-cap measurement, in hashes per second.
 const CAPS: [f64; 5] = [1e6, 4e6, 10e6, 50e6, 100e6];
 
@@ -111,6 +117,9 @@ impl Spread {
 #[derive(Debug, Clone)]
 struct RaceLatency {
     how: &'static str,
+    threads: usize,
+    /// The steady-state rate measured between the blocks of races, MH/s.
+    steady_mhs: f64,
     races: usize,
     /// Submission to the first hash, seconds.
     first_hash: Spread,
@@ -229,17 +238,13 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     }
 
     // Races at the lab's difficulty: the pool against fresh threads, on every core, compared
-    // with the steady-state rate of the same kernel and thread count.
-    let steady_mhs = rates
-        .iter()
-        .find(|r| r.kernel == solve_kernel && r.threads == cores)
-        .map(|r| r.mhs)
-        .unwrap_or_else(|| hash_rate(solve_kernel, cores, Duration::from_secs_f64(args.seconds)));
-    let latency = if args.races > 0 {
-        race_latency(solve_kernel, cores, args.races)?
-    } else {
-        Vec::new()
-    };
+    // with the steady-state rate of the same kernel and thread count, measured in between.
+    let mut latency = Vec::new();
+    if args.races > 0 {
+        for threads in 1..=cores {
+            latency.extend(race_latency(solve_kernel, threads, args.races)?);
+        }
+    }
     let mut caps = Vec::new();
     if args.cap_seconds > 0.0 {
         let time = Duration::from_secs_f64(args.cap_seconds);
@@ -282,18 +287,18 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
             "races": {
                 "difficulty": RACE_DIFFICULTY,
                 "kernel": solve_kernel.name(),
-                "threads": cores,
-                "steady_mhs": round2(steady_mhs),
                 "parked_gap_ms": PARKED_GAP.as_secs_f64() * 1e3,
                 "runs": latency.iter().map(|l| json!({
+                    "threads": l.threads,
                     "how": l.how,
+                    "steady_mhs": round2(l.steady_mhs),
                     "races": l.races,
                     "first_hash_us": l.first_hash.json(1e6),
                     "solve_ms": l.solve.json(1e3),
                     "rate_mhs": l.rate.json(1.0),
                     "aggregate_mhs": round2(l.aggregate_mhs),
-                    "median_rate_percent_of_steady": round2(100.0 * l.rate.median / steady_mhs),
-                    "aggregate_percent_of_steady": round2(100.0 * l.aggregate_mhs / steady_mhs),
+                    "median_rate_percent_of_steady": round2(100.0 * l.rate.median / l.steady_mhs),
+                    "aggregate_percent_of_steady": round2(100.0 * l.aggregate_mhs / l.steady_mhs),
                 })).collect::<Vec<_>>(),
             },
             "rate_caps": {
@@ -375,32 +380,42 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     if !latency.is_empty() {
         println!();
         println!(
-            "races at difficulty {RACE_DIFFICULTY}: {} distinct transactions each way, kernel {}, \
-             {cores} thread{}; steady state {steady_mhs:.1} MH/s",
+            "races at difficulty {RACE_DIFFICULTY}: {} distinct transactions each way, kernel {}; \
+             'steady' is the rate measured between blocks of {RACE_BLOCK} races",
             args.races,
             solve_kernel.name(),
-            if cores == 1 { "" } else { "s" },
         );
         println!(
-            "{:<34}{:>22}{:>20}{:>20}{:>14}",
-            "", "first hash (µs)", "solve (ms)", "MH/s per race", "% of steady"
+            "{:<8}{:<34}{:>8}{:>22}{:>20}{:>20}{:>14}",
+            "", "", "", "first hash (µs)", "solve (ms)", "MH/s per race", "% of steady"
         );
         println!(
-            "{:<34}{:>11}{:>11}{:>10}{:>10}{:>10}{:>10}{:>14}",
-            "", "median", "p99", "median", "p99", "median", "all", "median/all"
+            "{:<8}{:<34}{:>8}{:>11}{:>11}{:>10}{:>10}{:>10}{:>10}{:>14}",
+            "threads",
+            "",
+            "steady",
+            "median",
+            "p99",
+            "median",
+            "p99",
+            "median",
+            "all",
+            "median/all"
         );
         for l in &latency {
             println!(
-                "{:<34}{:>11.1}{:>11.1}{:>10.3}{:>10.3}{:>10.1}{:>10.1}{:>8.0}/{:.0}",
+                "{:<8}{:<34}{:>8.1}{:>11.1}{:>11.1}{:>10.3}{:>10.3}{:>10.1}{:>10.1}{:>8.0}/{:.0}",
+                l.threads,
                 l.how,
+                l.steady_mhs,
                 l.first_hash.median * 1e6,
                 l.first_hash.p99 * 1e6,
                 l.solve.median * 1e3,
                 l.solve.p99 * 1e3,
                 l.rate.median,
                 l.aggregate_mhs,
-                100.0 * l.rate.median / steady_mhs,
-                100.0 * l.aggregate_mhs / steady_mhs,
+                100.0 * l.rate.median / l.steady_mhs,
+                100.0 * l.aggregate_mhs / l.steady_mhs,
             );
         }
     }
@@ -465,7 +480,8 @@ fn pool_solve(pool: &Pool, p: &Arc<Prepared>, cancel: Arc<AtomicBool>) -> anyhow
 }
 
 /// The same races through a warm pool (back to back, and with workers parked in between) and
-/// through fresh threads (`parallel::search`); the answers must agree.
+/// through fresh threads (`parallel::search`), in blocks that take turns with slices of the
+/// steady-state rate, so that all see the same load on a shared machine; the answers must agree.
 fn race_latency(kernel: Kernel, threads: usize, n: usize) -> anyhow::Result<Vec<RaceLatency>> {
     let txs = race_transactions(n, "race");
     let pool = Pool::builder(threads, kernel).name("bench-pool").build()?;
@@ -474,51 +490,65 @@ fn race_latency(kernel: Kernel, threads: usize, n: usize) -> anyhow::Result<Vec<
         pool_solve(&pool, &p, Arc::default())?;
     }
     let never = Arc::new(AtomicBool::new(false));
-    let mut runs = Vec::new();
-    let mut answers: Option<Vec<Option<u64>>> = None;
-    let mut check = |how: &str, outcomes: &[Outcome]| -> anyhow::Result<()> {
-        let got: Vec<_> = outcomes
-            .iter()
-            .map(|o| o.solution.map(|s| s.nonce))
-            .collect();
-        match &answers {
-            Some(want) if *want != got => bail!("{how}: the answers differ from the first run's"),
-            Some(_) => {}
-            None => answers = Some(got),
+    let steady_data = Prepared::new(
+        BENCH_DATA.as_bytes(),
+        Difficulty::from_zero_bits(UNREACHABLE_BITS).expect("in range"),
+    );
+    let (mut steady_hashes, mut steady_seconds) = (0u64, 0.0);
+    let mut fresh = Vec::with_capacity(n);
+    let mut warm = Vec::with_capacity(n);
+    let mut parked = Vec::with_capacity(n);
+    for block in txs.chunks(RACE_BLOCK) {
+        for p in block {
+            // As a node did before the pool: a thread per race, which starts the others.
+            let submitted = Instant::now();
+            let (p, never) = (p.clone(), never.clone());
+            let mut o = std::thread::spawn(move || parallel::search(&p, threads, kernel, &never))
+                .join()
+                .map_err(|_| anyhow::anyhow!("a search thread panicked"))?;
+            o.submitted = submitted;
+            fresh.push(o);
         }
-        Ok(())
+        for p in block {
+            warm.push(pool_solve(&pool, p, never.clone())?);
+        }
+        for p in block {
+            std::thread::sleep(PARKED_GAP);
+            parked.push(pool_solve(&pool, p, never.clone())?);
+        }
+        let (o, seconds) = with_deadline(STEADY_SLICE, |cancel| {
+            parallel::search(&steady_data, threads, kernel, cancel)
+        });
+        steady_hashes += o.hashes;
+        steady_seconds += seconds;
+    }
+    let answers = |o: &[Outcome]| -> Vec<Option<u64>> {
+        o.iter().map(|o| o.solution.map(|s| s.nonce)).collect()
     };
-
-    let mut outcomes = Vec::with_capacity(n);
-    for p in &txs {
-        outcomes.push(parallel::search(p, threads, kernel, &never));
+    if answers(&warm) != answers(&fresh) || answers(&parked) != answers(&fresh) {
+        bail!("the pool's answers differ from parallel::search's");
     }
-    check("fresh threads", &outcomes)?;
-    runs.push(summarize("fresh threads (parallel::search)", &outcomes));
-
-    let mut outcomes = Vec::with_capacity(n);
-    for p in &txs {
-        outcomes.push(pool_solve(&pool, p, never.clone())?);
-    }
-    check("pool", &outcomes)?;
-    runs.push(summarize("pool, back to back", &outcomes));
-
-    let mut outcomes = Vec::with_capacity(n);
-    for p in &txs {
-        std::thread::sleep(PARKED_GAP);
-        outcomes.push(pool_solve(&pool, p, never.clone())?);
-    }
-    check("parked pool", &outcomes)?;
-    runs.push(summarize("pool, parked (5 ms apart)", &outcomes));
-    Ok(runs)
+    let steady = steady_hashes as f64 / steady_seconds / 1e6;
+    Ok(vec![
+        summarize("fresh threads (spawn + parallel)", threads, steady, &fresh),
+        summarize("pool, back to back", threads, steady, &warm),
+        summarize("pool, parked (5 ms apart)", threads, steady, &parked),
+    ])
 }
 
-fn summarize(how: &'static str, outcomes: &[Outcome]) -> RaceLatency {
+fn summarize(
+    how: &'static str,
+    threads: usize,
+    steady_mhs: f64,
+    outcomes: &[Outcome],
+) -> RaceLatency {
     let secs = |d: Option<Duration>| d.map_or(f64::NAN, |d| d.as_secs_f64());
     let hashes: u64 = outcomes.iter().map(|o| o.hashes).sum();
     let time: f64 = outcomes.iter().map(|o| o.elapsed().as_secs_f64()).sum();
     RaceLatency {
         how,
+        threads,
+        steady_mhs,
         races: outcomes.len(),
         first_hash: Spread::of(outcomes.iter().map(|o| secs(o.start_latency())).collect()),
         solve: Spread::of(outcomes.iter().map(|o| o.elapsed().as_secs_f64()).collect()),

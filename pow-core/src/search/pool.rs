@@ -20,12 +20,13 @@
 
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::thread::JoinHandle;
+use std::thread::Thread;
 use std::time::{Duration, Instant};
 
 use super::{Outcome, MAX_THREADS};
-use crate::engine::{Kernel, Scan, CHUNK};
+use crate::engine::{Kernel, Scan, CHUNK, FIRST_FOUR_DIGIT_NONCE};
 use crate::puzzle::{Prepared, Solution};
 
 /// The most jobs a pool runs at once; more are refused ([`PoolError::TooManyJobs`]). A node
@@ -54,6 +55,9 @@ pub const PACE_CATCH_UP: Duration = Duration::from_millis(50);
 
 /// Chunks in the nonce space: chunk `i` holds `i·CHUNK ..`, the last one up to `u64::MAX`.
 const CHUNKS: u64 = u64::MAX / CHUNK + 1;
+
+/// Pieces handed to workers: the chunks, with the first split in two (see [`piece_range`]).
+const PIECES: u64 = CHUNKS + 1;
 
 /// How a job searches.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -191,9 +195,9 @@ impl PoolBuilder {
                 jobs: Vec::new(),
                 cursor: 0,
                 next_id: 0,
+                parked: Vec::with_capacity(self.threads),
                 shutdown: false,
             }),
-            wake: Condvar::new(),
             signal: AtomicU64::new(0),
             shutdown: AtomicBool::new(false),
             pacer,
@@ -240,9 +244,9 @@ impl Pool {
     /// (a bug), the job is dropped and `on_done` with it, uncalled.
     pub fn search(&self, job: Job, on_done: OnDone) -> Result<(), PoolError> {
         let submitted = Instant::now();
-        let first_chunk = match job.mode {
+        let first_piece = match job.mode {
             Mode::Smallest => 0,
-            Mode::Lottery { start } => start / CHUNK,
+            Mode::Lottery { start } => piece_of(start - start % CHUNK),
         };
         let mut state = self.shared.lock();
         if state.jobs.len() >= MAX_JOBS {
@@ -265,16 +269,21 @@ impl Pool {
                 first_hash: OnceLock::new(),
                 over: AtomicBool::new(false),
             }),
-            first_chunk,
+            first_piece,
             handed: 0,
             in_flight: Vec::new(),
             found: None,
             hashes: 0,
             on_done: Some(on_done),
         });
+        let parked = std::mem::take(&mut state.parked);
         drop(state);
         self.shared.signal.fetch_add(1, Ordering::Release);
-        self.shared.wake.notify_all();
+        // Each parked worker gets its own wake-up, so they start side by side (one condition
+        // variable would wake them into a queue on the lock).
+        for worker in parked {
+            worker.unpark();
+        }
         Ok(())
     }
 
@@ -317,10 +326,16 @@ impl std::fmt::Debug for Pool {
 
 impl Drop for Pool {
     fn drop(&mut self) {
-        self.shared.lock().shutdown = true;
+        let parked = {
+            let mut state = self.shared.lock();
+            state.shutdown = true;
+            std::mem::take(&mut state.parked)
+        };
         self.shared.shutdown.store(true, Ordering::Release);
         self.shared.signal.fetch_add(1, Ordering::Release);
-        self.shared.wake.notify_all();
+        for worker in parked {
+            worker.unpark();
+        }
         let me = std::thread::current().id();
         for worker in self.workers.drain(..) {
             // A callback may drop the last handle to its own pool: that worker cannot join
@@ -338,8 +353,6 @@ struct Shared {
     threads: usize,
     spin: Duration,
     state: Mutex<State>,
-    /// Parked workers wait here for a job or the shutdown.
-    wake: Condvar,
     /// Bumped on every submission and on shutdown; spinning workers watch it without the lock.
     signal: AtomicU64,
     /// The shutdown, readable without the lock (by pacing workers).
@@ -360,6 +373,8 @@ struct State {
     /// Where the round-robin looks first for the next chunk.
     cursor: usize,
     next_id: u64,
+    /// Workers that found nothing to do and park until a job or the shutdown unparks them.
+    parked: Vec<Thread>,
     shutdown: bool,
 }
 
@@ -367,9 +382,9 @@ struct State {
 struct Active {
     id: u64,
     common: Arc<Common>,
-    /// The chunk index the job begins at (0 for the smallest nonce).
-    first_chunk: u64,
-    /// Chunks handed out so far (in order, from `first_chunk`, wrapping).
+    /// The piece the job begins at (0 for the smallest nonce).
+    first_piece: u64,
+    /// Pieces handed out so far (in order, from `first_piece`, wrapping).
     handed: u64,
     /// The first nonces of the chunks being hashed.
     in_flight: Vec<u64>,
@@ -414,11 +429,31 @@ fn chunk_range(i: u64) -> (u64, u64) {
     (start, start.saturating_add(CHUNK))
 }
 
+/// The nonces of piece `i`. The first chunk goes out in two pieces: `0..1000`, which only the
+/// portable kernel scans (as long as ~4 fast chunks per nonce), and the four-digit nonces,
+/// so that two workers share it. A lab race often ends in the first chunks, and in the
+/// smallest-nonce mode it cannot end before the first chunk is done.
+fn piece_range(i: u64) -> (u64, u64) {
+    match i {
+        0 => (0, FIRST_FOUR_DIGIT_NONCE),
+        1 => (FIRST_FOUR_DIGIT_NONCE, CHUNK),
+        _ => chunk_range(i - 1),
+    }
+}
+
+/// The piece that begins at `start`, a multiple of [`CHUNK`].
+fn piece_of(start: u64) -> u64 {
+    match start / CHUNK {
+        0 => 0,
+        c => c + 1,
+    }
+}
+
 impl Active {
     fn can_hand_out(&self) -> bool {
         // Smallest: chunks go out in increasing order, so every chunk after the one that held
         // a solution starts past it. Lottery: the first solution ends the job.
-        self.found.is_none() && self.handed < CHUNKS && !self.common.cancel.load(Ordering::Relaxed)
+        self.found.is_none() && self.handed < PIECES && !self.common.cancel.load(Ordering::Relaxed)
     }
 
     /// The job's solution if its outcome is known: `Some(None)` for no solution.
@@ -430,7 +465,7 @@ impl Active {
             Some(sol) if self.common.lottery => Some(Some(sol)),
             // Every chunk below the solution is done: nothing smaller can turn up.
             Some(sol) if self.in_flight.iter().all(|&s| s > sol.nonce) => Some(Some(sol)),
-            _ if self.handed == CHUNKS && self.in_flight.is_empty() => Some(self.found),
+            _ if self.handed == PIECES && self.in_flight.is_empty() => Some(self.found),
             _ => None,
         }
     }
@@ -475,7 +510,7 @@ fn take_task(state: &mut State) -> Option<Task> {
         if !job.can_hand_out() {
             continue;
         }
-        let (start, end) = chunk_range((job.first_chunk + job.handed) % CHUNKS);
+        let (start, end) = piece_range((job.first_piece + job.handed) % PIECES);
         job.handed += 1;
         job.in_flight.push(start);
         state.cursor = at + 1;
@@ -563,10 +598,15 @@ fn work(shared: &Shared) {
             spun = true;
             state = shared.lock();
         } else {
-            state = shared
-                .wake
-                .wait(state)
-                .unwrap_or_else(PoisonError::into_inner);
+            // Registered under the lock that submissions take: a job submitted after this
+            // check unparks this worker, and an unpark that comes before `park` makes it
+            // return at once. `park` may also return spuriously: the loop looks again.
+            state.parked.push(std::thread::current());
+            drop(state);
+            std::thread::park();
+            state = shared.lock();
+            let me = std::thread::current().id();
+            state.parked.retain(|t| t.id() != me);
             spun = false;
         }
     }
@@ -747,6 +787,20 @@ mod tests {
         assert_eq!(start, u64::MAX - u64::MAX % CHUNK);
         assert_eq!(end, u64::MAX);
         assert_eq!(chunk_range(CHUNKS - 2).1, start);
+        // The pieces follow each other from 0 to the last chunk.
+        let mut next = 0;
+        for i in (0..5).chain(PIECES - 3..PIECES) {
+            let (s, e) = piece_range(i);
+            if i < 5 {
+                assert_eq!(s, next, "piece {i}");
+            }
+            assert!(e > s);
+            next = e;
+            if s.is_multiple_of(CHUNK) {
+                assert_eq!(piece_of(s), i);
+            }
+        }
+        assert_eq!(piece_range(PIECES - 1), (start, u64::MAX));
     }
 
     #[test]
