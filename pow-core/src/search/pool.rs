@@ -2,9 +2,11 @@
 //!
 //! Starting threads for every race costs as much as the race itself at the lab's difficulty
 //! (~65,536 hashes, a fraction of a millisecond), so a [`Pool`] starts its workers once; they
-//! park when there is nothing to mine. Several [`Job`]s run at once: workers take chunks of
-//! [`CHUNK`] nonces round-robin across the active jobs, so a long search does not starve a
-//! short one behind it. A job is either the lab's race ([`Mode::Smallest`]: the smallest nonce
+//! park when there is nothing to mine (each gets its own wake-up, so they start side by side).
+//! Several [`Job`]s run at once: workers take chunks of [`CHUNK`] nonces round-robin across the
+//! active jobs, so a long search does not starve a short one behind it. The first chunk goes
+//! out in two pieces, `0..1000` (portable kernel only) and `1000..10^4`, so that two workers
+//! share the part of the nonce space where a lab race most often ends. A job is either the lab's race ([`Mode::Smallest`]: the smallest nonce
 //! from 0, the same answer as [`super::parallel::search`] for any thread count) or a lottery
 //! ([`Mode::Lottery`]: each node scans from its own start and the first solution found wins).
 //!
@@ -21,8 +23,7 @@
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
-use std::thread::JoinHandle;
-use std::thread::Thread;
+use std::thread::{JoinHandle, Thread};
 use std::time::{Duration, Instant};
 
 use super::{Outcome, MAX_THREADS};
