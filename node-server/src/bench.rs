@@ -1,14 +1,17 @@
 //! `node-server bench`: the hash rate of every kernel this CPU runs at every thread count, the
-//! time to solve difficulty 1–4 puzzles, and the lab's Python loop measured in the same run.
+//! time to solve difficulty 1–4 puzzles, and the lab's Python loop measured in the same run;
+//! then races at the lab's difficulty through a warm search pool against fresh threads, and
+//! how closely a pool holds a hash-rate cap.
 
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use pow_core::engine::{Kernel, KERNEL_ENV};
-use pow_core::search::parallel;
+use pow_core::search::pool::{Job, Mode, Pool};
+use pow_core::search::{parallel, Outcome};
 use pow_core::{Difficulty, Prepared};
 use serde_json::{json, Value};
 
@@ -20,6 +23,25 @@ pub const SOLVE_DATA: [&str; 3] = [BENCH_DATA, "block 1", "block 2"];
 
 /// Zero bits no measurement reaches: every nonce scanned is hashed until the time is up.
 const UNREACHABLE_BITS: u64 = 96;
+
+/// The lab's difficulty, in zero bytes: the races of the latency measurement.
+const RACE_DIFFICULTY: u64 = 2;
+
+/// The pause between races in the "parked" latency measurement: long enough that the pool's
+/// workers have stopped spinning and sleep in the kernel, as between a node's real races.
+const PARKED_GAP: Duration = Duration::from_millis(5);
+
+/// Races per block: each way of racing runs a block in turn, then a steady-state slice.
+const RACE_BLOCK: usize = 20;
+
+/// One slice of the steady-state rate the races are compared with.
+const STEADY_SLICE: Duration = Duration::from_millis(250);
+
+/// The caps of the rate-cap measurement, in hashes per second.
+const CAPS: [f64; 5] = [1e6, 4e6, 10e6, 50e6, 100e6];
+
+/// Races at the lab's difficulty run under each cap (their time is set by the cap).
+const CAPPED_RACES: usize = 40;
 
 /// The lab's loop, run by `python3 -c` over `argv[1]` nonces; prints the seconds it took.
 /// Difficulty 8 so it never stops early.
@@ -51,9 +73,76 @@ pub struct BenchArgs {
     /// Measure only these kernels (comma-separated names); default: every one this CPU runs.
     #[arg(long, value_delimiter = ',')]
     pub kernels: Vec<String>,
+    /// Races at difficulty 2 per latency measurement (warm pool, parked pool, fresh threads);
+    /// 0 skips the measurement.
+    #[arg(long, default_value_t = 200)]
+    pub races: usize,
+    /// Seconds per rate-cap measurement (5 caps × 1 and 2 threads); 0 skips it.
+    #[arg(long, default_value_t = 3.0)]
+    pub cap_seconds: f64,
     /// Print one JSON object with the same figures instead of the table.
     #[arg(long)]
     pub json: bool,
+}
+
+/// Median and 99th percentile.
+#[derive(Debug, Clone, Copy)]
+struct Spread {
+    median: f64,
+    p99: f64,
+}
+
+impl Spread {
+    fn of(mut v: Vec<f64>) -> Spread {
+        if v.is_empty() {
+            return Spread {
+                median: f64::NAN,
+                p99: f64::NAN,
+            };
+        }
+        v.sort_by(f64::total_cmp);
+        let at = |q: f64| v[((q * v.len() as f64).ceil() as usize).clamp(1, v.len()) - 1];
+        Spread {
+            median: at(0.5),
+            p99: at(0.99),
+        }
+    }
+
+    fn json(&self, scale: f64) -> Value {
+        json!({"median": round2(self.median * scale), "p99": round2(self.p99 * scale)})
+    }
+}
+
+/// Races at difficulty 2 run one way (warm pool, parked pool or fresh threads).
+#[derive(Debug, Clone)]
+struct RaceLatency {
+    how: &'static str,
+    threads: usize,
+    /// The steady-state rate measured between the blocks of races, MH/s.
+    steady_mhs: f64,
+    races: usize,
+    /// Submission to the first hash, seconds.
+    first_hash: Spread,
+    /// Submission to the outcome, seconds.
+    solve: Spread,
+    /// Hashes over solve time, per race, MH/s.
+    rate: Spread,
+    /// All hashes over all solve time, MH/s.
+    aggregate_mhs: f64,
+}
+
+/// One hash-rate cap held over time, and over races at difficulty 2.
+#[derive(Debug, Clone)]
+struct CapAccuracy {
+    threads: usize,
+    /// `None`: uncapped (the pool's own full rate).
+    cap: Option<f64>,
+    /// Hashes per second over the whole measurement.
+    measured: f64,
+    /// Median over the races of hashes / solve time / cap.
+    race_ratio: f64,
+    /// All the races' hashes / all their solve time / cap.
+    race_all: f64,
 }
 
 /// One hash-rate measurement.
@@ -81,6 +170,9 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     }
     if !(args.solve_timeout > 0.0 && args.solve_timeout.is_finite()) {
         bail!("--solve-timeout must be a positive number of seconds");
+    }
+    if !(args.cap_seconds >= 0.0 && args.cap_seconds.is_finite()) {
+        bail!("--cap-seconds must be a number of seconds (0 skips the measurement)");
     }
     let kernels: Vec<Kernel> = if args.kernels.is_empty() {
         Kernel::ALL
@@ -145,6 +237,25 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         }
     }
 
+    // Races at the lab's difficulty: the pool against fresh threads, on every core, compared
+    // with the steady-state rate of the same kernel and thread count, measured in between.
+    let mut latency = Vec::new();
+    if args.races > 0 {
+        for threads in 1..=cores {
+            latency.extend(race_latency(solve_kernel, threads, args.races)?);
+        }
+    }
+    let mut caps = Vec::new();
+    if args.cap_seconds > 0.0 {
+        let time = Duration::from_secs_f64(args.cap_seconds);
+        for threads in 1..=cores.min(2) {
+            caps.push(cap_accuracy(solve_kernel, threads, None, time)?);
+            for cap in CAPS {
+                caps.push(cap_accuracy(solve_kernel, threads, Some(cap), time)?);
+            }
+        }
+    }
+
     if args.json {
         let report = json!({
             "cores": cores,
@@ -173,6 +284,38 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
                 "mhs": round2(s.hashes as f64 / s.seconds / 1e6),
             })).collect::<Vec<_>>(),
             "difficulty_4": if args.diff4 { "measured" } else { "skipped (pass --diff4)" },
+            "races": {
+                "difficulty": RACE_DIFFICULTY,
+                "kernel": solve_kernel.name(),
+                "parked_gap_ms": PARKED_GAP.as_secs_f64() * 1e3,
+                "runs": latency.iter().map(|l| json!({
+                    "threads": l.threads,
+                    "how": l.how,
+                    "steady_mhs": round2(l.steady_mhs),
+                    "races": l.races,
+                    "first_hash_us": l.first_hash.json(1e6),
+                    "solve_ms": l.solve.json(1e3),
+                    "rate_mhs": l.rate.json(1.0),
+                    "aggregate_mhs": round2(l.aggregate_mhs),
+                    "median_rate_percent_of_steady": round2(100.0 * l.rate.median / l.steady_mhs),
+                    "aggregate_percent_of_steady": round2(100.0 * l.aggregate_mhs / l.steady_mhs),
+                })).collect::<Vec<_>>(),
+            },
+            "rate_caps": {
+                "kernel": solve_kernel.name(),
+                "seconds": args.cap_seconds,
+                "races_per_cap": CAPPED_RACES,
+                "runs": caps.iter().map(|c| json!({
+                    "threads": c.threads,
+                    "cap_mhs": c.cap.map(|c| round2(c / 1e6)),
+                    "measured_mhs": round2(c.measured / 1e6),
+                    "error_percent": c.cap.map(|cap| round2(100.0 * (c.measured / cap - 1.0))),
+                    "race_rate_percent_of_cap": c.cap.map(|_| json!({
+                        "median": round2(100.0 * c.race_ratio),
+                        "all": round2(100.0 * c.race_all),
+                    })),
+                })).collect::<Vec<_>>(),
+            },
         });
         println!("{}", serde_json::to_string_pretty(&report)?);
         return Ok(());
@@ -233,7 +376,233 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     if !args.diff4 {
         println!("{:<11}skipped (pass --diff4; ~4.3e9 hashes each)", 4);
     }
+
+    if !latency.is_empty() {
+        println!();
+        println!(
+            "races at difficulty {RACE_DIFFICULTY}: {} distinct transactions each way, kernel {}; \
+             'steady' is the rate measured between blocks of {RACE_BLOCK} races",
+            args.races,
+            solve_kernel.name(),
+        );
+        println!(
+            "{:<8}{:<34}{:>8}{:>22}{:>20}{:>20}{:>14}",
+            "", "", "", "first hash (µs)", "solve (ms)", "MH/s per race", "% of steady"
+        );
+        println!(
+            "{:<8}{:<34}{:>8}{:>11}{:>11}{:>10}{:>10}{:>10}{:>10}{:>14}",
+            "threads",
+            "",
+            "steady",
+            "median",
+            "p99",
+            "median",
+            "p99",
+            "median",
+            "all",
+            "median/all"
+        );
+        for l in &latency {
+            println!(
+                "{:<8}{:<34}{:>8.1}{:>11.1}{:>11.1}{:>10.3}{:>10.3}{:>10.1}{:>10.1}{:>8.0}/{:.0}",
+                l.threads,
+                l.how,
+                l.steady_mhs,
+                l.first_hash.median * 1e6,
+                l.first_hash.p99 * 1e6,
+                l.solve.median * 1e3,
+                l.solve.p99 * 1e3,
+                l.rate.median,
+                l.aggregate_mhs,
+                100.0 * l.rate.median / l.steady_mhs,
+                100.0 * l.aggregate_mhs / l.steady_mhs,
+            );
+        }
+    }
+    if !caps.is_empty() {
+        println!();
+        println!(
+            "hash-rate cap: kernel {}, {:.1} s per cap; then {CAPPED_RACES} races at difficulty \
+             {RACE_DIFFICULTY} under it",
+            solve_kernel.name(),
+            args.cap_seconds
+        );
+        println!(
+            "{:<9}{:>12}{:>16}{:>10}{:>30}",
+            "threads", "cap (MH/s)", "measured MH/s", "error", "race rate, % of cap: median/all"
+        );
+        for c in &caps {
+            match c.cap {
+                Some(cap) => println!(
+                    "{:<9}{:>12.1}{:>16.3}{:>9.2}%{:>23.1}/{:.1}",
+                    c.threads,
+                    cap / 1e6,
+                    c.measured / 1e6,
+                    100.0 * (c.measured / cap - 1.0),
+                    100.0 * c.race_ratio,
+                    100.0 * c.race_all
+                ),
+                None => println!("{:<9}{:>12}{:>16.3}", c.threads, "none", c.measured / 1e6),
+            }
+        }
+    }
     Ok(())
+}
+
+/// Distinct transactions at the lab's difficulty.
+fn race_transactions(n: usize, tag: &str) -> Vec<Arc<Prepared>> {
+    let d = Difficulty::from_zero_bytes(RACE_DIFFICULTY).expect("in range");
+    (0..n)
+        .map(|i| {
+            Arc::new(Prepared::new(
+                format!("{BENCH_DATA} {tag} {i}").as_bytes(),
+                d,
+            ))
+        })
+        .collect()
+}
+
+/// Runs `job` on `pool` and waits for its outcome.
+fn pool_solve(pool: &Pool, p: &Arc<Prepared>, cancel: Arc<AtomicBool>) -> anyhow::Result<Outcome> {
+    let (tx, rx) = mpsc::channel();
+    let job = Job {
+        prepared: p.clone(),
+        mode: Mode::Smallest,
+        cancel,
+    };
+    pool.search(
+        job,
+        Box::new(move |o| {
+            let _ = tx.send(o);
+        }),
+    )?;
+    rx.recv().context("the search pool dropped a job")
+}
+
+/// The same races through a warm pool (back to back, and with workers parked in between) and
+/// through fresh threads (`parallel::search`), in blocks that take turns with slices of the
+/// steady-state rate, so that all see the same load on a shared machine; the answers must agree.
+fn race_latency(kernel: Kernel, threads: usize, n: usize) -> anyhow::Result<Vec<RaceLatency>> {
+    let txs = race_transactions(n, "race");
+    let pool = Pool::builder(threads, kernel).name("bench-pool").build()?;
+    // Warm up: the workers have run once and the code is in cache, as in a node that has raced.
+    for p in race_transactions(5, "warm-up") {
+        pool_solve(&pool, &p, Arc::default())?;
+    }
+    let never = Arc::new(AtomicBool::new(false));
+    let steady_data = Prepared::new(
+        BENCH_DATA.as_bytes(),
+        Difficulty::from_zero_bits(UNREACHABLE_BITS).expect("in range"),
+    );
+    let (mut steady_hashes, mut steady_seconds) = (0u64, 0.0);
+    let mut fresh = Vec::with_capacity(n);
+    let mut warm = Vec::with_capacity(n);
+    let mut parked = Vec::with_capacity(n);
+    for block in txs.chunks(RACE_BLOCK) {
+        for p in block {
+            // As a node did before the pool: a thread per race, which starts the others.
+            let submitted = Instant::now();
+            let (p, never) = (p.clone(), never.clone());
+            let mut o = std::thread::spawn(move || parallel::search(&p, threads, kernel, &never))
+                .join()
+                .map_err(|_| anyhow::anyhow!("a search thread panicked"))?;
+            o.submitted = submitted;
+            fresh.push(o);
+        }
+        for p in block {
+            warm.push(pool_solve(&pool, p, never.clone())?);
+        }
+        for p in block {
+            std::thread::sleep(PARKED_GAP);
+            parked.push(pool_solve(&pool, p, never.clone())?);
+        }
+        let (o, seconds) = with_deadline(STEADY_SLICE, |cancel| {
+            parallel::search(&steady_data, threads, kernel, cancel)
+        });
+        steady_hashes += o.hashes;
+        steady_seconds += seconds;
+    }
+    let answers = |o: &[Outcome]| -> Vec<Option<u64>> {
+        o.iter().map(|o| o.solution.map(|s| s.nonce)).collect()
+    };
+    if answers(&warm) != answers(&fresh) || answers(&parked) != answers(&fresh) {
+        bail!("the pool's answers differ from parallel::search's");
+    }
+    let steady = steady_hashes as f64 / steady_seconds / 1e6;
+    Ok(vec![
+        summarize("fresh threads (spawn + parallel)", threads, steady, &fresh),
+        summarize("pool, back to back", threads, steady, &warm),
+        summarize("pool, parked (5 ms apart)", threads, steady, &parked),
+    ])
+}
+
+fn summarize(
+    how: &'static str,
+    threads: usize,
+    steady_mhs: f64,
+    outcomes: &[Outcome],
+) -> RaceLatency {
+    let secs = |d: Option<Duration>| d.map_or(f64::NAN, |d| d.as_secs_f64());
+    let hashes: u64 = outcomes.iter().map(|o| o.hashes).sum();
+    let time: f64 = outcomes.iter().map(|o| o.elapsed().as_secs_f64()).sum();
+    RaceLatency {
+        how,
+        threads,
+        steady_mhs,
+        races: outcomes.len(),
+        first_hash: Spread::of(outcomes.iter().map(|o| secs(o.start_latency())).collect()),
+        solve: Spread::of(outcomes.iter().map(|o| o.elapsed().as_secs_f64()).collect()),
+        rate: Spread::of(
+            outcomes
+                .iter()
+                .map(|o| o.hashes as f64 / o.elapsed().as_secs_f64() / 1e6)
+                .collect(),
+        ),
+        aggregate_mhs: hashes as f64 / time / 1e6,
+    }
+}
+
+/// The rate a pool capped at `cap` keeps over `time`, and over races at the lab's difficulty.
+fn cap_accuracy(
+    kernel: Kernel,
+    threads: usize,
+    cap: Option<f64>,
+    time: Duration,
+) -> anyhow::Result<CapAccuracy> {
+    let pool = Pool::builder(threads, kernel)
+        .name("bench-cap")
+        .hash_rate(cap)
+        .build()?;
+    let never = Arc::new(Prepared::new(
+        BENCH_DATA.as_bytes(),
+        Difficulty::from_zero_bits(UNREACHABLE_BITS).expect("in range"),
+    ));
+    let cancel = Arc::new(AtomicBool::new(false));
+    let stop = cancel.clone();
+    let timer = std::thread::spawn(move || {
+        std::thread::sleep(time);
+        stop.store(true, Ordering::Release);
+    });
+    let o = pool_solve(&pool, &never, cancel)?;
+    let _ = timer.join();
+    let measured = o.hashes as f64 / o.elapsed().as_secs_f64();
+    let mut ratios = Vec::new();
+    let (mut hashes, mut seconds) = (0, 0.0);
+    if let Some(cap) = cap {
+        for p in race_transactions(CAPPED_RACES, "capped") {
+            let o = pool_solve(&pool, &p, Arc::default())?;
+            ratios.push(o.hashes as f64 / o.elapsed().as_secs_f64() / cap);
+            hashes += o.hashes;
+            seconds += o.elapsed().as_secs_f64();
+        }
+    }
+    Ok(CapAccuracy {
+        threads,
+        cap,
+        measured,
+        race_ratio: Spread::of(ratios).median,
+        race_all: cap.map_or(f64::NAN, |cap| hashes as f64 / seconds / cap),
+    })
 }
 
 fn round2(x: f64) -> f64 {

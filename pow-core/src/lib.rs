@@ -12,6 +12,8 @@
 //!   of nonces, chosen at run time.
 //! - [`search`]: single-thread [`solve`](search::solve) and (feature `std`) the multi-thread
 //!   [`search::parallel`] that returns the smallest nonce for any thread count and can be cancelled.
+//! - [`search::pool`] (feature `std`): a node's search threads, kept alive between races: several
+//!   jobs at once, the smallest nonce or a lottery from a start, cancellation, a hash-rate cap.
 //! - [`retarget`]: the difficulty of each race from the chain before it (target race time),
 //!   in integer arithmetic so every node, `verify` and the browser agree.
 //! - [`chain`] (feature `alloc`): the ledger entry and its tamper-evident hash chain, verified

@@ -1,22 +1,56 @@
 //! Solving a puzzle: the smallest nonce, counting from 0.
 //!
 //! [`solve`] runs on the calling thread (and in the browser). With `std`, [`parallel`] spreads
-//! chunks of [`CHUNK`] nonces over threads and still returns the smallest nonce, whatever the
-//! thread count, and stops when cancelled.
+//! chunks of [`CHUNK`] nonces over fresh threads and still returns the smallest nonce, whatever
+//! the thread count, and stops when cancelled; [`pool`] keeps a node's threads alive between
+//! races, runs several searches at once, races in lottery mode and can cap the hash rate.
 
 use crate::engine::{Kernel, CHUNK};
 use crate::puzzle::{Prepared, Solution};
 use crate::Difficulty;
 
+#[cfg(feature = "std")]
+pub mod pool;
+
+#[cfg(feature = "std")]
+use std::time::{Duration, Instant};
+
+/// The most threads one search (or one [`pool`]) may use.
+pub const MAX_THREADS: usize = 256;
+
 /// What a search ended with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Outcome {
-    /// The smallest solution, or `None` when the search was cancelled (or ran out of nonces).
+    /// The solution (the smallest, unless a lottery search found it), or `None` when the
+    /// search was cancelled (or ran out of nonces).
     pub solution: Option<Solution>,
-    /// Nonces hashed, by every thread together.
+    /// Nonces hashed, by every thread together, up to the moment the outcome was known.
     pub hashes: u64,
     /// The kernel that did the work.
     pub kernel: Kernel,
+    /// When the search was asked for (the call, or the job's submission to a pool).
+    #[cfg(feature = "std")]
+    pub submitted: Instant,
+    /// When the first chunk's hashing began; `None` if no chunk was hashed.
+    #[cfg(feature = "std")]
+    pub first_hash: Option<Instant>,
+    /// When the outcome was known.
+    #[cfg(feature = "std")]
+    pub finished: Instant,
+}
+
+#[cfg(feature = "std")]
+impl Outcome {
+    /// From submission to the first hash: how long the search took to get going.
+    pub fn start_latency(&self) -> Option<Duration> {
+        self.first_hash
+            .map(|t| t.saturating_duration_since(self.submitted))
+    }
+
+    /// From submission to the outcome.
+    pub fn elapsed(&self) -> Duration {
+        self.finished.saturating_duration_since(self.submitted)
+    }
 }
 
 /// Solves `data` at `difficulty` on this thread with the fastest kernel.
@@ -28,28 +62,36 @@ pub fn solve(data: &[u8], difficulty: Difficulty) -> Outcome {
 
 /// Solves a prepared puzzle on this thread with `kernel`, calling `cancelled` once per chunk.
 pub fn solve_with(kernel: Kernel, p: &Prepared, cancelled: &dyn Fn() -> bool) -> Outcome {
+    #[cfg(feature = "std")]
+    let (submitted, mut first_hash) = (Instant::now(), None);
     let mut hashes = 0;
     let mut start = 0u64;
-    loop {
+    let solution = loop {
         if cancelled() {
-            break;
+            break None;
+        }
+        #[cfg(feature = "std")]
+        if first_hash.is_none() {
+            first_hash = Some(Instant::now());
         }
         let end = start.saturating_add(CHUNK);
         let scan = kernel.scan(p, start, end);
         hashes += scan.hashed;
         if scan.found.is_some() || end == u64::MAX {
-            return Outcome {
-                solution: scan.found,
-                hashes,
-                kernel,
-            };
+            break scan.found;
         }
         start = end;
-    }
+    };
     Outcome {
-        solution: None,
+        solution,
         hashes,
         kernel,
+        #[cfg(feature = "std")]
+        submitted,
+        #[cfg(feature = "std")]
+        first_hash,
+        #[cfg(feature = "std")]
+        finished: Instant::now(),
     }
 }
 
@@ -63,24 +105,29 @@ pub fn smaller_solution(p: &Prepared, nonce: u64) -> Option<Solution> {
 #[cfg(feature = "std")]
 pub mod parallel {
     use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    use std::sync::OnceLock;
+    use std::time::Instant;
 
     use super::{Outcome, CHUNK};
     use crate::engine::Kernel;
     use crate::puzzle::Prepared;
 
-    /// The most threads one search may use.
-    pub const MAX_THREADS: usize = 256;
+    pub use super::MAX_THREADS;
 
-    /// Searches `p` with `threads` threads (at least 1, at most [`MAX_THREADS`]).
+    /// Searches `p` with `threads` fresh threads (at least 1, at most [`MAX_THREADS`]), on the
+    /// calling thread when `threads` is 1. A node keeps its threads in a [`super::pool::Pool`]
+    /// instead: starting threads costs as much as a whole race at the lab's difficulty.
     ///
     /// Threads take chunks in increasing order from one counter and keep the smallest nonce
     /// found; a thread stops when its next chunk starts past that nonce, so the answer is the
     /// smallest nonce for any thread count. `cancel` is read once per chunk.
     pub fn search(p: &Prepared, threads: usize, kernel: Kernel, cancel: &AtomicBool) -> Outcome {
+        let submitted = Instant::now();
         let threads = threads.clamp(1, MAX_THREADS);
         let next_chunk = AtomicU64::new(0);
         let best = AtomicU64::new(u64::MAX);
         let hashes = AtomicU64::new(0);
+        let first_hash = OnceLock::new();
 
         let work = || {
             let mut mine = 0u64;
@@ -95,6 +142,7 @@ pub mod parallel {
                 if start >= best.load(Ordering::Acquire) {
                     break;
                 }
+                first_hash.get_or_init(Instant::now);
                 let end = start.saturating_add(CHUNK);
                 let scan = kernel.scan(p, start, end);
                 mine += scan.hashed;
@@ -128,6 +176,9 @@ pub mod parallel {
             solution,
             hashes: hashes.load(Ordering::Relaxed),
             kernel,
+            submitted,
+            first_hash: first_hash.get().copied(),
+            finished: Instant::now(),
         }
     }
 }

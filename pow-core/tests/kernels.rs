@@ -148,6 +148,32 @@ fn digit_count_boundaries_agree_with_portable() {
 }
 
 #[test]
+fn four_digit_nonces_agree_with_portable_for_every_tail() {
+    // 1000..9999 is scanned by the fast kernels as a chunk with base 0 (nonce = offset): every
+    // layout of four digits in the final block(s), and the edges at 1000 and 10^4.
+    let kernels = fast_kernels("four_digits");
+    let mut rng = Rng(0x5eed_0005);
+    let mut hits = 0;
+    for tail in 0..64usize {
+        let len = tail + 64 * rng.below(2) as usize;
+        let data = rng.bytes(len);
+        let p = Prepared::new(&data, Difficulty::from_zero_bits(8).unwrap());
+        for (start, end) in [
+            (0u64, 10_050u64),
+            (999, 1_001),
+            (1_000, 1_017),
+            (9_990, 10_001),
+        ] {
+            for &k in &kernels {
+                hits += assert_agree(k, &p, start, end, &format!("{} bytes", data.len()));
+            }
+        }
+    }
+    eprintln!("four_digits: {hits} solutions compared");
+    assert!(kernels.is_empty() || hits > 1_000);
+}
+
+#[test]
 fn difficulties_in_bits_and_bytes_agree_with_portable() {
     let kernels = fast_kernels("difficulties");
     let mut rng = Rng(0x5eed_0003);

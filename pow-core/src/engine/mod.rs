@@ -5,8 +5,9 @@
 //! The x86-64 kernels work on 10^4-aligned chunks, where only the last four ASCII digits change
 //! (`Layout` says where they sit): one compression per nonce from the midstate (two when the
 //! digits start in the first of two final blocks), rounds before the first changing word
-//! precomputed, only the first state word tested, hits confirmed with `sha2`. Nonces below 10^4
-//! go to the portable kernel. Files: `lanes.rs` (the rounds, shared as macros), `avx512.rs`,
+//! precomputed, only the first state word tested, hits confirmed with `sha2`. The four-digit
+//! nonces `1000..10^4` are scanned as one more such chunk; only `0..1000` goes to the portable
+//! kernel. Files: `lanes.rs` (the rounds, shared as macros), `avx512.rs`,
 //! `avx2.rs`, `shani.rs`.
 //!
 //! Every kernel has the same contract as [`Kernel::Portable`], the reference: the answer is
@@ -281,9 +282,12 @@ pub fn increment_ascii(digits: &mut [u8]) {
     }
 }
 
-/// The nonces below this have fewer than five digits, so a chunk there has no fixed layout:
-/// the fast kernels leave them to the portable one.
+/// The nonces below this have fewer than five digits, so a chunk there has no fixed layout.
 pub const FIRST_ALIGNED_NONCE: u64 = CHUNK;
+
+/// The first nonce with four digits. The fast kernels scan `1000..10^4` as the first chunk
+/// with a four-digit layout (nonce = offset); only `0..1000` goes to the portable kernel.
+pub const FIRST_FOUR_DIGIT_NONCE: u64 = 1_000;
 
 /// A chunk scanner of one instruction set: offsets `s..e` of the aligned chunk `lay`, or `None`
 /// when it cannot (CPU or layout), and the portable kernel takes the chunk.
@@ -291,20 +295,26 @@ pub const FIRST_ALIGNED_NONCE: u64 = CHUNK;
 type ChunkFn = fn(&Prepared, &Layout, u32, u32) -> Option<(Option<Solution>, u64)>;
 
 /// Splits `start..end` at the 10^4-aligned chunk boundaries and hands each piece to `chunk`;
-/// nonces below [`FIRST_ALIGNED_NONCE`] go to the portable kernel.
+/// nonces below [`FIRST_FOUR_DIGIT_NONCE`] go to the portable kernel.
 #[cfg(target_arch = "x86_64")]
 fn scan_chunked(p: &Prepared, start: u64, end: u64, chunk: ChunkFn) -> Scan {
     let mut hashed = 0;
     let mut lo = start;
     while lo < end {
-        let (found, n, hi) = if lo < FIRST_ALIGNED_NONCE {
-            let hi = end.min(FIRST_ALIGNED_NONCE);
+        let (found, n, hi) = if lo < FIRST_FOUR_DIGIT_NONCE {
+            let hi = end.min(FIRST_FOUR_DIGIT_NONCE);
             let scan = scan_portable(p, lo, hi);
             (scan.found, scan.hashed, hi)
         } else {
             let base = lo - lo % CHUNK;
             let hi = end.min(base.saturating_add(CHUNK));
-            let lay = Layout::new(p, base);
+            let lay = if base == 0 {
+                // 1000..9999: four digits, the whole nonce, which is its own offset in the
+                // digit table; a lab race at difficulty 2 often ends here (e.g. nonce 6907).
+                Layout::with_template(p, 0, FIRST_FOUR_DIGIT_NONCE)
+            } else {
+                Layout::new(p, base)
+            };
             // Offsets within one chunk fit in u32 (CHUNK = 10^4).
             let (s, e) = ((lo - base) as u32, (hi - base) as u32);
             match chunk(p, &lay, s, e) {
@@ -392,11 +402,19 @@ pub(crate) struct Layout {
 impl Layout {
     /// The layout of the chunk starting at `base` (a multiple of 10^4, at least 10^4).
     pub fn new(p: &Prepared, base: u64) -> Self {
-        use sha2::digest::generic_array::GenericArray;
         debug_assert!(base >= FIRST_ALIGNED_NONCE && base.is_multiple_of(CHUNK));
+        Self::with_template(p, base, base)
+    }
+
+    /// The layout of nonces `base + offset` laid out like `template`, whose last four digits
+    /// are the ones that change: `base` = `template` for an aligned chunk, or base 0 with
+    /// template 1000 for the four-digit nonces `1000..10^4`.
+    pub fn with_template(p: &Prepared, base: u64, template: u64) -> Self {
+        use sha2::digest::generic_array::GenericArray;
+        debug_assert!(template >= FIRST_FOUR_DIGIT_NONCE);
         let mut block = [0u8; 128];
-        let blocks = p.final_template(base, &mut block);
-        let mut pos = p.tail().len() + crate::puzzle::digit_count(base) - 4;
+        let blocks = p.final_template(template, &mut block);
+        let mut pos = p.tail().len() + crate::puzzle::digit_count(template) - 4;
         block[pos..pos + 4].fill(0);
         let mut state = *p.midstate();
         let mut bytes = &block[..];
