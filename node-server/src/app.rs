@@ -22,6 +22,8 @@ use crate::origins::Origins;
 use crate::printer::Printer;
 use crate::race::file::FileArbiter;
 use crate::race::{Arbiter, Searches};
+use crate::settings::{HashRate, PerNode, Threads};
+use pow_core::chain::RaceMode;
 
 /// The threads each node searches with when not told: the machine's cores shared by the
 /// nodes, at least one. Three nodes on two cores get one thread each: more would only
@@ -47,24 +49,48 @@ pub struct Options {
     pub cluster: Option<(ClusterSettings, Vec<String>)>,
 }
 
-/// Builds node settings named `Node1`, `Node2`, ...
-pub fn node_configs(
-    count: usize,
-    difficulty: u32,
-    threads: Option<usize>,
-    kernel: Kernel,
-    on_loss: OnLoss,
-) -> Vec<NodeConfig> {
-    let threads = threads.unwrap_or_else(|| default_threads(count));
-    (1..=count)
-        .map(|i| NodeConfig {
-            name: format!("Node{i}"),
-            difficulty,
-            threads,
-            kernel,
-            on_loss,
+/// The settings every node of `serve` shares, and those given per node.
+#[derive(Clone, Debug)]
+pub struct NodeSettings {
+    /// Leading zero bytes (the starting difficulty when retargeting).
+    pub difficulty: u32,
+    /// Search threads (default: [`default_threads`]).
+    pub threads: PerNode<Threads>,
+    /// The search kernel.
+    pub kernel: Kernel,
+    /// What a loser does.
+    pub on_loss: OnLoss,
+    /// Lab race or lottery.
+    pub race: PerNode<RaceMode>,
+    /// Hash-rate caps.
+    pub hash_rate: PerNode<HashRate>,
+    /// Retargeting's target race time.
+    pub target_time: Option<std::time::Duration>,
+}
+
+/// Builds node settings named `Node1`, `Node2`, ...; a per-node setting naming another node is
+/// refused.
+pub fn node_configs(count: usize, s: &NodeSettings) -> anyhow::Result<Vec<NodeConfig>> {
+    let names: Vec<String> = (1..=count).map(|i| format!("Node{i}")).collect();
+    s.threads.check_names("--threads-per-node", &names)?;
+    s.race.check_names("--race", &names)?;
+    s.hash_rate.check_names("--hashrate", &names)?;
+    Ok(names
+        .into_iter()
+        .map(|name| NodeConfig {
+            threads: s
+                .threads
+                .get(&name)
+                .map_or_else(|| default_threads(count), |t| t.0),
+            race: s.race.get(&name).copied().unwrap_or_default(),
+            hash_rate: s.hash_rate.get(&name).map(|h| h.0),
+            name,
+            difficulty: s.difficulty,
+            kernel: s.kernel,
+            on_loss: s.on_loss,
+            target_time: s.target_time,
         })
-        .collect()
+        .collect())
 }
 
 /// Binds `addr`, saying which port is taken when it is.

@@ -126,6 +126,8 @@ impl Attempt {
                 margin,
                 work,
                 aborted,
+                hashes,
+                time_taken,
             } => {
                 let a = base(if *aborted { "aborted" } else { "lost" }, winner);
                 let mut a = match work {
@@ -133,6 +135,8 @@ impl Attempt {
                     None => a,
                 };
                 a.margin = *margin;
+                a.hashes = a.hashes.or(*hashes);
+                a.time_taken = a.time_taken.or(*time_taken);
                 Some(a)
             }
             _ => None,

@@ -120,6 +120,12 @@ pub enum EventKind {
         work: Option<Work>,
         /// The search was stopped as soon as the race was decided (`--on-loss abort`).
         aborted: bool,
+        /// Aborted: nonces hashed before stopping.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        hashes: Option<u64>,
+        /// Aborted: seconds spent before stopping.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        time_taken: Option<f64>,
     },
     /// The ledger gained an entry (sent by the winning node).
     LedgerUpdated {

@@ -98,6 +98,10 @@ pub fn routes(node: Arc<Node>, origins: Arc<Origins>, shutdown: CancellationToke
                     "races": node.races(),
                     "uptime_s": node.uptime(),
                     "on_loss": c.on_loss,
+                    "race": c.race,
+                    "difficulty_bits": node.next_difficulty().0,
+                    "target_time_s": c.target_time.map(|t| t.as_secs_f64()),
+                    "hash_rate_cap": c.hash_rate,
                     "ledger_entries": node.arbiter().ledger().len(),
                     "ledger_head": node.arbiter().ledger().head(),
                 }),
@@ -591,6 +595,10 @@ async fn viewer(socket: WebSocket, node: Arc<Node>, shutdown: CancellationToken)
         "kernel": c.kernel.name(),
         "threads": c.threads,
         "on_loss": c.on_loss,
+        "race": c.race,
+        "difficulty_bits": node.next_difficulty().0,
+        "target_time_s": c.target_time.map(|t| t.as_secs_f64()),
+        "hash_rate_cap": c.hash_rate,
         "server_time": crate::clock::Stamp::now().text(),
     }));
     if !matches!(
@@ -749,6 +757,8 @@ mod tests {
                     ..Default::default()
                 }),
                 aborted: false,
+                hashes: None,
+                time_taken: None,
             },
         };
         for replay in [false, true] {

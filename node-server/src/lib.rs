@@ -25,6 +25,7 @@
 //! - [`bench`](mod@bench): `node-server bench`.
 //! - [`ledger_bench`]: `node-server bench-ledger`: what a race costs as the ledger grows.
 //! - [`limits`]: every limit, named.
+//! - [`settings`]: settings given per node on the command line (`Node1=2,Node3=1`), hash rates.
 //! - [`recent`]: a map that keeps only its newest keys (bounded memories).
 //! - [`clock`]: microsecond UTC timestamps, and the host's monotonic clock.
 //! - [`cluster`]: nodes on several hosts (`--etcd`): registration, relay, the cluster's pages.
@@ -56,4 +57,5 @@ pub mod race;
 pub mod recent;
 pub mod report;
 pub mod server;
+pub mod settings;
 pub mod stats;

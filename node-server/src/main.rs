@@ -15,6 +15,8 @@ use node_server::commands::{self, Verdict};
 use node_server::json;
 use node_server::node::{NodeConfig, OnLoss};
 use node_server::origins::{Origin, Origins};
+use node_server::settings::{HashRate, PerNode, Threads};
+use pow_core::chain::RaceMode;
 use pow_core::engine::Kernel;
 use pow_core::search::parallel::MAX_THREADS;
 use pow_core::Difficulty;
@@ -62,6 +64,11 @@ struct Common {
     /// Search kernel (default: the fastest this CPU runs, or $POWRACE_KERNEL).
     #[arg(long)]
     kernel: Option<String>,
+    /// Retarget the difficulty toward this race time (500ms, 2s; off by default): every 16
+    /// entries the difficulty in bits follows the chain's measured hash rate, so every node
+    /// and `verify` compute it from the ledger; `--difficulty` is where it starts.
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    target_time: Option<std::time::Duration>,
     /// A web origin whose pages may use the nodes (repeatable), e.g. http://127.0.0.1:8080.
     /// The nodes' own pages always may; requests from other pages get 403.
     #[arg(long = "allow-origin", value_name = "URL")]
@@ -162,9 +169,19 @@ struct ServeArgs {
     /// The address to listen on.
     #[arg(long, default_value_t = IpAddr::V4(Ipv4Addr::LOCALHOST))]
     bind: IpAddr,
-    /// Search threads per node, 1 to 256 (default: cores / nodes, at least 1).
-    #[arg(long, value_parser = threads_arg())]
-    threads_per_node: Option<usize>,
+    /// Search threads per node, 1 to 256: one figure for every node, or per node
+    /// (`Node1=2,Node2=1`; unnamed nodes keep the default: cores / nodes, at least 1).
+    #[arg(long, value_name = "T | NAME=T,...")]
+    threads_per_node: Option<PerNode<Threads>>,
+    /// How each node races: `lab` (every node from nonce 0: the smallest nonce, the same
+    /// answer everywhere) or `lottery` (each node from its own start; the first nonce found
+    /// wins): for every node, or per node (`Node1=lottery,...`).
+    #[arg(long, value_name = "MODE | NAME=MODE,...")]
+    race: Option<PerNode<RaceMode>>,
+    /// Cap the nodes' hash rates (4M, 500k, 2000000 hashes per second): for every node, or per
+    /// node (`Node1=4M,Node3=500k`), so one machine hosts strong and weak miners.
+    #[arg(long, value_name = "RATE | NAME=RATE,...")]
+    hashrate: Option<PerNode<HashRate>>,
     /// With `--etcd`: the host other machines reach these nodes at (default: `--bind`, which
     /// must then be a specific address).
     #[arg(long, value_name = "HOST")]
@@ -188,6 +205,12 @@ struct NodeArgs {
     /// Search threads, 1 to 256 (default: all cores).
     #[arg(long, value_parser = threads_arg())]
     threads: Option<usize>,
+    /// `lab` (from nonce 0, the smallest nonce) or `lottery` (from this node's own start).
+    #[arg(long, default_value = "lab", value_name = "MODE")]
+    race: RaceMode,
+    /// Cap this node's hash rate (4M, 500k, 2000000 hashes per second).
+    #[arg(long, value_name = "RATE")]
+    hashrate: Option<HashRate>,
     #[command(flatten)]
     common: Common,
 }
@@ -284,18 +307,39 @@ fn advertised_host(ip: IpAddr, needed: bool) -> anyhow::Result<String> {
     })
 }
 
+/// Checks the settings every node shares.
+fn check_common(c: &Common) -> anyhow::Result<()> {
+    Difficulty::from_zero_bytes(u64::from(c.difficulty))?;
+    if let Some(t) = c.target_time {
+        anyhow::ensure!(
+            t.as_micros() >= 1,
+            "--target-time must be at least a microsecond"
+        );
+        anyhow::ensure!(
+            c.difficulty >= 1,
+            "--target-time starts from --difficulty, which must then be at least 1"
+        );
+    }
+    Ok(())
+}
+
 async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let c = args.common;
-    Difficulty::from_zero_bytes(u64::from(c.difficulty))?;
+    check_common(&c)?;
     anyhow::ensure!(args.nodes >= 1, "--nodes must be at least 1");
     let kernel = kernel(c.kernel.as_deref())?;
     let configs = app::node_configs(
         args.nodes,
-        c.difficulty,
-        args.threads_per_node,
-        kernel,
-        c.on_loss,
-    );
+        &app::NodeSettings {
+            difficulty: c.difficulty,
+            threads: args.threads_per_node.unwrap_or_default(),
+            kernel,
+            on_loss: c.on_loss,
+            race: args.race.unwrap_or_default(),
+            hash_rate: args.hashrate.unwrap_or_default(),
+            target_time: c.target_time,
+        },
+    )?;
     let mut nodes = Vec::new();
     let mut advertised = Vec::new();
     for (i, config) in configs.into_iter().enumerate() {
@@ -325,13 +369,16 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
 
 async fn node(args: NodeArgs) -> anyhow::Result<ExitCode> {
     let c = args.common;
-    Difficulty::from_zero_bytes(u64::from(c.difficulty))?;
+    check_common(&c)?;
     let config = NodeConfig {
         name: args.name,
         difficulty: c.difficulty,
         threads: args.threads.unwrap_or_else(all_cores),
         kernel: kernel(c.kernel.as_deref())?,
         on_loss: c.on_loss,
+        race: args.race,
+        hash_rate: args.hashrate.map(|h| h.0),
+        target_time: c.target_time,
     };
     let advertised = match args.advertise {
         Some(a) => a,

@@ -7,8 +7,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use futures_util::future::{FutureExt, Shared};
+use pow_core::chain::RaceMode;
 use pow_core::engine::Kernel;
-use pow_core::search::parallel;
+use pow_core::search::pool::{Job, Mode, Pool};
 use pow_core::{Difficulty, Hash32, Prepared};
 use tokio::sync::{oneshot, Semaphore};
 use tokio_util::task::TaskTracker;
@@ -59,6 +60,14 @@ pub struct NodeConfig {
     pub kernel: Kernel,
     /// What a loser does.
     pub on_loss: OnLoss,
+    /// How the node races: from nonce 0 (the lab) or from its own start (a lottery).
+    pub race: RaceMode,
+    /// A cap on the node's hash rate (hashes per second), so one machine can host a strong
+    /// and a weak miner.
+    pub hash_rate: Option<f64>,
+    /// Retargeting: each race's difficulty follows the chain toward this race time
+    /// (`difficulty` is then the starting difficulty).
+    pub target_time: Option<std::time::Duration>,
 }
 
 /// Why a race could not be answered.
@@ -120,8 +129,9 @@ type RaceFuture = Shared<BoxFuture<'static, Result<Reply, RaceError>>>;
 /// One miner node.
 pub struct Node {
     config: NodeConfig,
-    difficulty: Difficulty,
     arbiter: Arc<dyn Arbiter>,
+    // The node's search threads, kept alive between races (its mining power).
+    pool: Pool,
     searches: Arc<Searches>,
     metrics: Arc<Metrics>,
     events: EventBus,
@@ -157,14 +167,19 @@ impl Node {
             metrics,
             peers,
         } = shared.clone();
-        let difficulty = Difficulty::from_zero_bytes(u64::from(config.difficulty))?;
+        Difficulty::from_zero_bytes(u64::from(config.difficulty))?;
+        let pool = Pool::builder(config.threads, config.kernel)
+            .name(&config.name)
+            .hash_rate(config.hash_rate)
+            .build()
+            .map_err(|e| anyhow::anyhow!("{}: {e}", config.name))?;
         let ledger_at_start = arbiter.ledger().len();
         Ok(Arc::new(Node {
             raced: Mutex::new(Recent::new(RACED_MEMORY)),
             ledger_at_start,
             peers,
             config,
-            difficulty,
+            pool,
             arbiter,
             searches,
             metrics,
@@ -201,6 +216,22 @@ impl Node {
     /// The arbiter (and through it, the ledger).
     pub fn arbiter(&self) -> &Arc<dyn Arbiter> {
         &self.arbiter
+    }
+
+    /// The difficulty, in zero bits, of the next race this node starts, and the retarget
+    /// target it follows: the node's own, or what retargeting gives the ledger's next entry.
+    pub fn next_difficulty(&self) -> (u32, Option<u64>) {
+        let start_bits = self.config.difficulty * 8;
+        match self.config.target_time {
+            None => (start_bits, None),
+            Some(t) => {
+                let target = t.as_micros().max(1) as u64;
+                (
+                    self.arbiter.ledger().next_bits(target, start_bits),
+                    Some(target),
+                )
+            }
+        }
     }
 
     /// The nodes of this process and where they listen.
@@ -314,8 +345,9 @@ impl Node {
                 })?;
                 let node = self.clone();
                 let data = data.clone();
+                let received = std::time::Instant::now();
                 let fut: BoxFuture<'static, Result<Reply, RaceError>> = Box::pin(async move {
-                    let result = node.clone().mine(tx_id, data).await;
+                    let result = node.clone().mine(tx_id, data, received).await;
                     node.in_flight
                         .lock()
                         .unwrap_or_else(|e| e.into_inner())
@@ -361,7 +393,12 @@ impl Node {
         }
     }
 
-    async fn mine(self: Arc<Self>, tx_id: Hash32, data: Arc<str>) -> Result<Reply, RaceError> {
+    async fn mine(
+        self: Arc<Self>,
+        tx_id: Hash32,
+        data: Arc<str>,
+        received: std::time::Instant,
+    ) -> Result<Reply, RaceError> {
         let tx = Some((&tx_id, &data));
         let _searcher = self
             .searchers
@@ -377,6 +414,21 @@ impl Node {
         let guard = self
             .searches
             .start(tx_id, self.config.on_loss == OnLoss::Abort);
+        let (bits, target_time_us) = self.next_difficulty();
+        let difficulty = Difficulty::from_zero_bits(u64::from(bits))
+            .map_err(|e| RaceError::Withdrawn(format!("difficulty of {bits} bits: {e}")))?;
+        let mode = match self.config.race {
+            RaceMode::Lab => Mode::Smallest,
+            // Each node searches its own part of the nonce space: where depends on the node
+            // and the transaction, so the same node never repeats its start.
+            RaceMode::Lottery => Mode::Lottery {
+                start: u64::from_le_bytes(
+                    Hash32::digest(format!("{}\0{tx_id}", self.config.name).as_bytes()).0[..8]
+                        .try_into()
+                        .expect("8 bytes"),
+                ),
+            },
+        };
         let start = Start::now();
         self.events.emit(
             tx,
@@ -387,50 +439,53 @@ impl Node {
             },
         );
 
-        // The search runs on its own OS threads, never on the async runtime's workers. The
-        // moment it ends, the same thread hands its claim to the arbiter, which stamps the
-        // finish: claims are decided in the order searches finish.
+        // The search runs on the node's pool threads, never on the async runtime's workers.
+        // The moment it ends, the thread that ends it hands the claim to the arbiter, which
+        // stamps the finish: claims are decided in the order searches finish.
         let (done, result) = oneshot::channel();
-        let cancel = guard.cancel.clone();
-        let prepared = Prepared::new(data.as_bytes(), self.difficulty);
-        let (threads, kernel) = (self.config.threads, self.config.kernel);
         let arbiter = self.arbiter.clone();
-        let (name, data_owned, difficulty) = (
-            self.config.name.clone(),
-            data.to_string(),
-            self.config.difficulty,
-        );
-        let spawned = std::thread::Builder::new()
-            .name(format!("{}-search", self.config.name))
-            .spawn(move || {
-                let outcome = parallel::search(&prepared, threads, kernel, &cancel);
-                let submitted = outcome.solution.map(|s| {
-                    arbiter.submit(Claim {
-                        node: name,
-                        transaction_data: data_owned,
-                        nonce: s.nonce,
-                        hash: s.hash,
-                        difficulty,
-                        difficulty_bits: None,
-                        race: pow_core::chain::RaceMode::Lab,
-                        target_time_us: None,
-                        start,
-                    })
-                });
-                let stopped_at = mono_ns();
-                let _ = done.send((outcome, submitted, stopped_at));
+        let claim = Claim {
+            node: self.config.name.clone(),
+            transaction_data: data.to_string(),
+            nonce: 0,
+            hash: Hash32::ZERO,
+            difficulty: bits / 8,
+            difficulty_bits: (bits % 8 != 0 || target_time_us.is_some()).then_some(bits),
+            race: self.config.race,
+            target_time_us,
+            start,
+        };
+        let job = Job {
+            prepared: Arc::new(Prepared::new(data.as_bytes(), difficulty)),
+            mode,
+            cancel: guard.cancel.clone(),
+        };
+        let on_done = Box::new(move |outcome: pow_core::search::Outcome| {
+            let submitted = outcome.solution.map(|s| {
+                arbiter.submit(Claim {
+                    nonce: s.nonce,
+                    hash: s.hash,
+                    ..claim
+                })
             });
-        if let Err(e) = spawned {
-            tracing::error!(node = self.name(), "cannot start a search thread: {e}");
+            let stopped_at = mono_ns();
+            let _ = done.send((outcome, submitted, stopped_at));
+        });
+        if let Err(e) = self.pool.search(job, on_done) {
+            tracing::error!(node = self.name(), "cannot start a search: {e}");
             return Err(RaceError::SearchFailed);
         }
-        // The sender is dropped without a value only if the search thread panicked.
+        // The sender is dropped without a value only if the search failed (a bug).
         let (outcome, submitted, stopped_at) = result.await.map_err(|_| RaceError::SearchFailed)?;
         drop(guard);
+        let latency = outcome
+            .first_hash
+            .map(|first| first.saturating_duration_since(received).as_secs_f64());
 
         let (Some(solution), Some(submitted)) = (outcome.solution, submitted) else {
             // Stopped: either the race was decided elsewhere (abort) or the node is stopping.
             if let Some(entry) = self.arbiter.recorded(&tx_id).map_err(RaceError::from)? {
+                let (end, taken) = start.end_at(stopped_at);
                 self.events.emit(
                     tx,
                     EventKind::Lost {
@@ -438,9 +493,10 @@ impl Node {
                         margin: None,
                         work: None,
                         aborted: true,
+                        hashes: Some(outcome.hashes),
+                        time_taken: Some(taken),
                     },
                 );
-                let (end, taken) = start.end_at(stopped_at);
                 let mut reply = self.recorded_reply(entry);
                 reply.outcome = Outcome::Aborted;
                 reply.start_time = Some(start.wall.text());
@@ -463,9 +519,9 @@ impl Node {
             hashes: outcome.hashes,
             start_time: start.wall.text(),
             end_time: submitted.finish.end.text(),
-            difficulty_bits: self.config.difficulty * 8,
-            race: pow_core::chain::RaceMode::Lab,
-            latency: None,
+            difficulty_bits: bits,
+            race: self.config.race,
+            latency,
         };
         self.events.emit(
             tx,
@@ -485,7 +541,7 @@ impl Node {
             outcome: Outcome::Won,
             tx_id,
             transaction_data: data.to_string(),
-            difficulty: self.config.difficulty,
+            difficulty: bits / 8,
             winner: decision.entry().node.clone(),
             nonce: work.nonce,
             hash: work.hash,
@@ -529,6 +585,8 @@ impl Node {
                         margin,
                         work: Some(work),
                         aborted: false,
+                        hashes: None,
+                        time_taken: None,
                     },
                 );
             }

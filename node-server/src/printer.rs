@@ -205,6 +205,8 @@ mod tests {
                 margin: Some(4e-6),
                 work: Some(work),
                 aborted: false,
+                hashes: None,
+                time_taken: None,
             }))
             .unwrap();
         assert!(line.ends_with("(+0.000004 s)"), "{line}");

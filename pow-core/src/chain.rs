@@ -47,6 +47,18 @@ pub enum RaceMode {
     Lottery,
 }
 
+impl core::str::FromStr for RaceMode {
+    type Err = &'static str;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "lab" => Ok(RaceMode::Lab),
+            "lottery" => Ok(RaceMode::Lottery),
+            _ => Err("a race is `lab` or `lottery`"),
+        }
+    }
+}
+
 impl RaceMode {
     /// Whether this is the lab's race.
     pub fn is_lab(&self) -> bool {
