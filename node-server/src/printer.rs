@@ -78,7 +78,14 @@ impl Printer {
         let data = e.transaction_data.as_deref().unwrap_or("");
         Some(match &e.kind {
             EventKind::Connected { peer } => format!("{node} got connection from {peer}"),
-            EventKind::Received { .. } => format!("{node} received transaction: {data}"),
+            EventKind::Received { peer } => match peer.strip_prefix("relay from ") {
+                // From another host: say so, and when it reached that host.
+                Some(origin) => format!(
+                    "{node} received transaction: {data} {}",
+                    self.paint(DIM, &format!("(relayed from {origin})"))
+                ),
+                None => format!("{node} received transaction: {data}"),
+            },
             EventKind::Started { start_time, .. } => format!("{node} started POW at {start_time}"),
             EventKind::Completed { work, .. } => format!(
                 "{node} completed POW at {} {}",
