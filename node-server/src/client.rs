@@ -120,3 +120,58 @@ pub fn table(answers: &[(String, Answer)]) -> String {
     }
     s
 }
+
+/// How a batch of races (`submit --count`) ended.
+#[derive(Debug, Default, serde::Serialize)]
+pub struct Batch {
+    /// Races sent.
+    pub races: u64,
+    /// Races with exactly one `won` answer.
+    pub decided: u64,
+    /// Wins per node.
+    pub wins: std::collections::BTreeMap<String, u64>,
+    /// Answers that were errors or failures.
+    pub errors: u64,
+    /// Seconds from the first send to the last answer.
+    pub seconds: f64,
+}
+
+/// Sends `count` numbered transactions (`{prefix} {run}-{i}`, `run` telling batches apart),
+/// each to every node at once, one race after another, starting at most `rate` races per
+/// second; `each` sees every race's answers (for a progress bar, or printing).
+pub async fn batch(
+    prefix: &str,
+    count: u64,
+    rate: Option<f64>,
+    to: &[String],
+    mut each: impl FnMut(u64, &[(String, Answer)]),
+) -> Result<Batch, NotOneLine> {
+    protocol::parse_transaction(prefix.as_bytes())?;
+    let run = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let t0 = tokio::time::Instant::now();
+    let mut out = Batch::default();
+    for i in 0..count {
+        if let Some(r) = rate.filter(|r| *r > 0.0) {
+            tokio::time::sleep_until(t0 + Duration::from_secs_f64(i as f64 / r)).await;
+        }
+        let answers = submit(&format!("{prefix} {run}-{i}"), to).await?;
+        out.races += 1;
+        let mut won = 0;
+        for (_, a) in &answers {
+            match a {
+                Answer::Race(r) if r.outcome == Outcome::Won => {
+                    won += 1;
+                    *out.wins.entry(r.node.clone()).or_default() += 1;
+                }
+                Answer::Race(_) => {}
+                Answer::Refused(_) | Answer::Failed(_) => out.errors += 1,
+            }
+        }
+        out.decided += u64::from(won == 1);
+        each(i, &answers);
+    }
+    out.seconds = t0.elapsed().as_secs_f64();
+    Ok(out)
+}

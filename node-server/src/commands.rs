@@ -94,7 +94,7 @@ pub enum Verdict {
 }
 
 /// Verifies a ledger file in bounded memory: every hash, difficulty and link; with `smallest`,
-/// also that every nonce is the smallest; with an attempts log, that every win the log
+/// also that every lab entry's nonce is the smallest (a lottery entry's need not be); with an attempts log, that every win the log
 /// recorded for this ledger is in it (which catches entries removed from the end). Wins the
 /// log recorded for another ledger (one started over after `rm ledger.json`) are counted and
 /// said, not held against this one.
@@ -110,7 +110,8 @@ pub fn verify(path: &Path, smallest: bool, attempts_log: Option<&Path>) -> anyho
         if e.index == 0 {
             first = Some(e.entry_hash);
         }
-        if smallest && not_smallest.is_none() {
+        // A lottery's nonce is the first one its winner found, not the smallest.
+        if smallest && not_smallest.is_none() && e.race.is_lab() {
             let p = Prepared::new(
                 e.transaction_data.as_bytes(),
                 e.difficulty()

@@ -217,8 +217,15 @@ struct NodeArgs {
 
 #[derive(Args)]
 struct SubmitArgs {
-    /// The transaction.
+    /// The transaction (with `--count`, the prefix of each numbered transaction).
     data: String,
+    /// Send a batch of this many numbered transactions (`DATA RUN-I`), one race after
+    /// another, with a progress bar on a terminal, and print a summary.
+    #[arg(long, value_name = "N")]
+    count: Option<u64>,
+    /// With `--count`: start at most this many races per second (e.g. `5` or `5/s`).
+    #[arg(long, value_name = "R/s", requires = "count", value_parser = parse_rate)]
+    rate: Option<f64>,
     /// The nodes, comma-separated.
     #[arg(
         long,
@@ -257,7 +264,8 @@ struct VerifyArgs {
     /// The ledger file.
     #[arg(default_value = "ledger.json")]
     path: PathBuf,
-    /// Also check that every nonce is the smallest that solves its puzzle.
+    /// Also check that every lab race's nonce is the smallest that solves its puzzle (a
+    /// lottery's nonce is the first its winner found).
     #[arg(long)]
     smallest: bool,
     /// Cross-check the attempts log (default: the one beside the ledger, if present).
@@ -405,7 +413,75 @@ async fn node(args: NodeArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// `5`, `5/s` or `0.5/s`: races per second.
+fn parse_rate(s: &str) -> Result<f64, String> {
+    let n = s.trim().trim_end_matches("/s").trim();
+    match n.parse::<f64>() {
+        Ok(r) if r.is_finite() && r > 0.0 => Ok(r),
+        _ => Err(format!("{s:?} is not a rate (races per second, e.g. 5 or 0.5/s)")),
+    }
+}
+
+async fn submit_batch(args: &SubmitArgs, count: u64) -> anyhow::Result<ExitCode> {
+    use std::io::IsTerminal;
+    let bar = (!args.json && std::io::stderr().is_terminal()).then(|| {
+        let b = indicatif::ProgressBar::new(count);
+        b.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{bar:40} {pos}/{len} races, {per_sec}, ETA {eta} {msg}",
+            )
+            .expect("a valid template"),
+        );
+        b
+    });
+    let json = args.json;
+    let summary = client::batch(&args.data, count, args.rate, &args.to, |_, answers| {
+        if json {
+            for (_, a) in answers {
+                if let Answer::Race(r) = a {
+                    if let Ok(line) = json::to_string(r) {
+                        println!("{line}");
+                    }
+                }
+            }
+        }
+        if let Some(b) = &bar {
+            b.inc(1);
+        }
+    })
+    .await?;
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    if json {
+        eprintln!("{}", json::to_string(&summary)?);
+    } else {
+        let wins: Vec<String> = summary
+            .wins
+            .iter()
+            .map(|(n, w)| format!("{n} won {w}"))
+            .collect();
+        println!(
+            "{} races in {:.1} s: {}; {} undecided, {} error answers. `node-server report` \
+             compares the nodes.",
+            summary.races,
+            summary.seconds,
+            wins.join(", "),
+            summary.races - summary.decided,
+            summary.errors
+        );
+    }
+    Ok(if summary.errors == 0 && summary.decided == summary.races {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(2)
+    })
+}
+
 async fn submit(args: SubmitArgs) -> anyhow::Result<ExitCode> {
+    if let Some(count) = args.count {
+        return submit_batch(&args, count).await;
+    }
     let answers = client::submit(&args.data, &args.to).await?;
     let ok = answers.iter().all(|(_, a)| matches!(a, Answer::Race(_)));
     if args.json {
