@@ -54,6 +54,8 @@ pub struct Options {
 pub struct NodeSettings {
     /// Leading zero bytes (the starting difficulty when retargeting).
     pub difficulty: u32,
+    /// Leading zero bits instead, when given.
+    pub bits: Option<u32>,
     /// Search threads (default: [`default_threads`]).
     pub threads: PerNode<Threads>,
     /// The search kernel.
@@ -86,6 +88,7 @@ pub fn node_configs(count: usize, s: &NodeSettings) -> anyhow::Result<Vec<NodeCo
             hash_rate: s.hash_rate.get(&name).map(|h| h.0),
             name,
             difficulty: s.difficulty,
+            bits: s.bits,
             kernel: s.kernel,
             on_loss: s.on_loss,
             target_time: s.target_time,

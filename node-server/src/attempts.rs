@@ -204,9 +204,13 @@ pub fn read(path: &Path) -> io::Result<Vec<Attempt>> {
 
 /// Calls `each` for every attempt in a log, in order, in bounded memory; a line that is not
 /// an attempt (a torn last line after a crash mid-append) is skipped.
-pub fn for_each(path: &Path, mut each: impl FnMut(Attempt)) -> io::Result<()> {
-    let file = std::fs::File::open(path)?;
-    for line in io::BufReader::new(file).split(b'\n') {
+pub fn for_each(path: &Path, each: impl FnMut(Attempt)) -> io::Result<()> {
+    for_each_in(io::BufReader::new(std::fs::File::open(path)?), each)
+}
+
+/// [`for_each`] over any reader of JSON Lines (a file, or `GET /attempts`).
+pub fn for_each_in(reader: impl BufRead, mut each: impl FnMut(Attempt)) -> io::Result<()> {
+    for line in reader.split(b'\n') {
         if let Ok(a) = serde_json::from_slice(&line?) {
             each(a);
         }

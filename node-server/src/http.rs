@@ -203,6 +203,11 @@ pub fn routes(node: Arc<Node>, origins: Arc<Origins>, shutdown: CancellationToke
             },
         );
 
+    let attempts = warp::path!("attempts")
+        .and(read)
+        .and(with_node.clone())
+        .map(|node: Arc<Node>| attempts_reply(&node));
+
     let metrics = warp::path!("metrics")
         .and(read)
         .and(with_node.clone())
@@ -267,6 +272,8 @@ pub fn routes(node: Arc<Node>, origins: Arc<Origins>, shutdown: CancellationToke
         .or(ledger)
         .unify()
         .or(cluster)
+        .unify()
+        .or(attempts)
         .unify()
         .or(tx)
         .unify()
@@ -427,6 +434,65 @@ fn ledger_reply(node: &Arc<Node>, q: LedgerQuery) -> Box<dyn Reply> {
             format!("use /ledger, or /ledger?from=N&limit=M with 1 <= M <= {MAX_PAGE_ENTRIES}"),
         ),
     }
+}
+
+/// `GET /attempts`: this node's lines of the attempts log (JSON Lines), streamed in bounded
+/// memory, so `report --cluster` can gather every node's attempts, each once.
+fn attempts_reply(node: &Arc<Node>) -> Box<dyn Reply> {
+    use std::io::BufRead;
+    let path = crate::attempts::path_for(node.arbiter().ledger().path());
+    let name = node.name().to_owned();
+    let reader = match std::fs::File::open(&path) {
+        Ok(f) => Some(std::io::BufReader::new(f)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => {
+            return error(
+                node,
+                StatusCode::INTERNAL_SERVER_ERROR,
+                ErrorCode::LedgerError,
+                format!("{}: {e}", path.display()),
+            )
+        }
+    };
+    // Each step reads up to a chunk's worth of this node's lines, off the async runtime.
+    let body = futures_util::stream::unfold(reader, move |reader| {
+        let name = name.clone();
+        async move {
+            let mut reader = reader?;
+            let (chunk, reader) = tokio::task::spawn_blocking(move || {
+                let mut out = Vec::new();
+                let mut line = Vec::new();
+                while out.len() < crate::ledger::STREAM_CHUNK {
+                    line.clear();
+                    match reader.read_until(b'\n', &mut line) {
+                        Ok(0) | Err(_) => return (out, None),
+                        Ok(_) => {}
+                    }
+                    #[derive(serde::Deserialize)]
+                    struct Who {
+                        node: String,
+                    }
+                    if serde_json::from_slice::<Who>(&line).is_ok_and(|w| w.node == name)
+                        && line.ends_with(b"\n")
+                    {
+                        out.extend_from_slice(&line);
+                    }
+                }
+                (out, Some(reader))
+            })
+            .await
+            .ok()?;
+            if chunk.is_empty() && reader.is_none() {
+                return None;
+            }
+            Some((Ok::<_, std::io::Error>(bytes::Bytes::from(chunk)), reader))
+        }
+    });
+    Box::new(warp::reply::with_header(
+        warp::reply::stream(body),
+        header::CONTENT_TYPE,
+        "application/jsonl",
+    ))
 }
 
 /// 413: a text body over the longest line is a line too long; a JSON body over its limit

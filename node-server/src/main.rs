@@ -55,6 +55,9 @@ struct Common {
     /// Leading zero bytes ("00" pairs in hex) a hash must have.
     #[arg(long, default_value_t = 2)]
     difficulty: u32,
+    /// Leading zero bits instead of bytes (steps of 2x; entries then record `difficulty_bits`).
+    #[arg(long, conflicts_with = "difficulty", value_name = "B")]
+    bits: Option<u32>,
     /// The ledger file.
     #[arg(long, default_value = "ledger.json")]
     ledger: PathBuf,
@@ -288,6 +291,10 @@ struct ReportArgs {
     /// file: `.svg` or `.png`.
     #[arg(long)]
     plot: Option<PathBuf>,
+    /// Compare every node of a cluster: ask the node at HOST:PORT for the live nodes, and each
+    /// of them for its attempts (instead of the attempts log beside the ledger).
+    #[arg(long, value_name = "HOST:PORT", conflicts_with = "attempts")]
+    cluster: Option<String>,
 }
 
 fn kernel(name: Option<&str>) -> anyhow::Result<Kernel> {
@@ -316,30 +323,39 @@ fn advertised_host(ip: IpAddr, needed: bool) -> anyhow::Result<String> {
 }
 
 /// Checks the settings every node shares.
-fn check_common(c: &Common) -> anyhow::Result<()> {
-    Difficulty::from_zero_bytes(u64::from(c.difficulty))?;
+fn check_common(c: &mut Common) -> anyhow::Result<()> {
+    match c.bits {
+        Some(b) => {
+            Difficulty::from_zero_bits(u64::from(b))?;
+            c.difficulty = b / 8;
+        }
+        None => {
+            Difficulty::from_zero_bytes(u64::from(c.difficulty))?;
+        }
+    }
     if let Some(t) = c.target_time {
         anyhow::ensure!(
             t.as_micros() >= 1,
             "--target-time must be at least a microsecond"
         );
         anyhow::ensure!(
-            c.difficulty >= 1,
-            "--target-time starts from --difficulty, which must then be at least 1"
+            c.bits.unwrap_or(c.difficulty * 8) >= 1,
+            "--target-time starts from --difficulty (or --bits), which must then be at least 1"
         );
     }
     Ok(())
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
-    let c = args.common;
-    check_common(&c)?;
+    let mut c = args.common;
+    check_common(&mut c)?;
     anyhow::ensure!(args.nodes >= 1, "--nodes must be at least 1");
     let kernel = kernel(c.kernel.as_deref())?;
     let configs = app::node_configs(
         args.nodes,
         &app::NodeSettings {
             difficulty: c.difficulty,
+            bits: c.bits,
             threads: args.threads_per_node.unwrap_or_default(),
             kernel,
             on_loss: c.on_loss,
@@ -376,11 +392,12 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
 }
 
 async fn node(args: NodeArgs) -> anyhow::Result<ExitCode> {
-    let c = args.common;
-    check_common(&c)?;
+    let mut c = args.common;
+    check_common(&mut c)?;
     let config = NodeConfig {
         name: args.name,
         difficulty: c.difficulty,
+        bits: c.bits,
         threads: args.threads.unwrap_or_else(all_cores),
         kernel: kernel(c.kernel.as_deref())?,
         on_loss: c.on_loss,
@@ -418,7 +435,9 @@ fn parse_rate(s: &str) -> Result<f64, String> {
     let n = s.trim().trim_end_matches("/s").trim();
     match n.parse::<f64>() {
         Ok(r) if r.is_finite() && r > 0.0 => Ok(r),
-        _ => Err(format!("{s:?} is not a rate (races per second, e.g. 5 or 0.5/s)")),
+        _ => Err(format!(
+            "{s:?} is not a rate (races per second, e.g. 5 or 0.5/s)"
+        )),
     }
 }
 
@@ -563,10 +582,21 @@ fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn report(args: ReportArgs) -> anyhow::Result<ExitCode> {
-    let log = args
-        .attempts
-        .unwrap_or_else(|| node_server::attempts::path_for(&args.ledger));
-    let report = node_server::report::build(&log)?;
+    let (report, log) = match &args.cluster {
+        Some(addr) => {
+            let (report, sources) = node_server::report::build_cluster(addr)?;
+            (
+                report,
+                PathBuf::from(format!("the attempts of {}", sources.join(", "))),
+            )
+        }
+        None => {
+            let log = args
+                .attempts
+                .unwrap_or_else(|| node_server::attempts::path_for(&args.ledger));
+            (node_server::report::build(&log)?, log)
+        }
+    };
     if args.json {
         println!("{}", node_server::json::to_string(&report)?);
     } else {

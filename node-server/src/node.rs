@@ -52,8 +52,10 @@ pub struct SharedByNodes {
 pub struct NodeConfig {
     /// Its name, e.g. `Node1`.
     pub name: String,
-    /// Leading zero bytes required.
+    /// Leading zero bytes required (the whole bytes of `bits`, when given).
     pub difficulty: u32,
+    /// Leading zero bits required, when not `8 × difficulty` (finer steps: `--bits`).
+    pub bits: Option<u32>,
     /// Threads per search.
     pub threads: usize,
     /// The search kernel.
@@ -167,7 +169,9 @@ impl Node {
             metrics,
             peers,
         } = shared.clone();
-        Difficulty::from_zero_bytes(u64::from(config.difficulty))?;
+        Difficulty::from_zero_bits(u64::from(
+            config.bits.unwrap_or(config.difficulty.saturating_mul(8)),
+        ))?;
         let pool = Pool::builder(config.threads, config.kernel)
             .name(&config.name)
             .hash_rate(config.hash_rate)
@@ -221,7 +225,10 @@ impl Node {
     /// The difficulty, in zero bits, of the next race this node starts, and the retarget
     /// target it follows: the node's own, or what retargeting gives the ledger's next entry.
     pub fn next_difficulty(&self) -> (u32, Option<u64>) {
-        let start_bits = self.config.difficulty * 8;
+        let start_bits = self
+            .config
+            .bits
+            .unwrap_or(self.config.difficulty.saturating_mul(8));
         match self.config.target_time {
             None => (start_bits, None),
             Some(t) => {

@@ -181,6 +181,13 @@ impl Builder {
         }
     }
 
+    /// Takes an attempt with a result (won, lost, aborted).
+    fn take(&mut self, a: Attempt) {
+        if matches!(a.outcome.as_str(), "won" | "lost" | "aborted") {
+            self.add(a);
+        }
+    }
+
     fn add(&mut self, a: Attempt) {
         self.attempts += 1;
         let n = self.nodes.entry(a.node.clone()).or_default();
@@ -429,13 +436,45 @@ fn mode_report(name: &'static str, m: ModeAcc) -> ModeReport {
 /// Reads the attempts log at `log` and builds the report.
 pub fn build(log: &Path) -> anyhow::Result<Report> {
     let mut b = Builder::new();
-    attempts::for_each(log, |a| {
-        if matches!(a.outcome.as_str(), "won" | "lost" | "aborted") {
-            b.add(a);
-        }
-    })
-    .with_context(|| format!("cannot read {}", log.display()))?;
+    attempts::for_each(log, |a| b.take(a))
+        .with_context(|| format!("cannot read {}", log.display()))?;
     Ok(b.finish())
+}
+
+/// Builds the report of a whole cluster: asks the node at `addr` (`host:port`) for the live
+/// nodes (`GET /cluster`), then each node for its own attempts (`GET /attempts`), in bounded
+/// memory. Returns the report and where the attempts came from.
+pub fn build_cluster(addr: &str) -> anyhow::Result<(Report, Vec<String>)> {
+    #[derive(serde::Deserialize)]
+    struct Cluster {
+        nodes: Vec<Member>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Member {
+        name: String,
+        addr: String,
+    }
+    let base = addr.trim_end_matches('/').trim_start_matches("http://");
+    let text = ureq::get(&format!("http://{base}/cluster"))
+        .call()
+        .with_context(|| format!("cannot ask {base} for the cluster's nodes"))?
+        .body_mut()
+        .read_to_string()
+        .with_context(|| format!("cannot read {base}/cluster"))?;
+    let cluster: Cluster = serde_json::from_str(&text)
+        .with_context(|| format!("{base}/cluster is not a node list"))?;
+    let mut b = Builder::new();
+    let mut sources = Vec::new();
+    for m in cluster.nodes {
+        let url = format!("http://{}/attempts", m.addr);
+        let mut resp = ureq::get(&url)
+            .call()
+            .with_context(|| format!("cannot read {}'s attempts at {url}", m.name))?;
+        let reader = std::io::BufReader::new(resp.body_mut().as_reader());
+        attempts::for_each_in(reader, |a| b.take(a)).with_context(|| format!("reading {url}"))?;
+        sources.push(format!("{} ({url})", m.name));
+    }
+    Ok((b.finish(), sources))
 }
 
 fn p_value(p: f64) -> String {
