@@ -128,6 +128,7 @@ impl Attempt {
                 aborted,
                 hashes,
                 time_taken,
+                start_time,
             } => {
                 let a = base(if *aborted { "aborted" } else { "lost" }, winner);
                 let mut a = match work {
@@ -137,6 +138,7 @@ impl Attempt {
                 a.margin = *margin;
                 a.hashes = a.hashes.or(*hashes);
                 a.time_taken = a.time_taken.or(*time_taken);
+                a.start_time = a.start_time.clone().or_else(|| start_time.clone());
                 Some(a)
             }
             _ => None,

@@ -136,13 +136,51 @@ pub struct Batch {
     pub seconds: f64,
 }
 
+/// Sends `data` to every address, `stagger` apart in a random order (the first node to get a
+/// transaction has a head start of `stagger`, the next of none over the last...), and returns
+/// the answers in address order.
+pub async fn submit_staggered(
+    data: &str,
+    to: &[String],
+    stagger: Duration,
+    seed: u64,
+) -> Result<Vec<(String, Answer)>, NotOneLine> {
+    let data = protocol::parse_transaction(data.as_bytes())?;
+    let mut order: Vec<usize> = (0..to.len()).collect();
+    // A small xorshift shuffle: which node goes first changes race to race.
+    let mut x = seed | 1;
+    for i in (1..order.len()).rev() {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        order.swap(i, (x % (i as u64 + 1)) as usize);
+    }
+    let mut tasks: Vec<Option<tokio::task::JoinHandle<Answer>>> =
+        (0..to.len()).map(|_| None).collect();
+    for (k, &i) in order.iter().enumerate() {
+        if k > 0 {
+            tokio::time::sleep(stagger).await;
+        }
+        let (addr, data) = (to[i].clone(), data.to_owned());
+        tasks[i] = Some(tokio::spawn(async move { send_line(&addr, &data).await }));
+    }
+    let mut out = Vec::new();
+    for (addr, t) in to.iter().zip(tasks) {
+        let a = t.expect("every node sent").await.expect("submit task");
+        out.push((addr.clone(), a));
+    }
+    Ok(out)
+}
+
 /// Sends `count` numbered transactions (`{prefix} {run}-{i}`, `run` telling batches apart),
-/// each to every node at once, one race after another, starting at most `rate` races per
-/// second; `each` sees every race's answers (for a progress bar, or printing).
+/// each to every node at once (or `stagger` apart in a random order), one race after another,
+/// starting at most `rate` races per second; `each` sees every race's answers (for a
+/// progress bar, or printing).
 pub async fn batch(
     prefix: &str,
     count: u64,
     rate: Option<f64>,
+    stagger: Option<Duration>,
     to: &[String],
     mut each: impl FnMut(u64, &[(String, Answer)]),
 ) -> Result<Batch, NotOneLine> {
@@ -156,7 +194,13 @@ pub async fn batch(
         if let Some(r) = rate.filter(|r| *r > 0.0) {
             tokio::time::sleep_until(t0 + Duration::from_secs_f64(i as f64 / r)).await;
         }
-        let answers = submit(&format!("{prefix} {run}-{i}"), to).await?;
+        let tx = format!("{prefix} {run}-{i}");
+        let answers = match stagger {
+            Some(d) => {
+                submit_staggered(&tx, to, d, run ^ (i + 1).wrapping_mul(0x9e37_79b9)).await?
+            }
+            None => submit(&tx, to).await?,
+        };
         out.races += 1;
         let mut won = 0;
         for (_, a) in &answers {

@@ -126,6 +126,9 @@ pub enum EventKind {
         /// Aborted: seconds spent before stopping.
         #[serde(skip_serializing_if = "Option::is_none")]
         time_taken: Option<f64>,
+        /// Aborted: when the search started.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        start_time: Option<String>,
     },
     /// The ledger gained an entry (sent by the winning node).
     LedgerUpdated {

@@ -825,6 +825,7 @@ mod tests {
                 aborted: false,
                 hashes: None,
                 time_taken: None,
+                start_time: None,
             },
         };
         for replay in [false, true] {

@@ -229,6 +229,11 @@ struct SubmitArgs {
     /// With `--count`: start at most this many races per second (e.g. `5` or `5/s`).
     #[arg(long, value_name = "R/s", requires = "count", value_parser = parse_rate)]
     rate: Option<f64>,
+    /// With `--count`: send each race to the nodes this far apart (e.g. `1ms`), in a random
+    /// order, as the lab's `tee` into three `nc`s starts them one after another: shows what
+    /// arrival order does to a race.
+    #[arg(long, value_name = "DURATION", requires = "count", value_parser = humantime::parse_duration)]
+    stagger: Option<std::time::Duration>,
     /// The nodes, comma-separated.
     #[arg(
         long,
@@ -454,20 +459,27 @@ async fn submit_batch(args: &SubmitArgs, count: u64) -> anyhow::Result<ExitCode>
         b
     });
     let json = args.json;
-    let summary = client::batch(&args.data, count, args.rate, &args.to, |_, answers| {
-        if json {
-            for (_, a) in answers {
-                if let Answer::Race(r) = a {
-                    if let Ok(line) = json::to_string(r) {
-                        println!("{line}");
+    let summary = client::batch(
+        &args.data,
+        count,
+        args.rate,
+        args.stagger,
+        &args.to,
+        |_, answers| {
+            if json {
+                for (_, a) in answers {
+                    if let Answer::Race(r) = a {
+                        if let Ok(line) = json::to_string(r) {
+                            println!("{line}");
+                        }
                     }
                 }
             }
-        }
-        if let Some(b) = &bar {
-            b.inc(1);
-        }
-    })
+            if let Some(b) = &bar {
+                b.inc(1);
+            }
+        },
+    )
     .await?;
     if let Some(b) = bar {
         b.finish_and_clear();

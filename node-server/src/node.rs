@@ -502,6 +502,7 @@ impl Node {
                         aborted: true,
                         hashes: Some(outcome.hashes),
                         time_taken: Some(taken),
+                        start_time: Some(start.wall.text()),
                     },
                 );
                 let mut reply = self.recorded_reply(entry);
@@ -594,6 +595,7 @@ impl Node {
                         aborted: false,
                         hashes: None,
                         time_taken: None,
+                        start_time: None,
                     },
                 );
             }

@@ -214,6 +214,7 @@ mod tests {
                 aborted: false,
                 hashes: None,
                 time_taken: None,
+                start_time: None,
             }))
             .unwrap();
         assert!(line.ends_with("(+0.000004 s)"), "{line}");

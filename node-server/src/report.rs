@@ -224,6 +224,12 @@ impl Builder {
                 parts: BTreeMap::new(),
             }
         });
+        // An aborted search's attempt has no figures of its own: the race's mode and
+        // difficulty come from an attempt that has them.
+        if a.difficulty_bits.is_some() {
+            race.mode = a.race;
+            race.bits = a.bits();
+        }
         race.parts.insert(
             a.node.clone(),
             Part {
@@ -267,8 +273,11 @@ impl Builder {
         let losers: u64 = r.parts.values().filter(|p| !p.won).map(|p| p.hashes).sum();
         mode.winner_hashes += winner.hashes;
         mode.loser_hashes += losers;
-        // Who started first: the winner's rank among the nodes' starts.
-        if let Some(ws) = winner.start_us {
+        // Who started first: the winner's rank among the nodes' starts (when all are known).
+        if let (Some(ws), true) = (
+            winner.start_us,
+            r.parts.values().all(|p| p.start_us.is_some()),
+        ) {
             let rank = r
                 .parts
                 .values()

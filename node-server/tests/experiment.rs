@@ -31,16 +31,20 @@ fn report_json(dir: &std::path::Path) -> Value {
 }
 
 fn batch(server: &Server, prefix: &str, count: u64) {
+    batch_with(server, prefix, count, &[]);
+}
+
+fn batch_with(server: &Server, prefix: &str, count: u64, extra: &[&str]) {
     let to = server
         .ports
         .iter()
         .map(|p| format!("127.0.0.1:{p}"))
         .collect::<Vec<_>>()
         .join(",");
-    let out = run(
-        &server.dir,
-        &["submit", prefix, "--count", &count.to_string(), "--to", &to],
-    );
+    let count = count.to_string();
+    let mut args = vec!["submit", prefix, "--count", &count, "--to", &to];
+    args.extend_from_slice(extra);
+    let out = run(&server.dir, &args);
     assert!(
         out.status.success(),
         "{}{}",
@@ -111,9 +115,10 @@ fn a_lottery_among_unequal_miners_gives_wins_in_proportion_to_hash_rate() {
 }
 
 /// The lab's race among equal nodes: every node finds the same nonce, so the winner is the node
-/// the transaction reached first. Each race is sent to the nodes in a random order, a
-/// millisecond apart (as the lab's `tee` into three `nc`s starts them one after another):
-/// arrival order, not mining power, decides, and the report's arrival-order figure shows it.
+/// the transaction reached first. `submit --stagger 1ms` sends each race to the nodes in a
+/// random order a millisecond apart (as the lab's `tee` into three `nc`s starts them one after
+/// another): arrival order, not mining power, decides, and the report's arrival-order figure
+/// shows it.
 #[test]
 fn the_labs_race_among_equal_nodes_is_won_by_arrival_order() {
     let _alone = alone();
@@ -122,30 +127,7 @@ fn the_labs_race_among_equal_nodes_is_won_by_arrival_order() {
         dir.path(),
         &["--difficulty", "2", "--threads-per-node", "1"],
     );
-    let mut seed = std::process::id() as u64 | 1;
-    for i in 0..200 {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        let mut order = server.ports.clone();
-        order.rotate_left((seed % 3) as usize);
-        if seed & 8 != 0 {
-            order.swap(1, 2);
-        }
-        let sends: Vec<_> = order
-            .into_iter()
-            .map(|p| {
-                let tx = format!("lab {i}");
-                let s = std::thread::spawn(move || send(p, &tx));
-                std::thread::sleep(std::time::Duration::from_millis(1));
-                s
-            })
-            .collect();
-        for s in sends {
-            let r = s.join().unwrap();
-            assert!(r["outcome"] == "won" || r["outcome"] == "lost", "{r}");
-        }
-    }
+    batch_with(&server, "lab", 200, &["--stagger", "1ms"]);
     drop(server);
     let r = report_json(dir.path());
     let a = &mode(&r, "lab")["arrival"];

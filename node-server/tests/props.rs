@@ -250,7 +250,7 @@ proptest! {
             0 => EventKind::Received { peer: text.clone() },
             1 => EventKind::Error { error: text.clone() },
             2 => EventKind::Won { work: work.clone(), entry: Box::new(e.clone()), ledger_id: e.entry_hash },
-            _ => EventKind::Lost { winner: text.clone(), margin: Some(time_taken), work: Some(work), aborted: false, hashes: None, time_taken: None },
+            _ => EventKind::Lost { winner: text.clone(), margin: Some(time_taken), work: Some(work), aborted: false, hashes: None, time_taken: None, start_time: None },
         };
         let name = kind.name();
         let tx_id = Hash32::digest(data.as_bytes());
