@@ -380,8 +380,8 @@ fn difficulty_panel<DB: DrawingBackend>(
     if bits.is_empty() {
         return empty_panel(area, &caption, "no races");
     }
-    let lo = bits.iter().copied().min().unwrap_or(0).saturating_sub(1);
-    let hi = bits.iter().copied().max().unwrap_or(0) + 1;
+    let lo = bits.iter().copied().min().unwrap_or(0).saturating_sub(2);
+    let hi = bits.iter().copied().max().unwrap_or(0) + 2;
     let mut chart = ChartBuilder::on(area)
         .caption(caption, (FONT, 20))
         .margin(12)
@@ -395,6 +395,8 @@ fn difficulty_panel<DB: DrawingBackend>(
         .label_style((FONT, 13))
         .x_desc("race (ledger index)")
         .y_desc("difficulty (zero bits)")
+        // One label a bit: whole bits only.
+        .y_labels((hi - lo) as usize + 1)
         .x_label_formatter(&|v| format!("{v:.0}"))
         .y_label_formatter(&|v| format!("{v:.0}"))
         .draw()
@@ -502,7 +504,7 @@ fn arrival_panel<DB: DrawingBackend>(
     let mut chart = ChartBuilder::on(area)
         .caption(
             format!(
-                "Lab races: win share by arrival order ({} races; uniform p {})",
+                "Win share by arrival order ({} races; uniform p {})",
                 a.races,
                 fmt_p(a.test.p_value)
             ),
