@@ -87,11 +87,10 @@ pub const WS_SEND_TIMEOUT: Duration = Duration::from_secs(5);
 /// Recent events a late viewer is sent before the live stream.
 pub const EVENT_HISTORY: usize = 512;
 
-/// Winning claims the ledger writer commits in one write + fsync + rename.
+/// Decided races the ledger writer records in one commit (append, sync, rename) at most; more
+/// wait for the next. (Races waiting to be recorded are bounded by `MAX_RACES_IN_FLIGHT` per
+/// node.)
 pub const MAX_COMMIT_GROUP: usize = 1024;
-
-/// Claims waiting for the ledger writer; more wait for room.
-pub const LEDGER_QUEUE: usize = 4096;
 
 /// Attempts waiting for the attempts log writer; more wait for room.
 pub const ATTEMPTS_QUEUE: usize = 4096;

@@ -552,9 +552,13 @@ pub fn text(r: &Report, log: &Path) -> String {
                         if n.agrees { "yes" } else { "no" }
                     );
                 }
+                let method = match &f.test.method {
+                    stats::GofMethod::ChiSquare => "chi-square",
+                    stats::GofMethod::ExactMultinomial { .. } => "exact multinomial",
+                    stats::GofMethod::PooledChiSquare { .. } => "pooled chi-square",
+                };
                 s += &format!(
-                    "wins vs hash shares: {:?} statistic {:.3}, p = {} (alpha {}): {}\n",
-                    f.test.method,
+                    "wins vs hash shares: {method} statistic {:.3}, p = {} (alpha {}): {}\n",
                     f.test.statistic,
                     p_value(f.test.p_value),
                     f.test.alpha,

@@ -41,7 +41,7 @@ use super::{Arbiter, BoxFuture, Claim, DecideError, Decision, Finish, Submitted}
 use crate::clock::{mono_ns, Stamp};
 use crate::ledger::lock::{FileLock, Wait};
 use crate::ledger::{Ledger, LedgerError};
-use crate::limits::LEDGER_WAIT;
+use crate::limits::{LEDGER_WAIT, MAX_COMMIT_GROUP};
 use crate::recent::Recent;
 
 /// The decision log's header: one line of exactly this many bytes.
@@ -563,8 +563,13 @@ fn record_round(shared: &Shared) -> Round {
     };
     let io = |e| Arc::new(LedgerError::io(&log_path, e));
     let header = read_header(&file).map_err(io)?.unwrap_or_default();
-    let (records, records_end) =
+    let (mut records, mut records_end) =
         read_records(&file, header.committed.max(HEADER_LEN)).map_err(io)?;
+    if records.len() > MAX_COMMIT_GROUP {
+        // The rest waits for the next round: one commit stays bounded.
+        records_end = records[MAX_COMMIT_GROUP].0;
+        records.truncate(MAX_COMMIT_GROUP);
+    }
     let mut entries = Vec::new();
     let mut last = writer.last();
     let mut check = writer.check();
