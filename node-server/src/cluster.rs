@@ -92,8 +92,7 @@ pub async fn start(
             since: crate::clock::Stamp::now().text(),
         };
         registrations.push(
-            store
-                .register(info)
+            register(&store, info)
                 .await
                 .with_context(|| format!("cannot register {name} in the cluster"))?,
         );
@@ -105,6 +104,42 @@ pub async fn start(
             registrations,
         },
     ))
+}
+
+/// Registers a node. A name held at this node's own address is the node's previous run's (two
+/// live nodes cannot listen at one address), killed before it could free it: the node waits
+/// for etcd to free it (one lease period at most), where a name held elsewhere is refused.
+#[cfg(feature = "etcd")]
+async fn register(
+    store: &crate::etcd::Store,
+    info: crate::etcd::NodeInfo,
+) -> Result<crate::etcd::Registration, crate::etcd::EtcdError> {
+    use crate::etcd::{EtcdError, NODE_LEASE_TTL_SECS};
+    use std::time::Duration;
+    let wait = Duration::from_secs(NODE_LEASE_TTL_SECS as u64 + 2);
+    let until = tokio::time::Instant::now() + wait;
+    let mut told = false;
+    loop {
+        match store.register(info.clone()).await {
+            Err(EtcdError::NameTaken { holder_addr, .. })
+                if holder_addr == info.addr && tokio::time::Instant::now() < until =>
+            {
+                if !told {
+                    tracing::warn!(
+                        "{} is still registered at {}, this node's own address: its previous \
+                         run stopped without leaving (killed, crashed); waiting up to {} s for \
+                         etcd to free the name",
+                        info.name,
+                        info.addr,
+                        wait.as_secs()
+                    );
+                    told = true;
+                }
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            other => return other,
+        }
+    }
 }
 
 impl Membership {
@@ -175,16 +210,16 @@ impl Membership {
                              its lease); registering again",
                             info.name
                         );
-                        loop {
+                        // etcd, restarted, renews every lease it had: the old one would hold
+                        // the name one more period. It is ours; free it (best effort).
+                        let _ = r.release().await;
+                        r = loop {
                             tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-                            match store.register(info.clone()).await {
-                                Ok(again) => {
-                                    r = again;
-                                    break;
-                                }
+                            match register(&store, info.clone()).await {
+                                Ok(again) => break again,
                                 Err(e) => tracing::warn!("registering {} again: {e}", info.name),
                             }
-                        }
+                        };
                     }
                 }
             }));

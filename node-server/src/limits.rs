@@ -107,6 +107,11 @@ pub const LEDGER_WAIT: Duration = Duration::from_secs(5);
 /// already is answered from the ledger instead of mined again.
 pub const RACED_MEMORY: usize = 65_536;
 
+/// Answers to races a node ran on a transaction relayed from another host (the most recent),
+/// kept for the client whose own copy reaches the node after that race ended: it gets the
+/// node's own `won`/`lost`, not `recorded`.
+pub const RELAYED_REPLIES: usize = 1024;
+
 /// A copy of a transaction recorded among the ledger's last this-many entries, reaching a node
 /// that has not raced it, is still mined (and lost), so every node's time can be compared; an
 /// older one is answered `recorded`.

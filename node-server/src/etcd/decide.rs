@@ -14,9 +14,10 @@
 //! refused ([`EtcdError::Retarget`]) and never written, so the chain in etcd always passes
 //! `verify`.
 //!
-//! A request that times out may still commit. Every retry therefore starts from what etcd
-//! says: a claim whose transaction turns out decided is `Won` if the recorded entry is this
-//! very claim, `Lost` otherwise. So a claim is never told `Won` unless its entry is
+//! A request that times out may still commit. A retry therefore chains onto the same head
+//! again, so that if the first attempt did commit, the retry's compares fail and etcd answers
+//! what was decided: a claim whose transaction turns out decided is `Won` if the recorded
+//! entry is this very claim, `Lost` otherwise. So a claim is never told `Won` unless its entry is
 //! committed, and never told `Lost` when it won.
 
 use std::collections::{HashMap, VecDeque};
@@ -28,11 +29,11 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
 use super::keys::Keys;
-use super::store::{bounded, parse_entry, read_page, Compaction};
+use super::store::{bounded, bounded_for, parse_entry, read_page, Compaction};
 use super::Decided;
 use super::{
-    EtcdError, CLAIM_DEADLINE, ENTRY_PAGE, MAX_CLAIMS_PER_TXN, MAX_TXN_BYTES, RETRY_BACKOFF_MAX,
-    RETRY_BACKOFF_MIN,
+    EtcdError, CLAIM_DEADLINE, DECIDE_REQUEST_TIMEOUT, ENTRY_PAGE, MAX_CLAIMS_PER_TXN,
+    MAX_TXN_BYTES, RETRY_BACKOFF_MAX, RETRY_BACKOFF_MIN,
 };
 
 type Answer = Result<Decided, EtcdError>;
@@ -83,7 +84,12 @@ impl Head {
 }
 
 pub(crate) async fn read_head(client: &Client, keys: &Keys) -> Result<Head, EtcdError> {
-    let resp = bounded("read the head", client.clone().get(keys.head(), None)).await?;
+    let resp = bounded_for(
+        "read the head",
+        DECIDE_REQUEST_TIMEOUT,
+        client.clone().get(keys.head(), None),
+    )
+    .await?;
     head_from(resp.kvs().first())
 }
 
@@ -320,9 +326,17 @@ async fn decide_group(
                 }
             }
             Err(e) if e.is_unavailable() => {
-                // The attempt may have committed: start again from what etcd holds.
-                *head = None;
+                // The attempt may have committed. The next one, chained onto the same head,
+                // finds out: its compares fail, and etcd answers what was decided and the
+                // new head.
+                let timed_out = matches!(e, EtcdError::Timeout { .. });
                 last_error = Some(e);
+                if timed_out {
+                    // A whole request time has passed (most likely on a connection to a
+                    // member that is cut off): again at once, on whichever member the
+                    // client picks.
+                    continue;
+                }
                 let earliest = unique.iter().map(|&i| group[i].deadline).min();
                 let pause = earliest.map_or(backoff, |d| {
                     backoff.min(d.saturating_duration_since(Instant::now()))
@@ -471,7 +485,12 @@ async fn attempt<'a>(
     reads.push(TxnOp::get(keys.head(), None));
     debug_assert_eq!(entries[0].index, head.next_index());
     let txn = Txn::new().when(compares).and_then(writes).or_else(reads);
-    let resp = bounded("decide claims", client.clone().txn(txn)).await?;
+    let resp = bounded_for(
+        "decide claims",
+        DECIDE_REQUEST_TIMEOUT,
+        client.clone().txn(txn),
+    )
+    .await?;
     if resp.succeeded() {
         let revision = resp.header().map_or(0, |h| h.revision());
         return Ok(Attempt::Committed { entries, revision });
@@ -523,8 +542,9 @@ async fn read_entries(
         .iter()
         .map(|&(_, index)| TxnOp::get(keys.entry(index), None))
         .collect();
-    let resp = bounded(
+    let resp = bounded_for(
         "read decided entries",
+        DECIDE_REQUEST_TIMEOUT,
         client.clone().txn(Txn::new().and_then(reads)),
     )
     .await?;

@@ -68,6 +68,15 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// what turns that into an error.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// How long one request of the decider (a claim transaction, or a read it needs) may take
+/// before it is sent again; shorter than [`REQUEST_TIMEOUT`]. The client sends each request to
+/// a random ready member, and a connection to a member whose host was just cut off stays
+/// "ready" until its keep-alive ping times out (`KEEPALIVE_INTERVAL + KEEPALIVE_TIMEOUT`): a
+/// claim retried every second rather than every two reaches a live member well within its
+/// deadline. Resending is safe: each attempt compares the head it chains onto, so an attempt
+/// that did commit makes the next one fail and read what was decided.
+pub const DECIDE_REQUEST_TIMEOUT: Duration = Duration::from_secs(1);
+
 /// How long a claim may wait for its decision, from the moment it is submitted: requests are
 /// retried (on another endpoint when one fails) until then, and the claim is then answered
 /// [`EtcdError::Unavailable`]. A claim that timed out may still have been recorded; the
@@ -79,9 +88,14 @@ pub const CLAIM_DEADLINE: Duration = Duration::from_secs(6);
 /// outage, costs one failed request, not an error.
 pub const READ_DEADLINE: Duration = Duration::from_secs(6);
 
-/// HTTP/2 keep-alive pings on every connection, so a dead link is noticed within
-/// `KEEPALIVE_INTERVAL + KEEPALIVE_TIMEOUT` even when no request is under way (a watch).
-pub const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(1);
+/// HTTP/2 keep-alive pings on a connection with a request or watch open and nothing received
+/// for this long, so a dead link is noticed within `KEEPALIVE_INTERVAL + KEEPALIVE_TIMEOUT`
+/// (watches also probe on their own, every [`WATCH_PROBE_AFTER`]). Longer than etcd's
+/// `--grpc-keepalive-min-time` (5 s by default), and never on an idle connection: etcd answers pings more frequent than that, or
+/// on a connection with no stream open, with a GOAWAY ("too many pings") that drops the
+/// connection and every watch on it. At 1 s, and pinging idle connections, the nodes' watches
+/// broke every few seconds whenever no race ran.
+pub const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(6);
 
 /// How long a keep-alive ping may go unanswered before the connection is dropped.
 pub const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(2);

@@ -106,7 +106,8 @@ impl Store {
         let mut connect = ConnectOptions::new()
             .with_connect_timeout(CONNECT_TIMEOUT)
             .with_keep_alive(KEEPALIVE_INTERVAL, KEEPALIVE_TIMEOUT)
-            .with_keep_alive_while_idle(true)
+            // Never ping an idle connection: etcd counts it as abuse (see KEEPALIVE_INTERVAL).
+            .with_keep_alive_while_idle(false)
             // A member cut off from the others fails requests at once instead of queueing
             // them until a leader is back.
             .with_require_leader(true);
@@ -321,12 +322,18 @@ pub(crate) async fn bounded<T>(
     op: &'static str,
     fut: impl Future<Output = Result<T, etcd_client::Error>>,
 ) -> Result<T, EtcdError> {
-    match tokio::time::timeout(REQUEST_TIMEOUT, fut).await {
+    bounded_for(op, REQUEST_TIMEOUT, fut).await
+}
+
+/// Runs one request to etcd within `after`.
+pub(crate) async fn bounded_for<T>(
+    op: &'static str,
+    after: std::time::Duration,
+    fut: impl Future<Output = Result<T, etcd_client::Error>>,
+) -> Result<T, EtcdError> {
+    match tokio::time::timeout(after, fut).await {
         Ok(result) => result.map_err(|e| EtcdError::from_client(op, e)),
-        Err(_) => Err(EtcdError::Timeout {
-            op,
-            after: REQUEST_TIMEOUT,
-        }),
+        Err(_) => Err(EtcdError::Timeout { op, after }),
     }
 }
 

@@ -7,19 +7,28 @@
 //! entries in order and appends them through the same [`Writer`] the file arbiter feeds, so
 //! every host's file ends byte for byte the same.
 //!
+//! **Relay.** A transaction that reaches a node here is announced in etcd so that every node of
+//! the cluster races it ([`Arbiter::announce`]). The announcement is written only while the race
+//! is undecided, so a claim of this process for a transaction this process is announcing waits
+//! for that announcement (up to [`ANNOUNCE_WAIT`]) before it is decided: otherwise a fast
+//! search (difficulty 2 takes a millisecond) could be decided first and the other hosts would
+//! never hear of the race.
+//!
 //! [`Writer`]: crate::ledger::Writer
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use futures_util::future::{FutureExt, Shared};
 use pow_core::chain::{Entry, NewEntry};
 use pow_core::Hash32;
 use tokio::runtime::Handle;
 
 use super::{Arbiter, BoxFuture, Claim, ClusterNode, DecideError, Decision, Finish, Submitted};
 use crate::clock::{mono_ns, Stamp};
-use crate::etcd::{Decided, EtcdError, Store};
+use crate::etcd::{Decided, EtcdError, Store, ENTRY_PAGE};
 use crate::ledger::lock::Wait;
 use crate::ledger::Ledger;
 use crate::limits::LEDGER_WAIT;
@@ -35,12 +44,30 @@ const RETRY_AFTER: Duration = Duration::from_millis(500);
 /// one process).
 const LOCAL_CLAIMS: usize = 4096;
 
+/// How long an answer waits for the recording thread before it reads the missing entries from
+/// etcd itself. The thread's watch delivers a decided entry within milliseconds, but a watch
+/// on a connection to a member that was just cut off stays silent until it is probed (about
+/// twice [`WATCH_PROBE_AFTER`](crate::etcd::WATCH_PROBE_AFTER)), while the rest of the cluster
+/// goes on deciding.
+pub const FOLLOW_GRACE: Duration = Duration::from_millis(500);
+
+/// How long a claim waits for this process's announcement of its transaction before it is
+/// decided anyway (an announcement is a lease grant at most and one transaction).
+pub const ANNOUNCE_WAIT: Duration = Duration::from_secs(4);
+
+/// An announcement under way; resolves when etcd has answered it (or it failed).
+type Announcing = Shared<BoxFuture<'static, ()>>;
+
 /// The etcd arbiter: see the module documentation.
 pub struct EtcdArbiter {
     store: Store,
     ledger: Arc<Ledger>,
     /// Winners' monotonic end stamps, for claims made in this process.
     local: Arc<Mutex<Recent<Hash32, u64>>>,
+    /// This process's announcements under way, by transaction: its claims for them wait.
+    announcing: Arc<Mutex<HashMap<Hash32, Announcing>>>,
+    /// Held while an answer reads missing entries from etcd (one reader at a time).
+    catching_up: Arc<tokio::sync::Mutex<()>>,
     stop: Arc<AtomicBool>,
 }
 
@@ -83,6 +110,8 @@ impl EtcdArbiter {
             store,
             ledger,
             local: Arc::new(Mutex::new(Recent::new(LOCAL_CLAIMS))),
+            announcing: Arc::new(Mutex::new(HashMap::new())),
+            catching_up: Arc::new(tokio::sync::Mutex::new(())),
             stop,
         })
     }
@@ -154,6 +183,25 @@ fn record(ledger: &Ledger, mut batch: Vec<Entry>) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Records every entry through index `through`, read from etcd by index: for an answer whose
+/// decision the recording thread has not delivered (see [`FOLLOW_GRACE`]). One reader at a
+/// time; the ledger's writer checks that each entry continues the chain.
+async fn catch_up(
+    store: &Store,
+    ledger: &Arc<Ledger>,
+    through: u64,
+    one: &tokio::sync::Mutex<()>,
+) -> anyhow::Result<()> {
+    let _one = one.lock().await;
+    while ledger.len() <= through {
+        let (page, _) = store.entries(ledger.len(), ENTRY_PAGE).await?;
+        anyhow::ensure!(!page.is_empty(), "etcd has no entry {} yet", ledger.len());
+        let l = ledger.clone();
+        tokio::task::spawn_blocking(move || record(&l, page)).await??;
+    }
+    Ok(())
+}
+
 fn unavailable(e: EtcdError) -> DecideError {
     DecideError::Unavailable {
         why: format!(
@@ -190,10 +238,27 @@ impl Arbiter for EtcdArbiter {
             difficulty_bits: claim.difficulty_bits,
             target_time_us: claim.target_time_us,
         };
-        let decided = self.store.submit(new);
+        let announcing = self
+            .announcing
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&tx)
+            .cloned();
+        let decided: BoxFuture<'static, Result<Decided, EtcdError>> = match announcing {
+            // Queued now, in the order claims finish.
+            None => Box::pin(self.store.submit(new)),
+            // Decided once the other hosts are told of the race (see the module doc).
+            Some(announced) => {
+                let store = self.store.clone();
+                Box::pin(async move {
+                    let _ = tokio::time::timeout(ANNOUNCE_WAIT, announced).await;
+                    store.claim(new).await
+                })
+            }
+        };
         let (ledger, local) = (self.ledger.clone(), self.local.clone());
+        let (store, catching_up) = (self.store.clone(), self.catching_up.clone());
         let decision = async move {
-            let deadline = tokio::time::Instant::now() + LEDGER_WAIT;
             let decided = match decided.await {
                 Ok(d) => d,
                 Err(e) if e.is_unavailable() => return Err(unavailable(e)),
@@ -210,14 +275,25 @@ impl Arbiter for EtcdArbiter {
                     )))
                 }
             };
-            // Answer once this host's ledger holds the entry too.
+            // Answer once this host's ledger holds the entry too, waiting for it (from the
+            // decision: deciding may itself take up to etcd's CLAIM_DEADLINE) up to a bound.
+            let deadline = tokio::time::Instant::now() + LEDGER_WAIT;
             let index = decided.entry().index;
             let mut count = ledger.watch_count();
+            let mut grace = Some(tokio::time::Instant::now() + FOLLOW_GRACE);
             while ledger.len() <= index {
-                if tokio::time::timeout_at(deadline, count.changed())
+                let until = grace.map_or(deadline, |g| g.min(deadline));
+                if tokio::time::timeout_at(until, count.changed())
                     .await
                     .is_err()
                 {
+                    if grace.take().is_some() {
+                        let read = catch_up(&store, &ledger, index, &catching_up);
+                        if let Ok(Err(e)) = tokio::time::timeout_at(deadline, read).await {
+                            tracing::warn!("reading decided entries from etcd: {e}");
+                        }
+                        continue;
+                    }
                     return Err(DecideError::Unavailable {
                         why: format!(
                             "etcd decided the race (entry {index}), but {} has not recorded it \
@@ -300,15 +376,30 @@ impl Arbiter for EtcdArbiter {
     }
 
     fn announce(&self, node: &str, data: &str, received_at: &str) -> BoxFuture<'static, ()> {
+        let tx = Hash32::digest(data.as_bytes());
         let (store, node, data, at) = (
             self.store.clone(),
             node.to_owned(),
             data.to_owned(),
             received_at.to_owned(),
         );
-        Box::pin(async move {
+        let work: BoxFuture<'static, ()> = Box::pin(async move {
             if let Err(e) = store.announce(&node, &data, &at).await {
                 tracing::warn!("relaying a transaction to the cluster failed: {e}");
+            }
+        });
+        let work = work.shared();
+        // Registered now, before the node starts mining: its claim will find it.
+        self.announcing
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(tx, work.clone());
+        let announcing = self.announcing.clone();
+        Box::pin(async move {
+            work.clone().await;
+            let mut map = announcing.lock().unwrap_or_else(|e| e.into_inner());
+            if map.get(&tx).is_some_and(|w| w.ptr_eq(&work)) {
+                map.remove(&tx);
             }
         })
     }

@@ -152,7 +152,9 @@ pub trait Arbiter: Send + Sync + 'static {
     fn flush(&self) -> BoxFuture<'static, ()>;
 
     /// Tells the other hosts that `data` reached `node` at `received_at`, so that every node
-    /// of the cluster races it. Nothing to do where every node shares the host.
+    /// of the cluster races it. Nothing to do where every node shares the host. Call it before
+    /// the node mines the transaction: an arbiter may hold this process's claim for it until
+    /// the other hosts are told.
     fn announce(&self, _node: &str, _data: &str, _received_at: &str) -> BoxFuture<'static, ()> {
         Box::pin(std::future::ready(()))
     }

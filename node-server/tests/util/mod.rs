@@ -114,9 +114,16 @@ impl Server {
         ports: Vec<u16>,
         env: &[(&str, String)],
     ) -> Server {
-        let mut child = Command::new(BIN)
-            .args(args)
-            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        let mut cmd = Command::new(BIN);
+        cmd.args(args)
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())));
+        Self::spawn_command(dir, cmd, ports)
+    }
+
+    /// Starts `cmd` (the binary, perhaps behind a wrapper such as `ip netns exec`) in `dir`,
+    /// and waits until each of its `ports` says it started.
+    pub fn spawn_command(dir: &Path, mut cmd: Command, ports: Vec<u16>) -> Server {
+        let mut child = cmd
             .current_dir(dir)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
