@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Every check of web/: the committed pkg/ was built from the sources as they are (whatever the
+# Every check of web/: the page's statistics against textbook values (and its other pure
+# modules) in Node; the committed pkg/ was built from the sources as they are (whatever the
 # toolchain) and passes the vectors as committed; the vectors pass on wasm32 for pow-core and
 # for powrace-web in Node and in headless Chromium; and the dashboard works end to end against
-# the real node-server, with a short ledger and a 100,000-entry one, in headless Chromium and,
-# when firefox-esr and geckodriver are on PATH, in headless Firefox (required when CI=true).
+# the real node-server, with a short ledger, a lottery batch and its charts, and a 100,000-entry
+# ledger, in headless Chromium and, when firefox-esr and geckodriver are on PATH, in headless
+# Firefox (required when CI=true).
 # Assumes the tools of web/README.md ("Tools") are installed.
 set -euo pipefail
 
@@ -49,6 +51,9 @@ step "web/pkg was built by web/build.sh from the sources as they are (and the ch
 "$web/check-pkg.sh"
 "$web/tests/check-pkg.test.sh"
 
+step "the page's modules in Node: the statistics against textbook values, the batch, exact nonces, which races count"
+node --test "$web/tests/stats.test.mjs" "$web/tests/batch.test.mjs" "$web/tests/page.test.mjs"
+
 step "native unit tests of powrace-web"
 cargo test --locked -p powrace-web
 
@@ -62,14 +67,14 @@ for crate in pow-core web; do
     WASM_BINDGEN_USE_BROWSER=1 wasm_tests --chrome --headless --chromedriver "$chromedriver" "$crate" --locked --test wasm
 done
 
-step "end to end: the real node-server, the page in headless Chromium, nc; a 100,000-entry ledger"
+step "end to end: the real node-server, the page in headless Chromium, nc; a lottery batch and its charts; a 100,000-entry ledger"
 cargo build --locked --release -p node-server
 cargo build --locked --release -p powrace-web --example fixture_ledger
 export NODE_SERVER_BIN="$CARGO_TARGET_DIR/release/node-server"
 export FIXTURE_BIN="$CARGO_TARGET_DIR/release/examples/fixture_ledger"
 cd "$web/tests/e2e"
 [ -d node_modules/playwright-core ] || npm ci --no-audit --no-fund
-node --test --test-concurrency=1 e2e.test.mjs big-ledger.test.mjs
+node --test --test-concurrency=1 e2e.test.mjs experiment.test.mjs big-ledger.test.mjs
 
 step "end to end in Firefox: the same page in Debian's headless Firefox ESR, over WebDriver (geckodriver)"
 if [ "${#missing_firefox[@]}" -eq 0 ]; then

@@ -4,8 +4,8 @@
 //   NODE_SERVER_BIN=/path/to/node-server node --test e2e.test.mjs
 //
 // Default binary: $CARGO_TARGET_DIR/release/node-server, else <repo>/target/release/node-server.
-// The page is saved at the end to $SCREENSHOT (default: a temp file); the committed picture is
-// made with SCREENSHOT=web/screenshot.png.
+// The page is saved at the end to $LEDGER_SCREENSHOT (default: a temp file); the committed
+// picture, the charts after a lottery batch, is experiment.test.mjs's ($SCREENSHOT).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -15,7 +15,7 @@ import { chromium } from 'playwright-core';
 import { NODES, SEED_TX, log, nc, startNodes, waitFor } from './harness.mjs';
 
 const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
-const SCREENSHOT = process.env.SCREENSHOT ? path.resolve(process.env.SCREENSHOT) : path.join(tmpdir(), 'powrace-e2e.png');
+const SCREENSHOT = process.env.LEDGER_SCREENSHOT ? path.resolve(process.env.LEDGER_SCREENSHOT) : path.join(tmpdir(), 'powrace-e2e.png');
 
 let nodes, dir, browser, page;
 const addrs = () => nodes.addrs;
