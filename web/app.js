@@ -1013,4 +1013,4 @@ if (nodeSource.kind === 'param') {
 renderAll();
 
 // For tests and the curious: the page's state.
-window.powrace = { book, conns, core, wasmReady, parseTs, timings, ledger: () => ledger, file: () => fileJob, figures: () => lastFigures, batch: () => batch };
+window.powrace = { book, conns, core, wasmReady, parseTs, timings, ledger: () => ledger, file: () => fileJob, figures: () => lastFigures, batch: () => batch, redraw: renderExperiment };

@@ -15,7 +15,7 @@ export function svg(spec, attrs = {}, ...children) {
   const e = document.createElementNS(NS, tag);
   if (classes.length) e.setAttribute('class', classes.join(' '));
   for (const [k, v] of Object.entries(attrs)) if (v != null && v !== false) e.setAttribute(k, String(v));
-  for (const c of children.flat()) if (c != null && c !== false) e.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  for (const c of children.flat(Infinity)) if (c != null && c !== false) e.append(c instanceof Node ? c : document.createTextNode(String(c)));
   return e;
 }
 
@@ -40,6 +40,17 @@ function ticks(lo, hi, n = 5) {
 }
 
 const empty = (text, cls = '') => el(`p.empty.chart-empty${cls}`, {}, text);
+
+/** A time tick (seconds) with the decimals its step needs: "250 µs", "2.5 ms", "1.2 s". */
+function fmtTickSecs(t, step) {
+  const us = t * 1e6;
+  const stepUs = step * 1e6;
+  const decimals = (unit) => Math.max(0, Math.ceil(-Math.log10(stepUs / unit) - 1e-9));
+  if (t === 0) return '0';
+  if (stepUs < 1000 && us < 1000) return `${us.toFixed(decimals(1))} µs`;
+  if (stepUs < 1e6 && us < 1e6) return `${(us / 1000).toFixed(decimals(1000))} ms`;
+  return `${(us / 1e6).toFixed(decimals(1e6))} s`;
+}
 
 // ------------------------------------------------------------------------------ win vs hash share
 
@@ -134,11 +145,12 @@ export function histogramChart(x) {
   const ymax = Math.max(1, ...bins.map((b) => b.observed), ...bins.map((b) => b.predicted ?? 0)) * 1.08;
   const sx = (v) => left + (v / xmax) * (right - left);
   const sy = (v) => bottom - (v / ymax) * (bottom - top);
-  const yt = ticks(0, ymax, 4).filter((t) => Number.isInteger(t) || ymax < 4);
+  const yt = ticks(0, ymax, 4).filter(Number.isInteger); // counts
   const xt = ticks(0, xmax, 5);
+  const xstep = xt.length > 1 ? xt[1] - xt[0] : xmax;
   const axis = [
     yt.map((t) => [svg('line.grid', { x1: left, x2: right, y1: sy(t), y2: sy(t) }), svg('text.tick', { x: left - 5, y: sy(t) + 3.5, 'text-anchor': 'end' }, num(t))]),
-    xt.map((t) => svg('text.tick', { x: sx(t), y: bottom + 14, 'text-anchor': 'middle' }, t === 0 ? '0' : fmtSecs(t).replace(/\.?0+ /, ' '))),
+    xt.map((t) => svg('text.tick', { x: sx(t), y: bottom + 14, 'text-anchor': 'middle' }, fmtTickSecs(t, xstep))),
     svg('line.axis', { x1: left, x2: right, y1: bottom, y2: bottom }),
   ];
   const bars = bins.map((b, i) =>

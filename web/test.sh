@@ -28,6 +28,19 @@ if [ "${#missing_firefox[@]}" -gt 0 ] && [ "${CI:-}" = true ]; then
     exit 1
 fi
 
+# The cluster end-to-end test needs etcd, and node-server built with the etcd feature (protoc
+# to build it): with both on PATH the one release build has the feature (nothing changes without
+# --etcd); outside CI the test is skipped without them, in CI (CI=true) that fails.
+missing_etcd=()
+command -v etcd >/dev/null 2>&1 || missing_etcd+=(etcd)
+command -v protoc >/dev/null 2>&1 || missing_etcd+=(protoc)
+if [ "${#missing_etcd[@]}" -gt 0 ] && [ "${CI:-}" = true ]; then
+    echo "test.sh: CI=true and not on PATH: ${missing_etcd[*]} (the cluster end-to-end test needs them; .ci/run installs etcd-server and protobuf-compiler)" >&2
+    exit 1
+fi
+node_features=()
+[ "${#missing_etcd[@]}" -eq 0 ] && node_features=(--features etcd)
+
 # A wasm-pack run must really run tests: the runner skips a suite built for the other
 # environment and still exits 0, so require "N passed" with N > 0 and no "skipping".
 wasm_tests() {
@@ -68,13 +81,20 @@ for crate in pow-core web; do
 done
 
 step "end to end: the real node-server, the page in headless Chromium, nc; a lottery batch and its charts; a 100,000-entry ledger"
-cargo build --locked --release -p node-server
+cargo build --locked --release -p node-server "${node_features[@]}"
 cargo build --locked --release -p powrace-web --example fixture_ledger
 export NODE_SERVER_BIN="$CARGO_TARGET_DIR/release/node-server"
 export FIXTURE_BIN="$CARGO_TARGET_DIR/release/examples/fixture_ledger"
 cd "$web/tests/e2e"
 [ -d node_modules/playwright-core ] || npm ci --no-audit --no-fund
 node --test --test-concurrency=1 e2e.test.mjs experiment.test.mjs big-ledger.test.mjs
+
+step "end to end on an etcd cluster: three node processes on a real etcd, the page finds them through /cluster, a relayed lane (Chromium)"
+if [ "${#missing_etcd[@]}" -eq 0 ]; then
+    NODE_SERVER_ETCD_BIN="$NODE_SERVER_BIN" node --test cluster.test.mjs
+else
+    echo "test.sh: SKIPPED the cluster end-to-end test: not on PATH: ${missing_etcd[*]} (CI=true makes this an error)" >&2
+fi
 
 step "end to end in Firefox: the same page in Debian's headless Firefox ESR, over WebDriver (geckodriver)"
 if [ "${#missing_firefox[@]}" -eq 0 ]; then

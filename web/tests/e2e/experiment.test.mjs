@@ -1,5 +1,6 @@
-// End to end, the experiment: the real node-server in lottery mode with unequal miners
-// (`serve --race lottery --hashrate Node1=2M,Node2=1M,Node3=1M --on-loss abort`), the page it
+// End to end, the experiment: the real node-server in lottery mode with unequal miners and a
+// retargeted difficulty (`serve --race lottery --hashrate Node1=2M,Node2=1M,Node3=1M --on-loss
+// abort --target-time 150ms`: from 16 bits, every 16 entries toward 150 ms a race), the page it
 // serves opened in Debian's headless Chromium with no `?nodes=`: it finds the nodes through
 // /cluster (and follows the list as nodes leave and come back), shows each node's race mode,
 // threads, cap and difficulty, runs batches of races from its own form, and draws the charts,
@@ -20,6 +21,7 @@ import { NODES, STEP_MS, log, startNodes, waitFor, report, readCharts, assertAgr
 const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
 const SCREENSHOT = process.env.SCREENSHOT ? path.resolve(process.env.SCREENSHOT) : path.join(tmpdir(), 'powrace-e2e-experiment.png');
 const CAPS = { Node1: 2e6, Node2: 1e6, Node3: 1e6 };
+const TARGET_MS = 150;
 /** A batch takes about count / rate seconds plus the last races (~16 ms each at 16 bits, 4 MH/s). */
 const BATCH_MS = 60_000;
 
@@ -28,7 +30,7 @@ const pageErrors = [];
 
 before(async () => {
   nodes = await startNodes('powrace-e2e-experiment-', {
-    args: ['--race', 'lottery', '--hashrate', Object.entries(CAPS).map(([n, r]) => `${n}=${r}`).join(','), '--on-loss', 'abort'],
+    args: ['--race', 'lottery', '--hashrate', Object.entries(CAPS).map(([n, r]) => `${n}=${r}`).join(','), '--on-loss', 'abort', '--target-time', `${TARGET_MS}ms`],
   });
   browser = await chromium.launch({
     executablePath: CHROMIUM,
@@ -57,6 +59,7 @@ const chips = () =>
       bits: c.querySelector('.bits')?.dataset.bits ?? null,
       threads: c.querySelector('.threads')?.dataset.threads ?? null,
       cap: c.querySelector('.cap')?.dataset.cap ?? null,
+      target: c.querySelector('.target')?.textContent ?? null,
       text: c.innerText,
     })),
   );
@@ -89,7 +92,8 @@ test('with no ?nodes=, the page served by any node finds every node through /clu
     assert.equal(Number(c.threads), st.threads);
     assert.equal(Number(c.bits), st.difficulty_bits);
     assert.equal(Number(c.bits), 16);
-    assert.match(c.text, new RegExp(`lottery · 16 bits · \\w+ ×${st.threads} · cap ${CAPS[st.node] / 1e6}\\.00 MH/s`));
+    assert.equal(st.target_time_s, TARGET_MS / 1000);
+    assert.match(c.text, new RegExp(`lottery · 16 bits \\(→ ${TARGET_MS}\\.000 ms\\) · \\w+ ×${st.threads} · cap ${CAPS[st.node] / 1e6}\\.00 MH/s`));
   }
 
   // Node3 leaves the cluster's list: its chip goes; it comes back: it is connected again.
@@ -129,7 +133,8 @@ async function runBatch(count, rate, kind) {
     BATCH_MS,
   );
   const p = await page.locator('#batch-progress').evaluate((e) => ({ ...e.dataset }));
-  assert.deepEqual([p.sent, p.answered, p.failed], [String(count), String(count), '0'], `batch progress ${JSON.stringify(p)}`);
+  const errors = await page.evaluate(() => window.powrace.batch().errors);
+  assert.deepEqual([p.sent, p.answered, p.failed], [String(count), String(count), '0'], `batch progress ${JSON.stringify(p)}: ${errors.join('; ')}`);
   assert.match(await page.locator('#batch-text').innerText(), new RegExp(`^done · sent ${count} of ${count} · answered ${count} · won: Node\\d`));
   assert.equal(await page.locator('#batch-start').isDisabled(), false);
   assert.ok((await page.evaluate(() => document.querySelectorAll('article.race').length)) >= Math.min(30, before + 1));
@@ -161,7 +166,6 @@ test('a lottery batch from the form: the charts agree with node-server report an
   assertDrawnToScale(first);
   assert.equal(first.fair.reduce((a, n) => a + n.wins, 0), first.races);
   assert.equal(first.bins.length, Math.min(40, Math.max(5, Math.ceil(2 * Math.cbrt(first.races)))), "Rice's rule");
-  assert.equal(first.lastBits, 16);
   assert.match(first.timesCaption, /^\d+ races: mean .* \(predicted .* = 2\^bits \/ .*H\/s\)/);
   assert.match(first.verdict.text, /^(Consistent with wins following hash rate|The hash rates alone do not explain the wins) — (Pearson χ²|exact multinomial test)/);
 
@@ -187,18 +191,32 @@ test('a lottery batch from the form: the charts agree with node-server report an
   assertAgreesWithReport(second, report(nodes.ledgerFile));
   assertDrawnToScale(second);
 
+  // The difficulty line holds every race at the bits the ledger recorded it at (retargeted
+  // every 16 entries), and each node shows the next race's bits as its /status says.
+  const entries = JSON.parse((await (await fetch(`http://${nodes.addrs[0]}/ledger`)).text()).replace(/"nonce": ?(\d+)/g, '"nonce": "$1"'));
+  const tally = (bits) => bits.reduce((m, b) => ({ ...m, [b]: (m[b] ?? 0) + 1 }), {});
+  const drawn = await page.evaluate(() => window.powrace.figures().difficulty.map((d) => d.bits));
+  assert.deepEqual(tally(drawn), tally(entries.map((e) => e.difficulty_bits ?? e.difficulty * 8)), 'bits per race as in the ledger');
+  assert.equal(second.lastBits, drawn.at(-1));
+  assert.match(await page.locator('#chart-difficulty .caption').innerText(), new RegExp(`^${entries.length} races decided, .*; the last at ${drawn.at(-1)} bits, the next at \\d+ bits \\(retargeting toward ${TARGET_MS}\\.000 ms per race\\)\\.$`));
+  await waitFor("every chip at its node's next difficulty", async () => {
+    const cs = await chips();
+    const st = await Promise.all(cs.map(async (c) => (await (await fetch(`http://${c.addr}/status`)).json()).difficulty_bits));
+    return cs.every((c, i) => Number(c.bits) === st[i]);
+  });
+  console.log(`# difficulty over the ${entries.length} races: ${JSON.stringify(tally(drawn))} (bits: races)`);
+
   // The race cards say the mode and the bits; the ledger holds every race, checked.
-  assert.match(await page.locator('article.race .meta').first().innerText(), /· lottery · 16 bits$/);
+  const newest = entries.at(-1);
+  const card = page.locator(`article.race[data-tx="${newest.tx_id}"]`);
+  assert.match(await card.locator('.meta').innerText(), new RegExp(`· lottery · ${newest.difficulty_bits} bits$`));
   const total = second.races + second.leftOut;
   await waitFor('the ledger checked to its end', async () => Number(await page.locator('#ledger').getAttribute('data-verified')) === total && (await page.locator('#ledger').getAttribute('data-state')) === 'ok', STEP_MS);
   // A lottery nonce passes 2^53: shown and checked exactly (the entry badge re-verifies it).
   const badges = await page.locator('article.race .entry-badge').allInnerTexts();
   assert.ok(badges.length > 0 && badges.every((b) => /✓$/.test(b)), `entry badges: ${badges}`);
-  const ledger = JSON.parse(await (await fetch(`http://${nodes.addrs[0]}/ledger`)).text().then((t) => t.replace(/"nonce": ?(\d+)/g, '"nonce": "$1"')));
-  const newest = ledger.at(-1);
-  const card = page.locator(`article.race[data-tx="${newest.tx_id}"]`);
   assert.match(await card.locator('.winner').innerText(), new RegExp(`nonce ${newest.nonce} in`));
-  assert.ok(ledger.some((e) => BigInt(e.nonce) > 2n ** 53n), 'some lottery nonce is beyond 2^53');
+  assert.ok(entries.some((e) => BigInt(e.nonce) > 2n ** 53n), 'some lottery nonce is beyond 2^53');
   assert.deepEqual(pageErrors, []);
 
   await page.evaluate(() => window.scrollTo(0, 0));
