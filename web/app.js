@@ -823,7 +823,7 @@ function drawBatch() {
   if (!b) return;
   const out = $('#batch-progress');
   const state = b.done ? (b.stopped ? 'stopped' : 'done') : b.stopped ? 'stopping' : 'running';
-  Object.assign(out.dataset, { state, sent: String(b.sent), answered: String(b.answered), failed: String(b.failed), count: String(b.count) });
+  Object.assign(out.dataset, { state, sent: String(b.sent), answered: String(b.answered), failed: String(b.failed), retried: String(b.retried), count: String(b.count) });
   const bar = $('#batch-bar');
   bar.max = b.count;
   bar.value = b.answered;
@@ -834,6 +834,7 @@ function drawBatch() {
     ` · sent ${num(b.sent)} of ${num(b.count)} · answered ${num(b.answered)}`,
     wins.length ? ' · won: ' : '',
     ...wins.flatMap(([n, w], i) => [i ? ', ' : '', el('span.batch-win', { style: { '--node': colorOf(n) }, 'data-node': n }, `${n} ${num(w)}`)]),
+    b.retried ? ` · ${num(b.retried)} sent again (the node said withdrawn or busy)` : '',
     b.failed ? el('span.bad', {}, ` · ${num(b.failed)} with an error (${b.errors[0]})`) : '',
     ` · ${secs.toFixed(1)} s${b.answered && secs > 0 ? ` (${(b.answered / secs).toFixed(1)}/s)` : ''}`,
     b.behind && !b.done ? ` · ${b.inFlight} awaiting replies: slower than ${b.rate}/s` : '',

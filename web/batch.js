@@ -9,6 +9,14 @@ export const MAX_BATCH_IN_FLIGHT = 64;
 export const MAX_BATCH = 100_000;
 /** The fastest rate the form takes, transactions per second. */
 export const MAX_RATE = 1000;
+/** Replies that say "send it again": the race's decision was withdrawn before it was recorded
+ * (nothing recorded; e.g. retargeting changed the difficulty while the node mined), or the node
+ * had too many races in flight. */
+export const RETRY_CODES = new Set(['withdrawn', 'busy']);
+/** How many times such a transaction is sent again before it counts as failed. */
+export const MAX_RETRIES = 3;
+/** The wait before sending again, times the attempt's number. */
+export const RETRY_DELAY_MS = 250;
 
 const PAYERS = ['Alice', 'Bob', 'Carol', 'Dave', 'Erin', 'Frank', 'Grace', 'Heidi', 'Ivan', 'Judy'];
 
@@ -34,8 +42,9 @@ export const realClock = {
 /**
  * One batch. `send(text)` sends a transaction to every node and resolves to one result per node
  * ({outcome, node, winner, ...} or {error}); `onProgress(batch)` is called after each change.
- * State: sent, answered, failed (a transaction with any node's error), wins (node → count of
- * `won` replies), inFlight, done, stopped.
+ * A transaction a node answers `withdrawn` or `busy` is sent again (up to MAX_RETRIES times).
+ * State: sent, answered, failed (a transaction with any node's error in its last replies),
+ * retried, wins (node → count of `won` replies), inFlight, done, stopped.
  */
 export class Batch {
   constructor({ count, rate, numbered = true, label = 'batch', send, onProgress = () => {}, clock = realClock, rand = Math.random, maxInFlight = MAX_BATCH_IN_FLIGHT }) {
@@ -45,6 +54,7 @@ export class Batch {
     this.sent = 0;
     this.answered = 0;
     this.failed = 0;
+    this.retried = 0; // sends again after a `withdrawn` or `busy` reply
     this.wins = new Map();
     this.errors = [];
     this.inFlight = 0;
@@ -90,10 +100,16 @@ export class Batch {
     this.sent += 1;
     this.inFlight += 1;
     let results;
-    try {
-      results = await this.send(text);
-    } catch (e) {
-      results = [{ error: String(e?.message ?? e) }];
+    for (let attempt = 0; ; attempt++) {
+      try {
+        results = await this.send(text);
+      } catch (e) {
+        results = [{ error: String(e?.message ?? e) }];
+      }
+      if (attempt >= MAX_RETRIES || !results.some((r) => RETRY_CODES.has(r.code))) break;
+      this.retried += 1;
+      this.onProgress(this);
+      await this.clock.sleep(RETRY_DELAY_MS * (attempt + 1));
     }
     this.inFlight -= 1;
     this.answered += 1;

@@ -121,11 +121,24 @@ export function fairnessChart(x) {
   const how = t.method.kind === 'exact_multinomial' ? 'exact multinomial test' : t.method.kind === 'pooled_chi_square' ? 'Pearson χ², small nodes pooled' : 'Pearson χ²';
   const verdict = el(
     'p.verdict',
-    { id: 'fit-verdict', 'data-method': t.method.kind, 'data-statistic': t.statistic, 'data-df': t.df, 'data-p-value': t.p_value, 'data-rejected': t.rejected },
+    { id: 'fit-verdict', 'data-method': t.method.kind, 'data-statistic': t.statistic, 'data-df': t.df, 'data-p-value': t.p_value, 'data-rejected': String(t.rejected) },
     el('strong', { class: t.rejected ? 'bad' : 'ok' }, t.rejected ? 'The hash rates alone do not explain the wins' : 'Consistent with wins following hash rate'),
     ` — ${how} = ${t.statistic.toFixed(3)}, df ${t.df}, p = ${fmtP(t.p_value)} (α ${t.alpha}).`,
   );
-  return el('div.chart', { 'data-chart': 'fairness' }, pic, el('p.legend', {}, el('span.key.hash'), ' hash share (a fair lottery’s win chance)  ', el('span.key.win'), ' win share with its 95% interval'), table, verdict);
+  return el('div.chart', { 'data-chart': 'fairness' }, pic, el('p.legend', {}, el('span.key.hash'), ' hash share (a fair lottery’s win chance)  ', el('span.key.win'), ' win share with its 95% interval'), table, verdict, arrivalLine(x));
+}
+
+/** Who won by order of starting: the first node to start, against 1/nodes. */
+function arrivalLine(x) {
+  const a = x.arrival;
+  const first = a?.ranks[0];
+  if (!first) return null;
+  return el(
+    'p.arrival',
+    { id: 'arrival', 'data-first-share': first.win_share, 'data-p-value': a.test.p_value, 'data-rejected': String(a.test.rejected) },
+    `Arrival order: the first node to start won ${pct(first.win_share)} [${pct(first.win_interval.lo)}, ${pct(first.win_interval.hi)}] of the races (1/${a.nodes} = ${pct(1 / a.nodes)} if arrival did not matter); p = ${fmtP(a.test.p_value)}`,
+    x.mode === 'lab' ? ' — in a lab race every node searches the same nonces from 0, so the first to start tends to win.' : '.',
+  );
 }
 
 // ------------------------------------------------------------------------------ race times
@@ -263,6 +276,8 @@ export function wastedChart(x) {
   const h = 58;
   const sx = (v) => left + v * (right - left);
   const e = x.expectedWasted;
+  // 1 − Σ share² is a lottery's figure (as the report prints it): lab nodes repeat each other's nonces.
+  const lottery = x.mode === 'lottery' && e != null;
   const pic = svg(
     'svg.chart-svg',
     { viewBox: `0 0 ${W} ${h}`, role: 'img', 'aria-label': 'wasted work' },
@@ -270,19 +285,20 @@ export function wastedChart(x) {
     svg('rect.waste', { x: sx(1 - w.wasted_share), y: 8, width: sx(1) - sx(1 - w.wasted_share), height: 24, 'data-share': w.wasted_share }),
     svg('text.bar-label', { x: sx(0) + 6, y: 24 }, `winners ${pct(1 - w.wasted_share)}`),
     svg('text.bar-label.end', { x: sx(1) - 6, y: 24, 'text-anchor': 'end' }, `losers ${pct(w.wasted_share)}`),
-    e != null ? [svg('line.expected', { x1: sx(1 - e), x2: sx(1 - e), y1: 3, y2: 37, 'data-expected': e }), svg('text.tick', { x: sx(1 - e), y: 50, 'text-anchor': 'middle' }, `fair lottery, losers stop at once: ${pct(e)} wasted`)] : null,
+    lottery ? [svg('line.expected', { x1: sx(1 - e), x2: sx(1 - e), y1: 3, y2: 37, 'data-expected': e }), svg('text.tick', { x: sx(1 - e), y: 50, 'text-anchor': 'middle' }, `fair lottery, losers stop at once: ${pct(e)} wasted`)] : null,
   );
   const all = w.winner_hashes + w.loser_hashes;
   return el(
     'div.chart',
-    { 'data-chart': 'wasted', 'data-share': w.wasted_share, 'data-expected': e ?? '' },
+    { 'data-chart': 'wasted', 'data-share': w.wasted_share, 'data-expected': e ?? '', 'data-losers-stop': String(!!x.losersStop) },
     pic,
     el(
       'p.caption',
       {},
       `Over ${num(w.races)} races the losers computed ${num(w.loser_hashes)} of ${num(all)} hashes (${pct(w.wasted_share)}), thrown away.`,
-      e != null ? ` A fair lottery whose losers stop as soon as the race is decided wastes 1 − Σ share² = ${pct(e)}.` : '',
-      x.losersStop ? '' : ' Here the losers run to their own answer (--on-loss finish), so they waste more; --on-loss abort stops them.',
+      lottery ? ` A fair lottery whose losers stop as soon as the race is decided wastes 1 − Σ share² = ${pct(e)}.` : '',
+      lottery && !x.losersStop ? ' Here the losers run to their own answer (--on-loss finish), so they waste more; --on-loss abort stops them.' : '',
+      x.mode === 'lab' ? ` In a lab race every node searches the same nonces from 0: losers that run to the end repeat the winner's work, (k − 1)/k of it with k nodes (${pct((x.nodes.length - 1) / x.nodes.length)} here).` : '',
     ),
   );
 }

@@ -6,7 +6,7 @@
 // applies to its log ("races every node entered"). Races of another set of nodes (before a node
 // joined, while one was down) and races not finished are left out and counted. Lab and lottery
 // races are kept apart; the figures shown are those of the mode of the latest counted race.
-import { fairness, raceTimes, expectedWastedShare, histogramBins, ALPHA } from './stats.js';
+import { fairness, raceTimes, expectedWastedShare, histogramBins, goodnessOfFit, wilsonInterval, ALPHA } from './stats.js';
 
 const FINAL = new Set(['won', 'lost', 'aborted']);
 const byName = (a, b) => a.localeCompare(b, undefined, { numeric: true });
@@ -52,7 +52,7 @@ export function experiment(races, nodeNames, alpha = ALPHA) {
   const mode = (m) => {
     let acc = modes.get(m);
     if (!acc) {
-      acc = { races: 0, leftOut: 0, lastUs: -Infinity, nodes: new Map(names.map((n) => [n, { wins: 0, races: 0, hashes: 0, secs: 0 }])), times: [], winnerHashes: 0, loserHashes: 0, aborted: 0 };
+      acc = { races: 0, leftOut: 0, lastUs: -Infinity, nodes: new Map(names.map((n) => [n, { wins: 0, races: 0, hashes: 0, secs: 0 }])), times: [], winnerHashes: 0, loserHashes: 0, aborted: 0, ranks: [] };
       modes.set(m, acc);
     }
     return acc;
@@ -97,6 +97,11 @@ export function experiment(races, nodeNames, alpha = ALPHA) {
     }
     acc.winnerHashes += w.hashes;
     acc.loserHashes += losers;
+    // Who started first: the winner's rank among the nodes' starts (0 = first).
+    if (w.startUs != null) {
+      const rank = Math.min(names.length - 1, lanes.filter((l) => l.startUs != null && l.startUs < w.startUs).length);
+      acc.ranks[rank] = (acc.ranks[rank] ?? 0) + 1;
+    }
     acc.times.push({ time_secs: w.time_taken, difficulty_bits: bits ?? 0 });
   }
   difficulty.sort((a, b) => a.us - b.us); // over time: each race at its winner's end
@@ -137,5 +142,25 @@ export function experiment(races, nodeNames, alpha = ALPHA) {
     out.wasted = { races: acc.races, winner_hashes: acc.winnerHashes, loser_hashes: acc.loserHashes, wasted_share: all > 0 ? acc.loserHashes / all : 0 };
   }
   if (out.fairness) out.expectedWasted = expectedWastedShare(out.fairness.nodes.map((n) => n.hash_share));
+  out.arrival = arrivalOrder(acc.ranks, names.length, alpha);
   return out;
+}
+
+/** Win share by the order in which the nodes started (stats.rs arrival_order): in a lab race
+ * every node searches the same nonces, so the first to start tends to win; tested against
+ * "every rank wins equally often". Null without races or with fewer than two nodes. */
+function arrivalOrder(ranks, nodes, alpha) {
+  const wins = [...Array(nodes).keys()].map((r) => ranks[r] ?? 0);
+  const races = wins.reduce((a, b) => a + b, 0);
+  if (nodes < 2 || !races) return null;
+  try {
+    return {
+      races,
+      nodes,
+      ranks: wins.map((w, rank) => ({ rank, wins: w, win_share: w / races, win_interval: wilsonInterval(w, races) })),
+      test: goodnessOfFit(wins, wins.map(() => 1 / nodes), alpha),
+    };
+  } catch {
+    return null;
+  }
 }

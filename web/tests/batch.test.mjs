@@ -4,7 +4,7 @@
 //   node --test web/tests/batch.test.mjs
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Batch, randomTx, numberedTx, MAX_BATCH } from '../batch.js';
+import { Batch, randomTx, numberedTx, MAX_BATCH, MAX_RETRIES, RETRY_DELAY_MS } from '../batch.js';
 
 /** A clock whose sleep moves time forward at once. */
 function virtualClock() {
@@ -131,4 +131,34 @@ test('the form refuses a count or rate out of range', () => {
   ]) {
     assert.throws(() => new Batch({ count, rate, send }), RangeError, `${count} at ${rate}/s`);
   }
+});
+
+test('a withdrawn or busy reply sends the transaction again, up to MAX_RETRIES times', async () => {
+  const clock = virtualClock();
+  const calls = [];
+  const b = new Batch({
+    count: 3,
+    rate: 1,
+    clock,
+    send: async (text) => {
+      calls.push([text, clock.now() - 1000]);
+      const n = calls.filter(([t]) => t === text).length;
+      if (text.endsWith('#1/3') && n === 1) return [{ node: 'Node1', error: 'the decision was withdrawn', code: 'withdrawn' }, { node: 'Node2', outcome: 'lost' }];
+      if (text.endsWith('#2/3') && n <= 2) return [{ node: 'Node1', outcome: 'won' }, { addr: 'x', error: 'too many races', code: 'busy' }];
+      if (text.endsWith('#3/3')) return [{ node: 'Node2', error: 'withdrawn', code: 'withdrawn' }];
+      return [{ node: 'Node1', outcome: 'won' }, { node: 'Node2', outcome: 'lost' }];
+    },
+  });
+  await b.run();
+  const sends = (i) => calls.filter(([t]) => t.endsWith(`#${i}/3`));
+  assert.equal(sends(1).length, 2);
+  assert.equal(sends(2).length, 3);
+  assert.equal(sends(3).length, 1 + MAX_RETRIES, 'given up after MAX_RETRIES');
+  // Each send again waits at least RETRY_DELAY_MS times its number (the virtual clock also
+  // moves for the other transactions' waits meanwhile).
+  const at = sends(2).map(([, t]) => t);
+  assert.ok(at[1] - at[0] >= RETRY_DELAY_MS && at[2] - at[1] >= 2 * RETRY_DELAY_MS, String(at));
+  assert.deepEqual([b.sent, b.answered, b.failed, b.retried], [3, 3, 1, 1 + 2 + MAX_RETRIES]);
+  assert.equal(b.wins.get('Node1'), 2 + 0);
+  assert.match(b.errors[0], /withdrawn/);
 });

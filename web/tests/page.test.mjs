@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { parseJson, stringifyJson } from '../json.js';
 import { RaceBook, parseRelay, parseTs } from '../race.js';
 import { experiment, raceMode, raceBits } from '../experiment.js';
-import { fairness, raceTimes, wilsonInterval } from '../stats.js';
+import { fairness, raceTimes, wilsonInterval, goodnessOfFit } from '../stats.js';
 
 test('JSON keeps nonces beyond 2^53 exact, and writes them back as numbers', () => {
   const text =
@@ -44,7 +44,8 @@ const ts = (us) => {
 };
 /** The events one node sends for one race (events.rs): received → started → completed → won /
  * lost, or an aborted lost. */
-function laneEvents(tx, node, { at, time, hashes, outcome, winner, bits = 16, race = 'lottery', peer = 'http', index = 0 }) {
+function laneEvents(tx, node, { at, time, hashes, outcome, winner, bits = 16, race = 'lottery', peer = 'http', index = 0, late = 0 }) {
+  at += late; // this node received and started it `late` µs after `at`
   const base = { node, tx_id: tx, transaction_data: `tx ${tx}`, difficulty: 2 };
   const work = { nonce: 7248203477629962123n, hash: '0000ab', time_taken: time, hashes, start_time: ts(at + 10), end_time: ts(at + 10 + Math.round(time * 1e6)), difficulty_bits: bits, race, latency: 1e-5 };
   const ev = (type, us, extra) => ({ type, seq: ++seq, ...base, at: ts(us), at_us: us, ...extra });
@@ -93,13 +94,37 @@ test('the newest races in one pass are the sorted list’s first', () => {
 });
 
 /** A race of three nodes: `winner` and each node's [time, hashes]; `aborted` lanes stop. */
-function race(book, tx, winner, figures, { at = T0, bits = 16, mode = 'lottery', index, aborted = [], nodes = ['Node1', 'Node2', 'Node3'] } = {}) {
+function race(book, tx, winner, figures, { at = T0, bits = 16, mode = 'lottery', index, aborted = [], nodes = ['Node1', 'Node2', 'Node3'], late = {} } = {}) {
   for (const node of nodes) {
     const [time, hashes] = figures[node];
     const outcome = node === winner ? 'won' : aborted.includes(node) ? 'aborted' : 'lost';
-    for (const e of laneEvents(tx, node, { at, time, hashes, outcome, winner, bits, race: mode, index })) book.apply(e);
+    for (const e of laneEvents(tx, node, { at, time, hashes, outcome, winner, bits, race: mode, index, late: late[node] ?? 0 })) book.apply(e);
   }
 }
+
+test('the arrival order: the winner ranked by when each node started, tested against 1/nodes', () => {
+  const book = new RaceBook();
+  const figs = { Node1: [0.01, 10], Node2: [0.01, 10], Node3: [0.01, 10] };
+  // Winner's rank: 0, 0, 1, 2, 0, 1 (Node2 starts 50 µs late, Node3 100 µs late).
+  const late = { Node2: 50, Node3: 100 };
+  const winners = ['Node1', 'Node1', 'Node2', 'Node3', 'Node1', 'Node2'];
+  winners.forEach((w, i) => race(book, `a${i}`, w, figs, { at: T0 + i * 1e6, mode: 'lab', late }));
+  const x = experiment(book.races.values(), ['Node1', 'Node2', 'Node3']);
+  assert.equal(x.mode, 'lab');
+  assert.deepEqual(
+    x.arrival.ranks.map((r) => r.wins),
+    [3, 2, 1],
+  );
+  assert.deepEqual(x.arrival.ranks[0].win_interval, wilsonInterval(3, 6));
+  assert.deepEqual(x.arrival.test, goodnessOfFit([3, 2, 1], [1 / 3, 1 / 3, 1 / 3]));
+  // Equal starts: nobody started before the winner, rank 0 every time.
+  const same = new RaceBook();
+  winners.forEach((w, i) => race(same, `s${i}`, w, figs, { at: T0 + i * 1e6 }));
+  assert.deepEqual(
+    experiment(same.races.values(), ['Node1', 'Node2', 'Node3']).arrival.ranks.map((r) => r.wins),
+    [6, 0, 0],
+  );
+});
 
 test('the experiment counts the races every node finished, keeps modes apart, and its figures are the stats of those races', () => {
   const book = new RaceBook();

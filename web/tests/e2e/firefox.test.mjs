@@ -326,7 +326,7 @@ test(`Firefox: a ${ENTRIES}-entry ledger: newest first, checked in the backgroun
 test('Firefox: with no ?nodes= the page finds the lottery nodes through /cluster; a batch from its form; the charts agree with node-server report and change', async () => {
   const caps = { Node1: 2e6, Node2: 1e6, Node3: 1e6 };
   const lot = await startNodes('powrace-e2e-firefox-lottery-', {
-    args: ['--race', 'lottery', '--hashrate', Object.entries(caps).map(([n, r]) => `${n}=${r}`).join(','), '--on-loss', 'abort'],
+    args: ['--race', 'lottery', '--hashrate', Object.entries(caps).map(([n, r]) => `${n}=${r}`).join(',')],
   });
   try {
     await cmd('POST', '/url', { url: `http://${lot.addrs[2]}/` }); // served by Node3, no ?nodes=

@@ -216,8 +216,10 @@ export function readCharts() {
     lastBits: num(diff?.dataset.lastBits),
     difficultyPath: q('#chart-difficulty path.bits-line')?.getAttribute('d') ?? null,
     difficultyDots: qa('#chart-difficulty circle.bits-dot').length,
+    arrival: q('#arrival') && { firstShare: num(q('#arrival').dataset.firstShare), p: num(q('#arrival').dataset.pValue), rejected: q('#arrival').dataset.rejected === 'true', text: q('#arrival').textContent },
     wastedShare: num(wasted?.dataset.share),
     expectedWasted: num(wasted?.dataset.expected),
+    losersStop: wasted?.dataset.losersStop === 'true',
   };
 }
 
@@ -267,6 +269,15 @@ export function assertAgreesWithReport(x, rep) {
   near(x.wastedShare, m.wasted.wasted_share, 'wasted share');
   near(x.expectedWasted, m.expected_wasted_share, '1 - sum of squared shares');
   assert.equal(x.difficultyPoints, m.races + m.partial_races, 'difficulty points: every decided race');
+  // The attempts log has no start time for an aborted attempt (attempts.rs), so with losers
+  // that stop the report ranks the winner among the others that finished only; the page has
+  // every node's `started` event. Compared where both see every start.
+  if (m.arrival && !x.losersStop) {
+    assert.ok(x.arrival, 'the arrival order is shown');
+    near(x.arrival.firstShare, m.arrival.ranks[0].win_share, 'first to start: win share');
+    near(x.arrival.p, m.arrival.test.p_value, 'arrival order p-value');
+    assert.equal(x.arrival.rejected, m.arrival.test.rejected);
+  }
 }
 
 /** Asserts what is drawn follows the figures: bar heights in proportion to the counts, each
