@@ -1,10 +1,15 @@
-// powrace dashboard: live race view over every node's /events WebSocket, the ledger re-verified
-// by pow-core compiled to WebAssembly (in a Worker, page by page, shown in a virtual table), a
-// browser miner, and a ledger.json checker.
+// powrace dashboard: live race view over every node's /events WebSocket (the nodes found through
+// the serving node's /cluster), the experiment's figures and charts over the races seen, a batch
+// of races, the ledger re-verified by pow-core compiled to WebAssembly (in a Worker, page by
+// page, shown in a virtual table), a browser miner, and a ledger.json checker.
 import init, * as core from './pkg/powrace_web.js';
 import { RaceBook, parseTs, clockOf, fmtUs, fmtSecs, fmtRate } from './race.js';
 import { $, el, hashEl, short, colorOf, num } from './dom.js';
 import { LedgerView, ServerRows, FileRows } from './ledger-view.js';
+import { parseJson, stringifyJson } from './json.js';
+import { experiment, raceMode, raceBits } from './experiment.js';
+import { fairnessChart, histogramChart, difficultyChart, wastedChart } from './charts.js';
+import { Batch, randomTx, MAX_BATCH, MAX_RATE } from './batch.js';
 
 // ---------------------------------------------------------------------------- configuration
 function defaultNodes() {
@@ -20,8 +25,25 @@ function parseNodes(text) {
     .map((s) => (/^\d+$/.test(s) ? `${location.hostname || '127.0.0.1'}:${s}` : s));
   return list.length ? list : null;
 }
+/** A node's address as /cluster gives it, reachable from this page: a node listening on every
+ * address (0.0.0.0, ::) is reached at the host the page came from. */
+function reachable(addr) {
+  const m = /^(?:\[(.*)\]|([^:]*)):(\d+)$/.exec(addr ?? '');
+  if (!m) return addr;
+  const host = m[1] ?? m[2];
+  if (['0.0.0.0', '::', ''].includes(host)) {
+    const here = location.protocol.startsWith('http') ? location.hostname : '127.0.0.1';
+    return `${here.includes(':') && !here.startsWith('[') ? `[${here}]` : here}:${m[3]}`;
+  }
+  return m[1] != null ? `[${host}]:${m[3]}` : addr;
+}
 const params = new URLSearchParams(location.search);
-let nodeAddrs = parseNodes(params.get('nodes')) ?? defaultNodes();
+// `?nodes=` (or the field) fixes the nodes; without it they are found through /cluster.
+const fixedNodes = parseNodes(params.get('nodes'));
+let nodeAddrs = fixedNodes ?? [];
+/** Where the node list came from: 'param' (?nodes= or the field), 'cluster' (GET /cluster of
+ * `from`; `cluster` is "etcd" or null for one process), or 'default' (no /cluster answered). */
+let nodeSource = fixedNodes ? { kind: 'param' } : { kind: 'pending' };
 
 // ---------------------------------------------------------------------------- state
 const book = new RaceBook();
@@ -44,13 +66,22 @@ const wasmReady = init()
 const RECONNECT_MIN_MS = 500;
 const RECONNECT_MAX_MS = 10000;
 const STATUS_POLL_MS = 5000;
+/** After a race a node's /status is asked again (its difficulty may have moved), at most this
+ * often per node. */
+const STATUS_AFTER_RACE_MS = 300;
+/** How often the node list is asked of /cluster again (nodes join and leave). */
+const CLUSTER_POLL_MS = 5000;
+/** The experiment's figures and charts are redrawn at most this often (more seldom when a redraw
+ * costs more: four times its cost). */
+const EXPERIMENT_REDRAW_MS = 250;
 const MAX_RACES_SHOWN = 30;
 const MAX_LOG = 300;
 
 /** One node's /events stream, reconnecting with exponential backoff. */
 class NodeConn {
-  constructor(addr) {
+  constructor(addr, clusterName = null) {
     this.addr = addr;
+    this.clusterName = clusterName; // the name /cluster gave, until the node says its own
     this.state = 'connecting';
     this.attempt = 0;
     this.hello = null;
@@ -60,7 +91,7 @@ class NodeConn {
     this.poll = setInterval(() => this.fetchStatus(), STATUS_POLL_MS);
   }
   get name() {
-    return this.hello?.node ?? this.status?.node ?? null;
+    return this.hello?.node ?? this.status?.node ?? this.clusterName ?? null;
   }
   connect() {
     if (this.closed) return;
@@ -84,7 +115,7 @@ class NodeConn {
     ws.onmessage = (m) => {
       let ev;
       try {
-        ev = JSON.parse(m.data);
+        ev = parseJson(m.data); // a lottery nonce may pass 2^53
       } catch {
         return;
       }
@@ -110,6 +141,14 @@ class NodeConn {
     this.timer = setTimeout(() => this.connect(), delay);
     renderNodes();
   }
+  /** Asks /status again soon (after a race), at most every STATUS_AFTER_RACE_MS. */
+  statusSoon() {
+    if (this.statusTimer) return;
+    this.statusTimer = setTimeout(() => {
+      this.statusTimer = null;
+      this.fetchStatus();
+    }, STATUS_AFTER_RACE_MS);
+  }
   async fetchStatus() {
     if (this.state !== 'live') return;
     try {
@@ -124,6 +163,7 @@ class NodeConn {
   close() {
     this.closed = true;
     clearTimeout(this.timer);
+    clearTimeout(this.statusTimer);
     clearInterval(this.poll);
     this.ws?.close();
   }
@@ -133,9 +173,71 @@ function connectAll() {
   for (const c of conns.values()) c.close();
   conns.clear();
   for (const a of nodeAddrs) conns.set(a, new NodeConn(a));
-  $('#nodes-input').value = nodeAddrs.join(', ');
+  showNodeList();
   renderNodes();
 }
+
+function showNodeList() {
+  const input = $('#nodes-input');
+  if (document.activeElement !== input) input.value = nodeAddrs.join(', ');
+}
+
+// ---------------------------------------------------------------------------- the cluster
+/** The node list from GET /cluster: of the node that served the page, else of any live node.
+ * Returns {from, cluster, nodes: [{name, addr}]} or null. */
+async function fetchCluster() {
+  const served = location.protocol.startsWith('http') ? location.host : null;
+  const live = [...conns.values()].filter((c) => c.state === 'live').map((c) => c.addr);
+  for (const a of new Set([served, ...live].filter(Boolean))) {
+    try {
+      const r = await fetch(`http://${a}/cluster`, { cache: 'no-store' });
+      if (!r.ok) continue;
+      const j = await r.json();
+      if (!Array.isArray(j.nodes)) continue;
+      const nodes = j.nodes.filter((n) => typeof n?.addr === 'string').map((n) => ({ name: n.name ?? null, addr: reachable(n.addr) }));
+      return { from: a, cluster: j.cluster ?? null, nodes };
+    } catch {
+      /* the next one */
+    }
+  }
+  return null;
+}
+
+/** Connects to the nodes /cluster lists: new ones are added, ones that left are closed. */
+async function discover() {
+  if (nodeSource.kind === 'param') return;
+  const found = await fetchCluster();
+  if (nodeSource.kind === 'param') return; // the field was used meanwhile
+  if (!found || !found.nodes.length) {
+    // No /cluster (a page opened from elsewhere, an older node): the default three, until one answers.
+    if (nodeSource.kind === 'pending') {
+      nodeSource = { kind: 'default' };
+      nodeAddrs = defaultNodes();
+      connectAll();
+      startLedger();
+    }
+    return;
+  }
+  const first = !conns.size;
+  const wanted = new Map(found.nodes.map((n) => [n.addr, n.name]));
+  for (const [addr, c] of conns) {
+    if (!wanted.has(addr)) {
+      c.close();
+      conns.delete(addr);
+    }
+  }
+  for (const [addr, name] of wanted) {
+    if (!conns.has(addr)) conns.set(addr, new NodeConn(addr, name));
+    else if (name) conns.get(addr).clusterName = name;
+  }
+  nodeSource = { kind: 'cluster', from: found.from, cluster: found.cluster };
+  nodeAddrs = [...wanted.keys()];
+  showNodeList();
+  renderNodes();
+  scheduleExperiment();
+  if (first) startLedger();
+}
+setInterval(discover, CLUSTER_POLL_MS);
 
 function onEvent(conn, ev) {
   if (ev.type === 'hello') {
@@ -147,10 +249,11 @@ function onEvent(conn, ev) {
   logEvent(ev);
   const race = book.apply(ev);
   if ((ev.type === 'ledger_updated' || ev.type === 'won') && ev.entry) ledgerLearn(ev.entry);
-  if (!ev.replay && (ev.type === 'won' || ev.type === 'lost')) setTimeout(() => conn.fetchStatus(), 50);
+  if (!ev.replay && (ev.type === 'won' || ev.type === 'lost')) conn.statusSoon();
   if (race) {
     scheduleRender();
     maybeAnimate();
+    if (['won', 'lost', 'ledger_updated', 'error'].includes(ev.type)) scheduleExperiment();
   }
 }
 
@@ -162,13 +265,69 @@ function scheduleRender() {
   requestAnimationFrame(() => {
     renderQueued = false;
     renderRaces();
-    renderTotals();
   });
 }
 function renderAll() {
   renderNodes();
   renderRaces();
+  renderExperiment();
+}
+
+// ---------------------------------------------------------------------------- the experiment
+// Figures over the races this page has seen (experiment.js), redrawn after races end, at most
+// every EXPERIMENT_REDRAW_MS (or four times what the last redraw cost), so thousands of races
+// in a batch do not redraw thousands of times.
+let experimentTimer = null;
+let experimentCost = 0;
+let lastExperimentAt = 0;
+function scheduleExperiment() {
+  if (experimentTimer) return;
+  const gap = Math.max(EXPERIMENT_REDRAW_MS, 4 * experimentCost);
+  const wait = Math.max(0, lastExperimentAt + gap - performance.now());
+  experimentTimer = setTimeout(() => {
+    experimentTimer = null;
+    renderExperiment();
+  }, wait);
+}
+
+/** The nodes the figures are over: every node of the page's cluster, by name. */
+function clusterNames() {
+  return [...conns.values()].map((c) => c.name).filter(Boolean);
+}
+
+let lastFigures = null;
+function renderExperiment() {
+  const t0 = performance.now();
+  const x = experiment(book.races.values(), clusterNames());
+  lastFigures = x;
   renderTotals();
+  const statuses = [...conns.values()].map((c) => c.status ?? c.hello ?? {});
+  const nextBits = [...new Set(statuses.map((s) => s.difficulty_bits).filter((b) => b != null))];
+  const target = statuses.map((s) => s.target_time_s).find((t) => t != null) ?? null;
+  const names = x.nodes.join(', ') || 'none yet';
+  const other = Object.entries(x.otherModes)
+    .filter(([, n]) => n > 0)
+    .map(([m, n]) => `${num(n)} ${m} race${n > 1 ? 's' : ''}`);
+  const scope = $('#experiment-scope');
+  scope.dataset.races = String(x.races);
+  scope.dataset.leftOut = String(x.leftOut);
+  scope.dataset.mode = x.mode ?? '';
+  scope.dataset.running = String(x.running);
+  scope.replaceChildren(
+    x.mode
+      ? `These figures cover the ${num(x.races)} ${x.mode} race${x.races === 1 ? '' : 's'} this page has seen in which every node (${names}) took part: each node's recent history, replayed when the page connected, and every race since. `
+      : `No race seen yet: the figures cover the races this page sees (each node's recent history, replayed when the page connects, and every race since) in which every node (${names}) takes part. `,
+    x.leftOut ? `${num(x.leftOut)} more ${x.leftOut === 1 ? 'was' : 'were'} left out (not every one of these nodes took part, or one failed). ` : '',
+    x.running ? `${num(x.running)} running. ` : '',
+    other.length ? `Also seen, not shown: ${other.join(', ')}. ` : '',
+    `Tests at α = ${x.alpha}, as node-server report.`,
+  );
+  $('#chart-fairness').replaceChildren(fairnessChart(x));
+  $('#chart-times').replaceChildren(histogramChart(x));
+  $('#chart-difficulty').replaceChildren(difficultyChart(x, { bits: nextBits.length === 1 ? nextBits[0] : null, target }));
+  $('#chart-wasted').replaceChildren(wastedChart(x));
+  lastExperimentAt = performance.now();
+  experimentCost = lastExperimentAt - t0;
 }
 
 function renderNodes() {
@@ -180,10 +339,25 @@ function renderNodes() {
       const name = c.name ?? c.addr;
       let detail;
       if (c.state === 'live') {
-        const bits = [`difficulty ${h.difficulty ?? s.difficulty ?? '?'}`, `${h.kernel ?? s.kernel ?? '?'} ×${h.threads ?? s.threads ?? '?'}`];
-        if (s.races != null) bits.push(`${s.races} races`);
-        if (s.in_flight) bits.push(`${s.in_flight} mining`);
-        detail = bits.join(' · ');
+        // /status is asked after every race, so its figures are the freshest; hello's until then.
+        const pick = (k) => s[k] ?? h[k];
+        const race = pick('race');
+        const bits = pick('difficulty_bits');
+        const cap = pick('hash_rate_cap');
+        const target = pick('target_time_s');
+        detail = [
+          el('span.race-mode', { 'data-race': race ?? '', title: race === 'lottery' ? 'lottery: searches its own part of the nonce space; the first valid nonce wins' : 'lab: every node searches from nonce 0; the smallest nonce wins' }, race ?? 'lab'),
+          ' · ',
+          el('span.bits', { 'data-bits': bits ?? '', title: `the next race's difficulty${target != null ? `, retargeted toward ${fmtSecs(target)} per race` : ''}` }, bits != null ? `${bits} bits` : `difficulty ${pick('difficulty') ?? '?'}`),
+          target != null ? el('span.target', {}, ` (→ ${fmtSecs(target)})`) : null,
+          ' · ',
+          `${pick('kernel') ?? '?'} ×`,
+          el('span.threads', { 'data-threads': pick('threads') ?? '', title: 'search threads' }, String(pick('threads') ?? '?')),
+          ' · ',
+          el('span.cap', { 'data-cap': cap ?? '', title: 'hash-rate cap (--hashrate)' }, cap ? `cap ${fmtRate(cap)}` : 'no cap'),
+          s.races != null ? ` · ${s.races} races` : '',
+          s.in_flight ? ` · ${s.in_flight} mining` : '',
+        ];
       } else if (c.state === 'down') {
         const secs = Math.max(0, (c.retryAt - Date.now()) / 1000);
         detail = `down · reconnecting in ${secs.toFixed(1)} s (attempt ${c.attempt})`;
@@ -200,8 +374,18 @@ function renderNodes() {
     }),
   );
   const live = [...conns.values()].filter((c) => c.state === 'live').length;
-  $('#nodes-summary').textContent = `${live}/${conns.size} nodes live`;
-  $('#nodes-summary').dataset.all = String(live === conns.size);
+  const from =
+    nodeSource.kind === 'cluster'
+      ? ` · found through ${nodeSource.from}/cluster (${nodeSource.cluster === 'etcd' ? 'the etcd cluster' : "that node's process"})`
+      : nodeSource.kind === 'param'
+        ? ' · as given (empty the field to find them through /cluster)'
+        : nodeSource.kind === 'default'
+          ? ' · the default ports (no /cluster answered)'
+          : '';
+  const summary = $('#nodes-summary');
+  summary.textContent = nodeSource.kind === 'pending' ? 'finding the nodes…' : `${live}/${conns.size} nodes live${from}`;
+  summary.dataset.all = String(live === conns.size);
+  summary.dataset.source = nodeSource.kind;
 }
 setInterval(() => {
   if ([...conns.values()].some((c) => c.state === 'down')) renderNodes();
@@ -231,7 +415,7 @@ const raceCard = (race) => raceCardWith(race, aligned);
 function raceCardWith(race, align) {
   const lanes = [...race.lanes.values()].sort((a, b) => a.node.localeCompare(b.node, undefined, { numeric: true }));
   const running = lanes.some((l) => l.endUs == null && l.startUs != null && l.outcome !== 'error');
-  const starts = lanes.flatMap((l) => [l.receivedUs, l.startUs]).filter((x) => x != null);
+  const starts = lanes.flatMap((l) => [l.receivedUs, l.startUs, align ? null : l.originUs]).filter((x) => x != null);
   const origin = starts.length ? Math.min(...starts) : race.firstUs;
   const ends = lanes.map((l) => l.endUs ?? (l.startUs != null ? nowServerUs() : null)).filter((x) => x != null);
   const last = Math.max(origin + 1, ...ends);
@@ -251,7 +435,7 @@ function raceCardWith(race, align) {
   const entry = race.entry;
   let entryBadge = null;
   if (entry) {
-    const check = wasm ? wasm.verifyEntry(entry) : null;
+    const check = wasm ? wasm.verifyEntry(stringifyJson(entry)) : null;
     entryBadge = el(
       'span.entry-badge',
       { 'data-ok': check ? String(check.ok) : '', title: check && !check.ok ? check.reason : 'entry re-verified by pow-core in your browser' },
@@ -270,6 +454,19 @@ function raceCardWith(race, align) {
           })
         : null;
     const recv = l.receivedUs != null && !align ? el('span.recv', { style: { left: pct(l.receivedUs) }, title: `received ${clockOf(l.receivedUs)}` }) : null;
+    // Relayed from another host: where it arrived first, so the head start there is visible.
+    const origin =
+      l.relayFrom && l.originUs != null && !align
+        ? el('span.origin', { style: { left: pct(l.originUs), '--from': colorOf(l.relayFrom) }, title: `reached ${l.relayFrom} at ${clockOf(l.originUs)}` })
+        : null;
+    const relay = l.relayFrom
+      ? el(
+          'span.relay',
+          { title: `relayed from ${l.relayFrom}: it reached ${l.relayFrom}${l.originUs != null ? ` at ${clockOf(l.originUs)}` : ''} and here at ${clockOf(l.receivedUs)}` },
+          `↪ relayed from ${l.relayFrom}`,
+          l.originUs != null && l.receivedUs != null ? ` +${fmtUs(l.receivedUs - l.originUs)}` : '',
+        )
+      : null;
     let result;
     switch (l.outcome) {
       case 'won':
@@ -296,12 +493,13 @@ function raceCardWith(race, align) {
     const dur = l.time_taken != null ? fmtSecs(l.time_taken) : l.startUs != null && l.endUs != null ? fmtUs(l.endUs - l.startUs) : null;
     return el(
       'div.lane',
-      { 'data-node': l.node, 'data-outcome': l.outcome, style: { '--node': color } },
+      { 'data-node': l.node, 'data-outcome': l.outcome, 'data-relayed-from': l.relayFrom ?? null, style: { '--node': color } },
       el('div.lane-name', {}, el('span.swatch'), l.node),
-      el('div.track', {}, recv, bar),
+      el('div.track', {}, origin, recv, bar),
       el(
         'div.lane-info',
         {},
+        relay,
         el('span.times', {}, el('span.start', { title: l.start_time ?? '' }, l.startUs != null ? clockOf(l.startUs) : '—'), ' → ', el('span.end', { title: l.end_time ?? '' }, l.endUs != null ? clockOf(l.endUs) : '…')),
         dur ? el('span.dur', {}, dur) : null,
         l.hashes != null && l.time_taken ? el('span.rate', {}, fmtRate(l.hashes / l.time_taken)) : null,
@@ -317,7 +515,7 @@ function raceCardWith(race, align) {
       'header',
       {},
       el('h3', { title: race.data }, race.data === '' ? '(empty transaction)' : race.data),
-      el('span.meta', {}, `tx ${short(race.tx_id, 12)} · difficulty ${race.difficulty ?? '?'}`),
+      el('span.meta', {}, `tx ${short(race.tx_id, 12)} · ${raceMode(race)} · ${raceBits(race) ?? '?'} bits`),
       race.winner
         ? el(
             'span.winner',
@@ -337,7 +535,7 @@ function raceCardWith(race, align) {
 }
 
 function renderRaces() {
-  const races = book.list().slice(0, MAX_RACES_SHOWN);
+  const races = book.newest(MAX_RACES_SHOWN);
   const box = $('#races');
   if (!races.length) {
     box.replaceChildren(el('p.empty', {}, 'No races yet. Send a transaction above, or with nc: ', el('code', {}, `echo "hello" | nc -q1 ${nodeAddrs[0]?.replace(':', ' ')}`)));
@@ -349,7 +547,8 @@ function renderRaces() {
 let animating = false;
 function maybeAnimate() {
   if (animating) return;
-  const anyRunning = () => [...book.races.values()].some((r) => [...r.lanes.values()].some((l) => l.startUs != null && l.endUs == null && !['error', 'aborted'].includes(l.outcome)));
+  // Only the races on screen are animated.
+  const anyRunning = () => book.newest(MAX_RACES_SHOWN).some((r) => [...r.lanes.values()].some((l) => l.startUs != null && l.endUs == null && !['error', 'aborted'].includes(l.outcome)));
   if (!anyRunning()) return;
   animating = true;
   let lastDraw = 0;
@@ -475,7 +674,7 @@ async function startLedger() {
       return `http://${live(addr) ? addr : [...conns.keys()].find(live) ?? addr}`;
     };
     const rows = new ServerRows(base, () => ledger?.view.schedule());
-    const view = new LedgerView($('#ledger'), { rows, check: (e) => (wasm ? wasm.verifyEntry(e) : null) });
+    const view = new LedgerView($('#ledger'), { rows, check: (e) => (wasm ? wasm.verifyEntry(stringifyJson(e)) : null) });
     const worker = new Worker(new URL('./ledger-worker.js', import.meta.url), { type: 'module' });
     ledger = { view, rows, worker, addr };
     $('#ledger-from').textContent = `from ${status.node ?? addr}'s /ledger`;
@@ -543,21 +742,25 @@ async function ledgerOnConnect(conn) {
 }
 
 // ---------------------------------------------------------------------------- send a transaction
-async function sendTx(text) {
-  const out = $('#send-result');
-  const addrs = [...conns.keys()];
-  out.replaceChildren(el('span', {}, `sending to ${addrs.length} nodes…`));
-  const results = await Promise.all(
-    addrs.map(async (addr) => {
+/** Sends `text` to every node at once (POST /tx); one reply per node, or {addr, error}. */
+function sendToAll(text) {
+  return Promise.all(
+    [...conns.keys()].map(async (addr) => {
       try {
         const r = await fetch(`http://${addr}/tx`, { method: 'POST', body: text });
-        const j = await r.json();
+        const j = parseJson(await r.text());
         return { addr, ...j };
       } catch (e) {
         return { addr, error: String(e.message ?? e) };
       }
     }),
   );
+}
+
+async function sendTx(text) {
+  const out = $('#send-result');
+  out.replaceChildren(el('span', {}, `sending to ${conns.size} nodes…`));
+  const results = await sendToAll(text);
   out.replaceChildren(
     ...results.map((r) =>
       el(
@@ -574,6 +777,67 @@ async function sendTx(text) {
               : `${r.outcome}${r.winner ? ` (winner ${r.winner})` : ''}`,
       ),
     ),
+  );
+}
+
+// ---------------------------------------------------------------------------- a batch of races
+let batch = null;
+let batchDrawQueued = false;
+function startBatch() {
+  const count = Number($('#batch-count').value);
+  const rate = Number($('#batch-rate').value);
+  const numbered = $('#batch-kind').value === 'numbered';
+  const out = $('#batch-progress');
+  let b;
+  try {
+    // A label no earlier batch used: the transactions must be new to be raced.
+    const tag = Math.floor(Math.random() * 0xffff).toString(16).padStart(4, '0');
+    b = new Batch({ count, rate, numbered, label: `batch ${new Date().toISOString().slice(11, 19)}.${tag}`, send: sendToAll, onProgress: drawBatchSoon });
+  } catch (e) {
+    out.dataset.state = 'error';
+    $('#batch-text').textContent = `✗ ${e.message}`;
+    return;
+  }
+  batch = b;
+  $('#batch-start').disabled = true;
+  $('#batch-stop').disabled = false;
+  drawBatch();
+  b.run().then(() => {
+    if (batch === b) {
+      $('#batch-start').disabled = false;
+      $('#batch-stop').disabled = true;
+    }
+    drawBatch();
+  });
+}
+function drawBatchSoon() {
+  if (batchDrawQueued) return;
+  batchDrawQueued = true;
+  requestAnimationFrame(() => {
+    batchDrawQueued = false;
+    drawBatch();
+  });
+}
+function drawBatch() {
+  const b = batch;
+  if (!b) return;
+  const out = $('#batch-progress');
+  const state = b.done ? (b.stopped ? 'stopped' : 'done') : b.stopped ? 'stopping' : 'running';
+  Object.assign(out.dataset, { state, sent: String(b.sent), answered: String(b.answered), failed: String(b.failed), retried: String(b.retried), count: String(b.count) });
+  const bar = $('#batch-bar');
+  bar.max = b.count;
+  bar.value = b.answered;
+  const secs = ((b.finishedAt ?? performance.now()) - b.startedAt) / 1000;
+  const wins = [...b.wins].sort((x, y) => x[0].localeCompare(y[0], undefined, { numeric: true }));
+  $('#batch-text').replaceChildren(
+    el('b', {}, state === 'running' ? 'running' : state),
+    ` · sent ${num(b.sent)} of ${num(b.count)} · answered ${num(b.answered)}`,
+    wins.length ? ' · won: ' : '',
+    ...wins.flatMap(([n, w], i) => [i ? ', ' : '', el('span.batch-win', { style: { '--node': colorOf(n) }, 'data-node': n }, `${n} ${num(w)}`)]),
+    b.retried ? ` · ${num(b.retried)} sent again (the node said withdrawn or busy)` : '',
+    b.failed ? el('span.bad', {}, ` · ${num(b.failed)} with an error (${b.errors[0]})`) : '',
+    ` · ${secs.toFixed(1)} s${b.answered && secs > 0 ? ` (${(b.answered / secs).toFixed(1)}/s)` : ''}`,
+    b.behind && !b.done ? ` · ${b.inFlight} awaiting replies: slower than ${b.rate}/s` : '',
   );
 }
 
@@ -652,7 +916,7 @@ function checkFile(file) {
   const rows = new FileRows(file, () => view.schedule());
   const view = new LedgerView(holder, {
     rows,
-    check: (e) => (wasm ? wasm.verifyEntry(e) : null),
+    check: (e) => (wasm ? wasm.verifyEntry(stringifyJson(e)) : null),
     describe: (v) => `read ${mb(v.bytes)} of ${mb(file.size)} (${file.size ? Math.floor((100 * (v.bytes ?? 0)) / file.size) : 100}%), ${num(v.verified)} entries checked`,
   });
   const worker = new Worker(new URL('./ledger-worker.js', import.meta.url), { type: 'module' });
@@ -674,22 +938,39 @@ function checkFile(file) {
 $('#nodes-form').addEventListener('submit', (e) => {
   e.preventDefault();
   const list = parseNodes($('#nodes-input').value);
-  if (!list) return;
-  nodeAddrs = list;
   const u = new URL(location.href);
+  if (!list) {
+    // An empty field: find the nodes through /cluster again.
+    u.searchParams.delete('nodes');
+    history.replaceState(null, '', u);
+    nodeSource = { kind: 'pending' };
+    for (const c of conns.values()) c.close();
+    conns.clear();
+    renderNodes();
+    discover();
+    return;
+  }
+  nodeAddrs = list;
+  nodeSource = { kind: 'param' };
   u.searchParams.set('nodes', list.join(','));
   history.replaceState(null, '', u);
   connectAll();
   startLedger();
 });
+$('#batch-form').addEventListener('submit', (e) => {
+  e.preventDefault();
+  startBatch();
+});
+$('#batch-stop').addEventListener('click', () => batch?.stop());
+$('#batch-count').max = String(MAX_BATCH);
+$('#batch-rate').max = String(MAX_RATE);
 $('#send-form').addEventListener('submit', (e) => {
   e.preventDefault();
   const text = $('#tx-input').value.replace(/[\r\n]+/g, ' ');
   sendTx(text);
 });
 $('#tx-random').addEventListener('click', () => {
-  const words = ['Alice pays Bob', 'Carol pays Dave', 'Erin pays Frank', 'Grace pays Heidi'];
-  $('#tx-input').value = `${words[Math.floor(Math.random() * words.length)]} ${(Math.random() * 100).toFixed(2)} coins #${Date.now() % 100000}`;
+  $('#tx-input').value = randomTx();
 });
 $('#mine-form').addEventListener('submit', (e) => {
   e.preventDefault();
@@ -726,9 +1007,11 @@ $('#align').addEventListener('change', (e) => {
   renderRaces();
 });
 
-connectAll();
+if (nodeSource.kind === 'param') {
+  connectAll();
+  startLedger();
+} else discover();
 renderAll();
-startLedger();
 
 // For tests and the curious: the page's state.
-window.powrace = { book, conns, core, wasmReady, parseTs, timings, ledger: () => ledger, file: () => fileJob };
+window.powrace = { book, conns, core, wasmReady, parseTs, timings, ledger: () => ledger, file: () => fileJob, figures: () => lastFigures, batch: () => batch, redraw: renderExperiment };

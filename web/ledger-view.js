@@ -4,6 +4,7 @@
 // one status code per entry, so a million entries cost a few megabytes here, not the entries.
 import { el, hashEl, colorOf, num } from './dom.js';
 import { clockOf, fmtSecs } from './race.js';
+import { parseJson } from './json.js';
 
 /** Row height in pixels (CSS `.vt-rows tr` has the same). */
 const ROW_H = 38;
@@ -77,7 +78,7 @@ export class ServerRows {
     try {
       const r = await fetch(`${this.base()}/ledger?from=${p * ROW_PAGE}&limit=${ROW_PAGE}`, { cache: 'no-store' });
       if (!r.ok) throw new Error(`HTTP ${r.status}`);
-      const entries = await r.json();
+      const entries = parseJson(await r.text()); // a lottery nonce may pass 2^53
       if (!Array.isArray(entries)) throw new Error('not an array');
       this.pages.set(p, { entries, at: performance.now() });
       while (this.pages.size > ROW_CACHE_PAGES) this.pages.delete(this.pages.keys().next().value);
@@ -132,7 +133,7 @@ export class FileRows {
       for (let i = a; i <= b; i++) {
         const text = dec.decode(new Uint8Array(buf, this.starts[i] - base, this.lengths[i]));
         try {
-          entries.push(JSON.parse(text));
+          entries.push(parseJson(text));
         } catch {
           entries.push({ unparsable: text.slice(0, 300) });
         }

@@ -46,6 +46,14 @@ export function median(xs) {
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 }
 
+/** A relayed transaction's `received` peer, "relay from NodeX (received there at T)":
+ * {origin, atUs} (atUs null if T does not parse), or null for a client's transaction. */
+export function parseRelay(peer) {
+  const m = /^relay from (.+?) \(received there at (.+)\)$/.exec(peer ?? '');
+  if (!m) return null;
+  return { origin: m[1], atUs: parseTs(m[2]) };
+}
+
 /** Every node's events folded per transaction (tx_id). */
 export class RaceBook {
   constructor() {
@@ -84,7 +92,7 @@ export class RaceBook {
       race.lanes.set(ev.node, lane);
     }
     const copyResult = () => {
-      for (const k of ['nonce', 'hash', 'hashes', 'kernel', 'threads', 'start_time', 'end_time']) {
+      for (const k of ['nonce', 'hash', 'hashes', 'kernel', 'threads', 'start_time', 'end_time', 'difficulty_bits', 'race', 'latency']) {
         if (ev[k] != null) lane[k] = ev[k];
       }
       if (ev.time_taken != null) lane.time_taken = ev.time_taken;
@@ -93,9 +101,15 @@ export class RaceBook {
     };
 
     switch (ev.type) {
-      case 'received':
+      case 'received': {
+        // The first copy to arrive is the one the node raced; a later copy joins its search.
+        if (lane.receivedUs != null && !(ev.at_us < lane.receivedUs)) break;
         lane.receivedUs = ev.at_us;
+        const relay = parseRelay(ev.peer);
+        lane.relayFrom = relay?.origin ?? null;
+        lane.originUs = relay?.atUs ?? null;
         break;
+      }
       case 'started':
         lane.startUs = parseTs(ev.start_time) ?? ev.at_us;
         lane.start_time = ev.start_time;
@@ -137,6 +151,21 @@ export class RaceBook {
   /** Races, newest first. */
   list() {
     return [...this.races.values()].sort((a, b) => b.firstUs - a.firstUs);
+  }
+
+  /** The `k` newest races, newest first, in one pass (thousands of races, a few on screen). */
+  newest(k) {
+    const top = [];
+    for (const r of this.races.values()) {
+      if (top.length === k && !(r.firstUs > top[k - 1].firstUs)) continue;
+      let i = top.length === k ? k - 1 : top.length;
+      while (i > 0 && top[i - 1].firstUs < r.firstUs) {
+        top[i] = top[i - 1];
+        i -= 1;
+      }
+      top[i] = r;
+    }
+    return top;
   }
 
   /** Per-node totals: races, wins, losses, mean and median time (s), hash rate. */

@@ -29,6 +29,15 @@ const FILES: &[(&str, &[u8], &str)] = &[
         include_bytes!("../../web/miner-worker.js"),
         JS,
     ),
+    ("/stats.js", include_bytes!("../../web/stats.js"), JS),
+    (
+        "/experiment.js",
+        include_bytes!("../../web/experiment.js"),
+        JS,
+    ),
+    ("/charts.js", include_bytes!("../../web/charts.js"), JS),
+    ("/batch.js", include_bytes!("../../web/batch.js"), JS),
+    ("/json.js", include_bytes!("../../web/json.js"), JS),
     ("/style.css", include_bytes!("../../web/style.css"), CSS),
     (
         "/pkg/powrace_web.js",
@@ -85,6 +94,11 @@ mod tests {
             "/dom.js",
             "/ledger-view.js",
             "/ledger-worker.js",
+            "/stats.js",
+            "/experiment.js",
+            "/charts.js",
+            "/batch.js",
+            "/json.js",
         ] {
             let body = text(file);
             for quote in ['\'', '"'] {

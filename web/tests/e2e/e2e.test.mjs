@@ -4,18 +4,18 @@
 //   NODE_SERVER_BIN=/path/to/node-server node --test e2e.test.mjs
 //
 // Default binary: $CARGO_TARGET_DIR/release/node-server, else <repo>/target/release/node-server.
-// The page is saved at the end to $SCREENSHOT (default: a temp file); the committed picture is
-// made with SCREENSHOT=web/screenshot.png.
+// The page is saved at the end to $LEDGER_SCREENSHOT (default: a temp file); the committed
+// picture, the charts after a lottery batch, is experiment.test.mjs's ($SCREENSHOT).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
-import { NODES, SEED_TX, log, nc, startNodes, waitFor } from './harness.mjs';
+import { NODES, SEED_TX, log, nc, startNodes, waitFor, report, readCharts, assertAgreesWithReport } from './harness.mjs';
 
 const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
-const SCREENSHOT = process.env.SCREENSHOT ? path.resolve(process.env.SCREENSHOT) : path.join(tmpdir(), 'powrace-e2e.png');
+const SCREENSHOT = process.env.LEDGER_SCREENSHOT ? path.resolve(process.env.LEDGER_SCREENSHOT) : path.join(tmpdir(), 'powrace-e2e.png');
 
 let nodes, dir, browser, page;
 const addrs = () => nodes.addrs;
@@ -83,6 +83,17 @@ test('the page shows a race from nc: every node start and end, the winner, the l
   const wins = await page.locator('#totals tbody tr .wins').allInnerTexts();
   assert.equal(wins.length, NODES);
   assert.equal(wins.map(Number).reduce((a, b) => a + b, 0), txs.length);
+
+  // The experiment's figures over these two lab races are the report's.
+  const x = await waitFor('the charts over both races', async () => {
+    const c = await page.evaluate(readCharts);
+    return c.races + c.leftOut === txs.length && c.running === 0 && c;
+  });
+  assert.equal(x.mode, 'lab');
+  await waitFor('the attempts log holds both races', async () => report(nodes.ledgerFile).modes.some((m) => m.races + m.partial_races === txs.length));
+  assertAgreesWithReport(x, report(nodes.ledgerFile));
+  assert.match(x.arrival.text, /^Arrival order: the first node to start won /);
+  assert.match(x.timesCaption, /lab races: every node searches the same nonces from 0/);
 });
 
 test('a ledger.json with a duplicate key opened from disk shows ✗ on that entry, naming the key', async () => {

@@ -14,7 +14,7 @@ import { spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { NODES, SEED_TX, STEP_MS, STANDIN, freeBase, log, nc, startNodes, waitFor, makeFixture, fixtureTx, requirePagedLedger } from './harness.mjs';
+import { NODES, SEED_TX, STEP_MS, STANDIN, freeBase, log, nc, startNodes, waitFor, makeFixture, fixtureTx, requirePagedLedger, report, readCharts, assertAgreesWithReport, assertDrawnToScale } from './harness.mjs';
 
 const FIREFOX = process.env.FIREFOX ?? '/usr/bin/firefox-esr';
 const GECKODRIVER = process.env.GECKODRIVER ?? 'geckodriver';
@@ -320,5 +320,56 @@ test(`Firefox: a ${ENTRIES}-entry ledger: newest first, checked in the backgroun
     assert.deepEqual(pageErrors(), [], 'no uncaught error in the page');
   } finally {
     big.stop();
+  }
+});
+
+test('Firefox: with no ?nodes= the page finds the lottery nodes through /cluster; a batch from its form; the charts agree with node-server report and change', async () => {
+  const caps = { Node1: 2e6, Node2: 1e6, Node3: 1e6 };
+  const lot = await startNodes('powrace-e2e-firefox-lottery-', {
+    args: ['--race', 'lottery', '--hashrate', Object.entries(caps).map(([n, r]) => `${n}=${r}`).join(',')],
+  });
+  try {
+    await cmd('POST', '/url', { url: `http://${lot.addrs[2]}/` }); // served by Node3, no ?nodes=
+    await waitFor('three live nodes found through /cluster', async () => (await count('.node-chip[data-state="live"]')) === NODES);
+    const chips = await exec(() => [...document.querySelectorAll('.node-chip')].map((c) => ({ addr: c.dataset.addr, node: c.dataset.node, race: c.querySelector('.race-mode')?.dataset.race, cap: c.querySelector('.cap')?.dataset.cap, bits: c.querySelector('.bits')?.dataset.bits })));
+    assert.deepEqual(chips.map((c) => c.addr), lot.addrs);
+    assert.equal(await attr('#nodes-summary', 'data-source'), 'cluster');
+    await waitFor('the caps from /status', async () => (await exec(() => [...document.querySelectorAll('.node-chip .cap')].map((e) => e.dataset.cap))).join() === '2000000,1000000,1000000');
+    assert.deepEqual(chips.map((c) => [c.node, c.race, c.bits]), [['Node1', 'lottery', '16'], ['Node2', 'lottery', '16'], ['Node3', 'lottery', '16']]);
+
+    let sent = 0;
+    const batch = async (n, rate, kind) => {
+      sent += n;
+      await type('#batch-count', String(n));
+      await type('#batch-rate', String(rate));
+      await click(`#batch-kind option[value="${kind}"]`);
+      await click('#batch-start');
+      await waitFor(`a batch of ${n} done`, async () => (await attr('#batch-progress', 'data-state')) === 'done', 60_000);
+      assert.deepEqual([await attr('#batch-progress', 'data-answered'), await attr('#batch-progress', 'data-failed')], [String(n), '0']);
+      // Every race sent (each transaction is one race) ended and is drawn.
+      return waitFor('the charts settled on every race', async () => {
+        const x = await exec(readCharts);
+        return x.running === 0 && x.races + x.leftOut === sent && x.difficultyPoints === sent && x.bins.reduce((a, b) => a + b.observed, 0) === x.races && x;
+      });
+    };
+    const agree = async (x) => {
+      await waitFor('the report over the same races', async () => {
+        const m = report(lot.ledgerFile).modes.find((r) => r.race === 'lottery');
+        return m && m.races + m.partial_races === x.races + x.leftOut;
+      });
+      assertAgreesWithReport(x, report(lot.ledgerFile));
+      assertDrawnToScale(x);
+    };
+    const first = await batch(15, 20, 'numbered');
+    assert.equal(first.mode, 'lottery');
+    await agree(first);
+    const second = await batch(10, 30, 'random');
+    assert.equal(second.difficultyPoints, first.difficultyPoints + 10);
+    assert.ok(second.races > first.races);
+    assert.notDeepEqual(second.bins.map((b) => b.observed), first.bins.map((b) => b.observed));
+    await agree(second);
+    assert.deepEqual(pageErrors(), [], 'no uncaught error in the page');
+  } finally {
+    lot.stop();
   }
 });

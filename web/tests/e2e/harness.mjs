@@ -79,20 +79,20 @@ export function nc(addr, line) {
 }
 
 /**
- * Starts `node-server serve` with NODES nodes at difficulty 2 on free ports, its ledger in a
- * fresh temp dir (a copy of `ledger` when given), and waits for every /status (`startMs` for
- * each, longer for a long ledger). Returns { dir, addrs, front, stop }: `front` are the addresses
+ * Starts `node-server serve` with NODES nodes at difficulty 2 on free ports (and `args`, e.g.
+ * `--race lottery`), its ledger in a fresh temp dir (a copy of `ledger` when given), and waits
+ * for every /status (`startMs` for each, longer for a long ledger). Returns { dir, addrs, front, stop }: `front` are the addresses
  * the page uses — the nodes themselves, or with LEDGER_API_STANDIN=1 or WEB_FROM_DISK=1 the
  * stand-ins of standin.mjs in front of them.
  */
-export async function startNodes(prefix = 'powrace-e2e-', { ledger = null, startMs = STEP_MS } = {}) {
+export async function startNodes(prefix = 'powrace-e2e-', { ledger = null, startMs = STEP_MS, args = [] } = {}) {
   assert.ok(existsSync(BIN), `node-server binary not found at ${BIN} (cargo build --release -p node-server)`);
   const dir = mkdtempSync(path.join(tmpdir(), prefix));
   const ledgerFile = path.join(dir, 'ledger.json');
   if (ledger) copyFileSync(ledger, ledgerFile);
   const base = await freeBase();
   const addrs = [...Array(NODES).keys()].map((i) => `127.0.0.1:${base + i}`);
-  const server = spawn(BIN, ['serve', '--nodes', String(NODES), '--base-port', String(base), '--difficulty', '2', '--ledger', ledgerFile], {
+  const server = spawn(BIN, ['serve', '--nodes', String(NODES), '--base-port', String(base), '--difficulty', '2', '--ledger', ledgerFile, ...args], {
     cwd: dir,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -148,4 +148,149 @@ export async function requirePagedLedger(addr) {
     `${addr} does not serve GET /ledger?from=&limit= with x-ledger-entries and ledger_head in /status ` +
       '(issue 9): build node-server with the paged ledger API, or run with LEDGER_API_STANDIN=1 to test the page against the stand-in',
   );
+}
+
+/** The experiment's figures (`node-server report --json`) of the ledger `ledgerFile`. */
+export function report(ledgerFile) {
+  const r = spawnSync(BIN, ['report', '--ledger', ledgerFile, '--json'], { encoding: 'utf8' });
+  assert.equal(r.status, 0, `node-server report: ${r.stderr}`);
+  return JSON.parse(r.stdout);
+}
+
+/**
+ * The experiment as the page draws it, read from the DOM and the SVG (every mark carries its
+ * number in a data- attribute; the labels are the text shown). Runs in the page: keep it
+ * self-contained (Playwright's evaluate and WebDriver's execute both send its source).
+ */
+export function readCharts() {
+  const q = (s) => document.querySelector(s);
+  const qa = (s) => [...document.querySelectorAll(s)];
+  const num = (x) => (x == null || x === '' ? null : Number(x));
+  const scope = q('#experiment-scope');
+  const verdict = q('#fit-verdict');
+  const times = q('#chart-times .chart');
+  const diff = q('#chart-difficulty .chart');
+  const wasted = q('#chart-wasted .chart');
+  return {
+    races: num(scope?.dataset.races),
+    leftOut: num(scope?.dataset.leftOut),
+    running: num(scope?.dataset.running),
+    mode: scope?.dataset.mode ?? null,
+    scopeText: scope?.textContent ?? '',
+    fair: qa('#chart-fairness g.fair-node').map((g) => {
+      const row = q(`#chart-fairness tr[data-node="${g.dataset.node}"]`);
+      return {
+        node: g.dataset.node,
+        wins: num(g.dataset.wins),
+        races: num(g.dataset.races),
+        hashShare: num(g.dataset.hashShare),
+        winShare: num(g.dataset.winShare),
+        lo: num(g.dataset.winLo),
+        hi: num(g.dataset.winHi),
+        agrees: g.dataset.agrees === 'true',
+        dotX: num(g.querySelector('circle.win-dot')?.getAttribute('cx')),
+        barWidth: num(g.querySelector('rect.hash-bar')?.getAttribute('width')),
+        winsLabel: row?.querySelector('.wins-label')?.textContent ?? null,
+        winLabel: row?.querySelector('.win-label')?.textContent ?? null,
+        hashLabel: row?.querySelector('.hash-label')?.textContent ?? null,
+      };
+    }),
+    verdict: verdict && {
+      method: verdict.dataset.method,
+      statistic: num(verdict.dataset.statistic),
+      df: num(verdict.dataset.df),
+      p: num(verdict.dataset.pValue),
+      rejected: verdict.dataset.rejected === 'true',
+      text: verdict.textContent,
+    },
+    bins: qa('#chart-times rect.bin').map((r) => ({
+      observed: num(r.dataset.observed),
+      predicted: num(r.dataset.predicted),
+      lo: num(r.dataset.lo),
+      hi: num(r.dataset.hi),
+      height: num(r.getAttribute('height')),
+    })),
+    curve: qa('#chart-times polyline.predicted').length,
+    timesCaption: times?.querySelector('.caption')?.textContent ?? '',
+    difficultyPoints: num(diff?.dataset.points),
+    lastBits: num(diff?.dataset.lastBits),
+    difficultyPath: q('#chart-difficulty path.bits-line')?.getAttribute('d') ?? null,
+    difficultyDots: qa('#chart-difficulty circle.bits-dot').length,
+    arrival: q('#arrival') && { firstShare: num(q('#arrival').dataset.firstShare), p: num(q('#arrival').dataset.pValue), rejected: q('#arrival').dataset.rejected === 'true', text: q('#arrival').textContent },
+    wastedShare: num(wasted?.dataset.share),
+    expectedWasted: num(wasted?.dataset.expected),
+    losersStop: wasted?.dataset.losersStop === 'true',
+  };
+}
+
+/** Asserts that the page's figures `x` (readCharts) are `node-server report --json`'s. */
+export function assertAgreesWithReport(x, rep) {
+  const near = (a, b, what) => assert.ok(Math.abs(a - b) <= 1e-9 * Math.max(1, Math.abs(b)), `${what}: page ${a}, report ${b}`);
+  const m = rep.modes.find((mode) => mode.race === x.mode);
+  assert.ok(m, `the report has ${x.mode} races: ${JSON.stringify(rep.modes.map((mode) => mode.race))}`);
+  assert.equal(x.races, m.races, 'races every node entered');
+  assert.equal(x.leftOut, m.partial_races, 'races left out');
+  const f = m.fairness;
+  assert.ok(f, `the report's fairness: ${m.fairness_note}`);
+  assert.equal(x.fair.length, f.nodes.length);
+  for (const n of f.nodes) {
+    const p = x.fair.find((y) => y.node === n.name);
+    assert.ok(p, `${n.name} drawn`);
+    assert.equal(p.wins, n.wins, `${n.name} wins`);
+    assert.equal(p.races, n.races, `${n.name} races`);
+    near(p.hashShare, n.hash_share, `${n.name} hash share`);
+    near(p.winShare, n.win_share, `${n.name} win share`);
+    near(p.lo, n.win_interval.lo, `${n.name} interval low`);
+    near(p.hi, n.win_interval.hi, `${n.name} interval high`);
+    assert.equal(p.agrees, n.agrees, `${n.name} agrees`);
+    assert.equal(p.winsLabel, `${n.wins}/${n.races}`);
+    assert.equal(p.hashLabel, n.hash_share.toFixed(3));
+    assert.equal(p.winLabel, `${n.win_share.toFixed(3)} [${n.win_interval.lo.toFixed(3)}, ${n.win_interval.hi.toFixed(3)}]`);
+  }
+  assert.equal(x.verdict.method, f.test.method.kind, 'test method');
+  near(x.verdict.statistic, f.test.statistic, 'test statistic');
+  assert.equal(x.verdict.df, f.test.df, 'degrees of freedom');
+  near(x.verdict.p, f.test.p_value, 'p-value');
+  assert.equal(x.verdict.rejected, f.test.rejected, 'verdict');
+  if (x.mode === 'lottery') {
+    const t = m.race_times;
+    assert.ok(t, 'the report has race times');
+    assert.deepEqual(
+      x.bins.map((b) => b.observed),
+      t.histogram.map((b) => b.observed),
+      'histogram counts',
+    );
+    for (const [i, b] of t.histogram.entries()) {
+      near(x.bins[i].predicted, b.predicted, `bin ${i} predicted`);
+      near(x.bins[i].hi, b.hi, `bin ${i} upper edge`);
+    }
+    assert.equal(x.curve, 1, 'the predicted curve is drawn');
+  }
+  near(x.wastedShare, m.wasted.wasted_share, 'wasted share');
+  near(x.expectedWasted, m.expected_wasted_share, '1 - sum of squared shares');
+  assert.equal(x.difficultyPoints, m.races + m.partial_races, 'difficulty points: every decided race');
+  // The attempts log has no start time for an aborted attempt (attempts.rs), so with losers
+  // that stop the report ranks the winner among the others that finished only; the page has
+  // every node's `started` event. Compared where both see every start.
+  if (m.arrival && !x.losersStop) {
+    assert.ok(x.arrival, 'the arrival order is shown');
+    near(x.arrival.firstShare, m.arrival.ranks[0].win_share, 'first to start: win share');
+    near(x.arrival.p, m.arrival.test.p_value, 'arrival order p-value');
+    assert.equal(x.arrival.rejected, m.arrival.test.rejected);
+  }
+}
+
+/** Asserts what is drawn follows the figures: bar heights in proportion to the counts, each
+ * node's dot at its win share and bar at its hash share, every counted race in a bin. */
+export function assertDrawnToScale(x) {
+  assert.equal(x.bins.reduce((a, b) => a + b.observed, 0), x.races, 'every race in a bin');
+  const tallest = x.bins.reduce((a, b) => (b.observed > a.observed ? b : a));
+  for (const b of x.bins) assert.ok(Math.abs(b.height - (tallest.height * b.observed) / tallest.observed) < 0.01, `bar height ${b.height} for ${b.observed} (tallest ${tallest.height} for ${tallest.observed})`);
+  const [a, b] = x.fair;
+  // x = left + share × width: two nodes fix left and width, the third must fit.
+  const scale = (b.dotX - a.dotX) / (b.winShare - a.winShare || 1);
+  for (const n of x.fair) {
+    if (a.winShare !== b.winShare) assert.ok(Math.abs(n.dotX - (a.dotX + (n.winShare - a.winShare) * scale)) < 0.01, `${n.node}'s dot at its win share`);
+    assert.ok(Math.abs(n.barWidth / x.fair[0].barWidth - n.hashShare / x.fair[0].hashShare) < 0.01, `${n.node}'s bar at its hash share`);
+  }
 }
