@@ -1,18 +1,20 @@
 //! Solving a puzzle: the smallest nonce, counting from 0.
 //!
-//! [`solve`] runs on the calling thread (and in the browser). With `std`, [`parallel`] spreads
-//! chunks of [`CHUNK`] nonces over fresh threads and still returns the smallest nonce, whatever
-//! the thread count, and stops when cancelled; [`pool`] keeps a node's threads alive between
-//! races, runs several searches at once, races in lottery mode and can cap the hash rate.
+//! [`solve`] runs on the calling thread (and in the browser). With `std` on a native target
+//! (wasm32's std has neither threads nor a clock: there, no timings and no threads),
+//! [`parallel`] spreads chunks of [`CHUNK`] nonces over fresh threads and still returns the
+//! smallest nonce, whatever the thread count, and stops when cancelled; [`pool`] keeps a node's
+//! threads alive between races, runs several searches at once, races in lottery mode and can
+//! cap the hash rate.
 
 use crate::engine::{Kernel, CHUNK};
 use crate::puzzle::{Prepared, Solution};
 use crate::Difficulty;
 
-#[cfg(feature = "std")]
+#[cfg(all(feature = "std", not(target_family = "wasm")))]
 pub mod pool;
 
-#[cfg(feature = "std")]
+#[cfg(all(feature = "std", not(target_family = "wasm")))]
 use std::time::{Duration, Instant};
 
 /// The most threads one search (or one [`pool`]) may use.
@@ -29,17 +31,17 @@ pub struct Outcome {
     /// The kernel that did the work.
     pub kernel: Kernel,
     /// When the search was asked for (the call, or the job's submission to a pool).
-    #[cfg(feature = "std")]
+    #[cfg(all(feature = "std", not(target_family = "wasm")))]
     pub submitted: Instant,
     /// When the first chunk's hashing began; `None` if no chunk was hashed.
-    #[cfg(feature = "std")]
+    #[cfg(all(feature = "std", not(target_family = "wasm")))]
     pub first_hash: Option<Instant>,
     /// When the outcome was known.
-    #[cfg(feature = "std")]
+    #[cfg(all(feature = "std", not(target_family = "wasm")))]
     pub finished: Instant,
 }
 
-#[cfg(feature = "std")]
+#[cfg(all(feature = "std", not(target_family = "wasm")))]
 impl Outcome {
     /// From submission to the first hash: how long the search took to get going.
     pub fn start_latency(&self) -> Option<Duration> {
@@ -62,7 +64,7 @@ pub fn solve(data: &[u8], difficulty: Difficulty) -> Outcome {
 
 /// Solves a prepared puzzle on this thread with `kernel`, calling `cancelled` once per chunk.
 pub fn solve_with(kernel: Kernel, p: &Prepared, cancelled: &dyn Fn() -> bool) -> Outcome {
-    #[cfg(feature = "std")]
+    #[cfg(all(feature = "std", not(target_family = "wasm")))]
     let (submitted, mut first_hash) = (Instant::now(), None);
     let mut hashes = 0;
     let mut start = 0u64;
@@ -70,7 +72,7 @@ pub fn solve_with(kernel: Kernel, p: &Prepared, cancelled: &dyn Fn() -> bool) ->
         if cancelled() {
             break None;
         }
-        #[cfg(feature = "std")]
+        #[cfg(all(feature = "std", not(target_family = "wasm")))]
         if first_hash.is_none() {
             first_hash = Some(Instant::now());
         }
@@ -86,11 +88,11 @@ pub fn solve_with(kernel: Kernel, p: &Prepared, cancelled: &dyn Fn() -> bool) ->
         solution,
         hashes,
         kernel,
-        #[cfg(feature = "std")]
+        #[cfg(all(feature = "std", not(target_family = "wasm")))]
         submitted,
-        #[cfg(feature = "std")]
+        #[cfg(all(feature = "std", not(target_family = "wasm")))]
         first_hash,
-        #[cfg(feature = "std")]
+        #[cfg(all(feature = "std", not(target_family = "wasm")))]
         finished: Instant::now(),
     }
 }
@@ -102,7 +104,7 @@ pub fn smaller_solution(p: &Prepared, nonce: u64) -> Option<Solution> {
 }
 
 /// The multi-thread search.
-#[cfg(feature = "std")]
+#[cfg(all(feature = "std", not(target_family = "wasm")))]
 pub mod parallel {
     use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
     use std::sync::OnceLock;
@@ -183,7 +185,8 @@ pub mod parallel {
     }
 }
 
-#[cfg(test)]
+// Threads: native only.
+#[cfg(all(test, not(target_family = "wasm")))]
 mod tests {
     use super::*;
     use std::sync::atomic::AtomicBool;

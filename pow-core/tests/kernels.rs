@@ -2,7 +2,8 @@
 //! layout of the changing digits in the final block or blocks), every digit count, digit-count
 //! boundaries up to 10^19 and `u64::MAX`, odd bit difficulties, non-ASCII data, the known
 //! answers of `../shared/vectors.json`, and the parallel search. Kernels the CPU lacks are
-//! reported as skipped.
+//! reported as skipped. Native: the x86 kernels, the file and threads.
+#![cfg(not(target_family = "wasm"))]
 
 mod common;
 

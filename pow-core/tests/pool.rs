@@ -2,6 +2,8 @@
 //! a portable scan from a lottery's start, `verify`, and the vectors of `../shared/vectors.json`.
 //! Races (several jobs, cancellation, drop) are run many times. No wall-clock bounds: a wait
 //! for a callback has a generous timeout only so that a bug fails instead of hanging.
+// The pool is threads: native only.
+#![cfg(not(target_family = "wasm"))]
 
 mod common;
 
