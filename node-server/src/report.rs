@@ -224,9 +224,11 @@ impl Builder {
                 parts: BTreeMap::new(),
             }
         });
-        // An aborted search's attempt has no figures of its own: the race's mode and
-        // difficulty come from an attempt that has them.
-        if a.difficulty_bits.is_some() {
+        // The race's mode and difficulty are the winner's (the entry's): nodes that started on
+        // either side of a retarget mined one transaction at different bits. Until the winner's
+        // attempt arrives, any attempt with figures stands in (an aborted search's has none).
+        let has_winner = race.parts.values().any(|p| p.won);
+        if won || (a.difficulty_bits.is_some() && !has_winner) {
             race.mode = a.race;
             race.bits = a.bits();
         }
@@ -691,6 +693,29 @@ mod tests {
         assert_eq!((w.winner_hashes, w.loser_hashes), (3000, 3000));
         let text = text(&r, &path);
         assert!(text.contains("+1.000000") && !text.contains("+-"), "{text}");
+    }
+
+    /// Nodes that started on either side of a retarget mine one transaction at different bits:
+    /// the race is the winner's, whichever attempt the log holds first or last.
+    #[test]
+    fn a_race_mined_at_different_bits_is_filed_at_the_winners() {
+        let at = |node: &str, outcome: &str, bits: u32| {
+            let mut a = tx(attempt(node, outcome, 0.5, None), 1);
+            a.race = RaceMode::Lottery;
+            a.difficulty_bits = Some(bits);
+            a
+        };
+        for order in [[0, 1, 2], [1, 0, 2], [2, 1, 0], [1, 2, 0]] {
+            let three = [
+                at("Node1", "lost", 17),
+                at("Node2", "won", 16),
+                at("Node3", "lost", 17),
+            ];
+            let (_d, path) = log(&order.map(|i| three[i].clone()));
+            let r = build(&path).unwrap();
+            let m = r.modes.iter().find(|m| m.race == "lottery").unwrap();
+            assert_eq!(m.difficulty_bits, [16], "order {order:?}");
+        }
     }
 
     /// A lottery where Node1 has twice the others' hash rate and wins half the races.

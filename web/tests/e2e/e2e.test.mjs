@@ -79,10 +79,12 @@ test('the page shows a race from nc: every node start and end, the winner, the l
   }
   await waitFor('the ledger summary', async () => /chain intact/.test(await page.locator('#ledger .summary').innerText()));
 
-  // Per-node totals: two races each, two wins among them.
-  const wins = await page.locator('#totals tbody tr .wins').allInnerTexts();
-  assert.equal(wins.length, NODES);
-  assert.equal(wins.map(Number).reduce((a, b) => a + b, 0), txs.length);
+  // Per-node totals: two races each, two wins among them (the table is redrawn after events,
+  // so wait for it rather than read it once).
+  const sum = async () => (await page.locator('#totals tbody tr .wins').allInnerTexts()).map(Number).reduce((a, b) => a + b, 0);
+  await waitFor('two wins in the totals', async () => (await sum()) === txs.length);
+  assert.equal(await page.locator('#totals tbody tr .wins').count(), NODES);
+  assert.equal(await sum(), txs.length);
 
   // The experiment's figures over these two lab races are the report's.
   const x = await waitFor('the charts over both races', async () => {
