@@ -1,7 +1,8 @@
 //! `node-server bench`: the hash rate of every kernel this CPU runs at every thread count, the
 //! time to solve difficulty 1–4 puzzles, and the lab's Python loop measured in the same run;
-//! then races at the lab's difficulty through a warm search pool against fresh threads, and
-//! how closely a pool holds a hash-rate cap.
+//! then every kernel on one thread over every layout of the changing digits (data lengths 1 to
+//! 55, so a kernel slow on some transactions shows), races at the lab's difficulty through a
+//! warm search pool against fresh threads, and how closely a pool holds a hash-rate cap.
 
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -36,6 +37,13 @@ const RACE_BLOCK: usize = 20;
 
 /// One slice of the steady-state rate the races are compared with.
 const STEADY_SLICE: Duration = Duration::from_millis(250);
+
+/// Data lengths of the layout sweep: with 8-digit nonces the four changing digits start in
+/// message word 1 to 12 of one final block, or (from 48 bytes) in the first of two blocks.
+const LAYOUT_LENGTHS: [usize; 14] = [1, 5, 9, 13, 17, 21, 25, 29, 33, 37, 41, 45, 49, 53];
+
+/// Where the layout sweep scans: 8-digit nonces.
+const LAYOUT_FIRST_NONCE: u64 = 10_000_000;
 
 /// The caps of the rate-cap measurement, in hashes per second.
 const CAPS: [f64; 5] = [1e6, 4e6, 10e6, 50e6, 100e6];
@@ -80,6 +88,10 @@ pub struct BenchArgs {
     /// Seconds per rate-cap measurement (5 caps × 1 and 2 threads); 0 skips it.
     #[arg(long, default_value_t = 3.0)]
     pub cap_seconds: f64,
+    /// Seconds per layout of the layout sweep (14 data lengths × every kernel, one thread);
+    /// 0 skips it.
+    #[arg(long, default_value_t = 0.25)]
+    pub layout_seconds: f64,
     /// Print one JSON object with the same figures instead of the table.
     #[arg(long)]
     pub json: bool,
@@ -171,6 +183,9 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     if !(args.solve_timeout > 0.0 && args.solve_timeout.is_finite()) {
         bail!("--solve-timeout must be a positive number of seconds");
     }
+    if !(args.layout_seconds >= 0.0 && args.layout_seconds.is_finite()) {
+        bail!("--layout-seconds must be a number of seconds (0 skips the sweep)");
+    }
     if !(args.cap_seconds >= 0.0 && args.cap_seconds.is_finite()) {
         bail!("--cap-seconds must be a number of seconds (0 skips the measurement)");
     }
@@ -222,6 +237,20 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         }
     }
     let python = python_rate(args.python_nonces);
+    let layouts: Vec<(Kernel, Vec<f64>)> = if args.layout_seconds > 0.0 {
+        let time = Duration::from_secs_f64(args.layout_seconds);
+        kernels
+            .iter()
+            .map(|&k| {
+                (
+                    k,
+                    LAYOUT_LENGTHS.map(|len| layout_rate(k, len, time)).to_vec(),
+                )
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
 
     let mut solves = Vec::new();
     let top = if args.diff4 { 4 } else { 3 };
@@ -272,6 +301,12 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
             "python": match &python {
                 Ok(mhs) => json!({"mhs": round2(*mhs), "nonces": args.python_nonces}),
                 Err(e) => json!({"error": e}),
+            },
+            "layouts": {
+                "data_lengths": LAYOUT_LENGTHS,
+                "first_nonce": LAYOUT_FIRST_NONCE,
+                "threads": 1,
+                "mhs": layouts.iter().map(|(k, v)| (k.name().to_owned(), json!(v.iter().map(|&x| round2(x)).collect::<Vec<_>>()))).collect::<serde_json::Map<_, _>>(),
             },
             "solve_kernel": solve_kernel.name(),
             "solve_threads": cores,
@@ -351,6 +386,26 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         Err(e) => println!("{:<22}{:>12}   ({e})", "python3", "n/a"),
     }
 
+    if !layouts.is_empty() {
+        println!();
+        println!(
+            "by layout: one thread, nonces from {LAYOUT_FIRST_NONCE} (8 digits), data of each \
+             length (MH/s; from 49 bytes the digits need two blocks)"
+        );
+        print!("{:<10}", "bytes");
+        for len in LAYOUT_LENGTHS {
+            print!("{len:>6}");
+        }
+        println!();
+        for (k, v) in &layouts {
+            print!("{:<10}", k.name());
+            for x in v {
+                print!("{x:>6.0}");
+            }
+            println!();
+        }
+    }
+
     println!();
     println!(
         "time to solve: kernel {}, {cores} thread{}",
@@ -428,7 +483,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
             args.cap_seconds
         );
         println!(
-            "{:<9}{:>12}{:>16}{:>10}{:>30}",
+            "{:<9}{:>12}{:>16}{:>10}{:>33}",
             "threads", "cap (MH/s)", "measured MH/s", "error", "race rate, % of cap: median/all"
         );
         for c in &caps {
@@ -618,6 +673,24 @@ fn hash_rate(kernel: Kernel, threads: usize, time: Duration) -> f64 {
     let (outcome, seconds) =
         with_deadline(time, |cancel| parallel::search(&p, threads, kernel, cancel));
     outcome.hashes as f64 / seconds / 1e6
+}
+
+/// Million hashes per second of `kernel` on one thread over data of `len` bytes, from
+/// [`LAYOUT_FIRST_NONCE`], for about `time`.
+fn layout_rate(kernel: Kernel, len: usize, time: Duration) -> f64 {
+    const STEP: u64 = 100_000;
+    let data = vec![b'L'; len];
+    let p = Prepared::new(
+        &data,
+        Difficulty::from_zero_bits(UNREACHABLE_BITS).expect("in range"),
+    );
+    let (mut hashed, mut at) = (0, LAYOUT_FIRST_NONCE);
+    let t0 = Instant::now();
+    while t0.elapsed() < time {
+        hashed += kernel.scan(&p, at, at + STEP).hashed;
+        at += STEP;
+    }
+    hashed as f64 / t0.elapsed().as_secs_f64() / 1e6
 }
 
 /// Solves `data` at `difficulty` zero bytes, cancelling after `timeout`.

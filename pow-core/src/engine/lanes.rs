@@ -56,7 +56,12 @@ macro_rules! lanes_kernel {
         ///
         /// `I0` is the first message word holding changing digits (rounds before it are
         /// precomputed); `TWO` means the digits sit in the first of two final blocks.
+        ///
+        /// Never inlined: each instance is one large unrolled loop, and `scan_chunk` would
+        /// otherwise inline a varying subset of the 16 into one function, where LLVM's budgets
+        /// left some instances three times slower (which ones changed with codegen-units).
         #[target_feature(enable = $feature)]
+        #[inline(never)]
         #[allow(clippy::absurd_extreme_comparisons, unused_comparisons)]
         unsafe fn chunk<const I0: usize, const TWO: bool>(
             p: &Prepared,
