@@ -48,6 +48,19 @@ macro_rules! lanes_compress {
     };
 }
 
+/// All 64 rounds from `$s` with the round constants already added to a message schedule
+/// that is the same in every lane (`$kw`: `[u32; 64]`), as for a second block without digits.
+/// A broadcast per round instead of a vector schedule: 48 fewer vectors live in the loop.
+macro_rules! lanes_compress_kw {
+    ($s:expr, $kw:expr) => {{
+        let mut s = $s;
+        for kw in $kw.iter() {
+            lanes_round!(s, splat(*kw));
+        }
+        s
+    }};
+}
+
 /// The chunk kernel of a lane module: `chunk::<I0, TWO>` for each layout and `scan_chunk`,
 /// which picks the instance for a [`super::Layout`].
 macro_rules! lanes_kernel {
@@ -81,6 +94,12 @@ macro_rules! lanes_kernel {
             for (c, &word) in cw.iter_mut().zip(lay.words.iter()) {
                 *c = splat(word);
             }
+            // The second block's schedule, when no digit reaches it.
+            let kw2 = if TWO && I0 + 1 < 16 {
+                lay.second_block_kw()
+            } else {
+                [0; 64]
+            };
             let shr = lay.shr;
             let shl = lay.shl;
             let mut i = s;
@@ -97,11 +116,13 @@ macro_rules! lanes_kernel {
                     for j in 0..8 {
                         s1[j] = add(out[j], ff[j]);
                     }
-                    let mut w2: [V; 16] = core::array::from_fn(|j| cw[16 + j]);
-                    if I0 + 1 == 16 {
+                    let out2 = if I0 + 1 < 16 {
+                        lanes_compress_kw!(s1, kw2)
+                    } else {
+                        let mut w2: [V; 16] = core::array::from_fn(|j| cw[16 + j]);
                         w2[0] = or(w2[0], sll(d, shl));
-                    }
-                    let out2 = lanes_compress!(s1, w2, 0);
+                        lanes_compress!(s1, w2, 0)
+                    };
                     add(out2[0], s1[0])
                 } else {
                     add(out[0], ff[0])

@@ -461,6 +461,23 @@ impl Layout {
         }
         s
     }
+
+    /// `K[t] + W[t]` for the 64 rounds of the second final block, whose words (`words[16..]`)
+    /// hold no changing digit when the digits end inside the first block (`i0 < 15`): the
+    /// whole schedule is the same for every nonce of the chunk.
+    pub fn second_block_kw(&self) -> [u32; 64] {
+        let mut w = [0u32; 64];
+        w[..16].copy_from_slice(&self.words[16..]);
+        for t in 16..64 {
+            let s0 = w[t - 15].rotate_right(7) ^ w[t - 15].rotate_right(18) ^ (w[t - 15] >> 3);
+            let s1 = w[t - 2].rotate_right(17) ^ w[t - 2].rotate_right(19) ^ (w[t - 2] >> 10);
+            w[t] = w[t - 16]
+                .wrapping_add(s0)
+                .wrapping_add(w[t - 7])
+                .wrapping_add(s1);
+        }
+        core::array::from_fn(|t| K[t].wrapping_add(w[t]))
+    }
 }
 
 #[cfg(target_arch = "x86_64")]
