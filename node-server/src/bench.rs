@@ -1,7 +1,7 @@
 //! `node-server bench`: the hash rate of every kernel this CPU runs at every thread count, the
 //! time to solve difficulty 1–4 puzzles, and the lab's Python loop measured in the same run;
 //! then every kernel on one thread over every layout of the changing digits (data lengths 1 to
-//! 55, so a kernel slow on some transactions shows), races at the lab's difficulty through a
+//! 53, so a kernel slow on some transactions shows), races at the lab's difficulty through a
 //! warm search pool against fresh threads, and how closely a pool holds a hash-rate cap.
 
 use std::process::Command;
