@@ -2,36 +2,18 @@
 //! made with `openssl` for the test), against a real etcd on loopback.
 #![cfg(feature = "etcd")]
 
+#[path = "util/claims.rs"]
+mod claims;
 #[path = "util/netns.rs"]
 mod netns;
 
 use std::path::Path;
 use std::process::Command;
 
+use claims::claim;
 use netns::EtcdCluster;
 use node_server::etcd::Decided as Decision;
 use node_server::etcd::{EtcdError, EtcdOptions, Store, TlsFiles};
-use pow_core::chain::NewEntry as Claim;
-use pow_core::Difficulty;
-
-fn claim(node: &str, data: &str) -> Claim {
-    let s = pow_core::search::solve(data.as_bytes(), Difficulty::from_zero_bytes(1).unwrap())
-        .solution
-        .unwrap();
-    Claim {
-        node: node.into(),
-        transaction_data: data.into(),
-        nonce: s.nonce,
-        hash: s.hash,
-        time_taken: 0.001,
-        start_time: "2025-02-13 19:16:07.000000".into(),
-        end_time: "2025-02-13 19:16:07.001000".into(),
-        difficulty: 1,
-        race: pow_core::chain::RaceMode::Lab,
-        difficulty_bits: None,
-        target_time_us: None,
-    }
-}
 
 fn ctl(etcd: &EtcdCluster, args: &[&str]) {
     let out = etcd.etcdctl(0, args);

@@ -7,6 +7,8 @@
 //! ```
 #![cfg(feature = "etcd")]
 
+#[path = "util/claims.rs"]
+mod claims;
 #[path = "util/netns.rs"]
 mod netns;
 
@@ -15,6 +17,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use claims::claim;
 use netns::{root_or_skip, EtcdCluster, Net};
 use node_server::clock::Start;
 use node_server::etcd::{EtcdOptions, Store};
@@ -22,7 +25,6 @@ use node_server::ledger::Ledger;
 use node_server::race::file::FileArbiter;
 use node_server::race::Arbiter;
 use pow_core::chain::NewEntry as Claim;
-use pow_core::Difficulty;
 use tokio::runtime::Runtime;
 
 /// Claims one after the other, for the latency of an uncontended claim.
@@ -33,25 +35,6 @@ const RACES: usize = 2000;
 const IN_FLIGHT: usize = 64;
 
 type Decide = Arc<dyn Fn(Claim) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
-
-fn claim(node: &str, data: &str) -> Claim {
-    let s = pow_core::search::solve(data.as_bytes(), Difficulty::from_zero_bytes(1).unwrap())
-        .solution
-        .unwrap();
-    Claim {
-        node: node.into(),
-        transaction_data: data.into(),
-        nonce: s.nonce,
-        hash: s.hash,
-        time_taken: 0.001,
-        start_time: "2025-02-13 19:16:07.000000".into(),
-        end_time: "2025-02-13 19:16:07.001000".into(),
-        difficulty: 1,
-        race: pow_core::chain::RaceMode::Lab,
-        difficulty_bits: None,
-        target_time_us: None,
-    }
-}
 
 fn store_decider(store: Store) -> Decide {
     Arc::new(move |c| {

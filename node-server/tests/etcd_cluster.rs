@@ -3,6 +3,8 @@
 //! Needs root (CI runs as root); says SKIPPED otherwise.
 #![cfg(feature = "etcd")]
 
+#[path = "util/claims.rs"]
+mod claims;
 #[path = "util/netns.rs"]
 mod netns;
 
@@ -10,34 +12,16 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::time::{Duration, Instant};
 
+use claims::claim;
 use netns::{root_or_skip, EtcdCluster, Net};
 use node_server::etcd::Decided as Decision;
 use node_server::etcd::{EtcdOptions, Store, CLAIM_DEADLINE, REQUEST_TIMEOUT};
 use pow_core::chain::NewEntry as Claim;
 use pow_core::chain::{verify_chain, Entry};
-use pow_core::{Difficulty, Hash32};
+use pow_core::Hash32;
 use tokio::runtime::Runtime;
 
 const PATIENCE: Duration = Duration::from_secs(60);
-
-fn claim(node: &str, data: &str) -> Claim {
-    let s = pow_core::search::solve(data.as_bytes(), Difficulty::from_zero_bytes(1).unwrap())
-        .solution
-        .unwrap();
-    Claim {
-        node: node.into(),
-        transaction_data: data.into(),
-        nonce: s.nonce,
-        hash: s.hash,
-        time_taken: 0.001,
-        start_time: "2025-02-13 19:16:07.000000".into(),
-        end_time: "2025-02-13 19:16:07.001000".into(),
-        difficulty: 1,
-        race: pow_core::chain::RaceMode::Lab,
-        difficulty_bits: None,
-        target_time_us: None,
-    }
-}
 
 /// Runs `fut` on the host's runtime (its worker threads live in the host's namespace).
 fn on<T: Send + 'static>(rt: &Runtime, fut: impl Future<Output = T> + Send + 'static) -> T {

@@ -3,18 +3,21 @@
 //! names held by leases, the entry stream through restarts and compaction, relay.
 #![cfg(feature = "etcd")]
 
+#[path = "util/claims.rs"]
+mod claims;
 #[path = "util/netns.rs"]
 mod netns;
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+use claims::{claim, claim_at, claim_with};
 use netns::EtcdCluster;
 use node_server::etcd::Decided as Decision;
 use node_server::etcd::{Announced, EtcdError, EtcdOptions, NodeInfo, Store};
 use pow_core::chain::NewEntry as Claim;
 use pow_core::chain::{verify_chain, Entry};
-use pow_core::{Difficulty, Hash32};
+use pow_core::Hash32;
 
 /// How long a test waits for something the cluster promises to do eventually.
 const PATIENCE: Duration = Duration::from_secs(30);
@@ -29,32 +32,6 @@ async fn connect(etcd: &EtcdCluster, prefix: &str) -> Store {
     Store::connect(options(etcd, prefix))
         .await
         .unwrap_or_else(|e| panic!("connect: {e}"))
-}
-
-/// A real proof of work for `data` at difficulty 1 (about 256 hashes), claimed by `node`
-/// with the given end time (the start is a millisecond before).
-fn claim_at(node: &str, data: &str, end_second: u32) -> Claim {
-    let d = Difficulty::from_zero_bytes(1).unwrap();
-    let s = pow_core::search::solve(data.as_bytes(), d)
-        .solution
-        .unwrap();
-    Claim {
-        node: node.into(),
-        transaction_data: data.into(),
-        nonce: s.nonce,
-        hash: s.hash,
-        time_taken: 0.001,
-        start_time: format!("2025-02-13 19:16:{end_second:02}.000000"),
-        end_time: format!("2025-02-13 19:16:{end_second:02}.001000"),
-        difficulty: 1,
-        race: pow_core::chain::RaceMode::Lab,
-        difficulty_bits: None,
-        target_time_us: None,
-    }
-}
-
-fn claim(node: &str, data: &str) -> Claim {
-    claim_at(node, data, 7)
 }
 
 /// Every entry under the store's prefix, by pages.
@@ -660,25 +637,7 @@ async fn the_store_compacts_etcds_history_but_never_the_entries() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_retargeted_claim_for_a_place_another_race_took_is_refused_and_the_chain_holds() {
     const TARGET_US: u64 = 1_000_000;
-    let at = |node: &str, data: &str, bits: u32| {
-        let d = Difficulty::from_zero_bits(u64::from(bits)).unwrap();
-        let s = pow_core::search::solve(data.as_bytes(), d)
-            .solution
-            .unwrap();
-        Claim {
-            node: node.into(),
-            transaction_data: data.into(),
-            nonce: s.nonce,
-            hash: s.hash,
-            time_taken: 0.001,
-            start_time: "2025-02-13 19:16:07.000000".into(),
-            end_time: "2025-02-13 19:16:07.001000".into(),
-            difficulty: bits / 8,
-            race: pow_core::chain::RaceMode::Lab,
-            difficulty_bits: Some(bits),
-            target_time_us: Some(TARGET_US),
-        }
-    };
+    let at = |node: &str, data: &str, bits: u32| claim_with(node, data, bits, 7, Some(TARGET_US));
     // What the chain asks of its next entry, by pow-core's rules (the independent answer).
     let next_bits = |entries: &[Entry]| {
         let mut check = pow_core::chain::ChainCheck::new();
