@@ -26,8 +26,8 @@ use pow_core::chain::{Entry, NewEntry};
 use pow_core::Hash32;
 use tokio::runtime::Handle;
 
-use super::{Arbiter, BoxFuture, Claim, ClusterNode, DecideError, Decision, Finish, Submitted};
-use crate::clock::{mono_ns, Stamp};
+use super::{Arbiter, BoxFuture, Claim, ClusterNode, DecideError, Decision, Submitted};
+use crate::clock::Stamp;
 use crate::etcd::{Decided, EtcdError, Store, ENTRY_PAGE};
 use crate::ledger::lock::Wait;
 use crate::ledger::Ledger;
@@ -216,13 +216,8 @@ fn unavailable(e: EtcdError) -> DecideError {
 impl Arbiter for EtcdArbiter {
     fn submit(&self, claim: Claim) -> Result<Submitted, DecideError> {
         // Stamped now: etcd's order decides, the stamp is this node's own measurement.
-        let end_mono = mono_ns();
-        let (end, time_taken) = claim.start.end_at(end_mono);
-        let finish = Finish {
-            end,
-            time_taken,
-            mono_ns: end_mono,
-        };
+        let finish = claim.finish_now();
+        let (end, time_taken, end_mono) = (finish.end, finish.time_taken, finish.mono_ns);
         let tx = claim.tx_id();
         let me = (claim.node.clone(), claim.nonce, claim.start.wall.text());
         let new = NewEntry {

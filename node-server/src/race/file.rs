@@ -37,8 +37,8 @@ use pow_core::Hash32;
 use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
 
-use super::{Arbiter, BoxFuture, Claim, DecideError, Decision, Finish, Submitted};
-use crate::clock::{mono_ns, Stamp};
+use super::{Arbiter, BoxFuture, Claim, DecideError, Decision, Submitted};
+use crate::clock::Stamp;
 use crate::ledger::lock::{FileLock, Wait};
 use crate::ledger::{Ledger, LedgerError};
 use crate::limits::{LEDGER_WAIT, MAX_COMMIT_GROUP};
@@ -393,13 +393,8 @@ impl Arbiter for FileArbiter {
                 decided: false,
             })?;
         // The finish is stamped under the lock: decisions follow the order of these stamps.
-        let end_mono = mono_ns();
-        let (end, time_taken) = claim.start.end_at(end_mono);
-        let finish = Finish {
-            end,
-            time_taken,
-            mono_ns: end_mono,
-        };
+        let finish = claim.finish_now();
+        let (end, time_taken, end_mono) = (finish.end, finish.time_taken, finish.mono_ns);
         log.sync(&shared.ledger)?;
         let margin_to = |winner_mono: u64| Some(end_mono.saturating_sub(winner_mono) as f64 / 1e9);
         let waiting = if let Some(d) = log.decided.get(&tx) {

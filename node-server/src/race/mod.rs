@@ -62,6 +62,17 @@ impl Claim {
     pub fn tx_id(&self) -> Hash32 {
         Hash32::digest(self.transaction_data.as_bytes())
     }
+
+    /// The claim's end, stamped now on the host's monotonic clock.
+    pub fn finish_now(&self) -> Finish {
+        let mono_ns = crate::clock::mono_ns();
+        let (end, time_taken) = self.start.end_at(mono_ns);
+        Finish {
+            end,
+            time_taken,
+            mono_ns,
+        }
+    }
 }
 
 /// When a claim finished, as the arbiter stamped it: the node's end, on both clocks.
