@@ -2,15 +2,15 @@
 //! made with `openssl` for the test), against a real etcd on loopback.
 #![cfg(feature = "etcd")]
 
-#[path = "util/claims.rs"]
-mod claims;
+#[path = "util/etcd.rs"]
+mod etcd_util;
 #[path = "util/netns.rs"]
 mod netns;
 
 use std::path::Path;
 use std::process::Command;
 
-use claims::claim;
+use etcd_util::claim;
 use netns::EtcdCluster;
 use node_server::etcd::Decided as Decision;
 use node_server::etcd::{EtcdError, EtcdOptions, Store, TlsFiles};

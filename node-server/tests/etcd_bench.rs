@@ -7,8 +7,8 @@
 //! ```
 #![cfg(feature = "etcd")]
 
-#[path = "util/claims.rs"]
-mod claims;
+#[path = "util/etcd.rs"]
+mod etcd_util;
 #[path = "util/netns.rs"]
 mod netns;
 
@@ -17,7 +17,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use claims::claim;
+use etcd_util::claim;
 use netns::{root_or_skip, EtcdCluster, Net};
 use node_server::clock::Start;
 use node_server::etcd::{EtcdOptions, Store};

@@ -3,8 +3,8 @@
 //! Needs root (CI runs as root); says SKIPPED otherwise.
 #![cfg(feature = "etcd")]
 
-#[path = "util/claims.rs"]
-mod claims;
+#[path = "util/etcd.rs"]
+mod etcd_util;
 #[path = "util/netns.rs"]
 mod netns;
 
@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::time::{Duration, Instant};
 
-use claims::claim;
+use etcd_util::{all_entries, claim};
 use netns::{root_or_skip, EtcdCluster, Net};
 use node_server::etcd::Decided as Decision;
 use node_server::etcd::{EtcdOptions, Store, CLAIM_DEADLINE, REQUEST_TIMEOUT};
@@ -26,18 +26,6 @@ const PATIENCE: Duration = Duration::from_secs(60);
 /// Runs `fut` on the host's runtime (its worker threads live in the host's namespace).
 fn on<T: Send + 'static>(rt: &Runtime, fut: impl Future<Output = T> + Send + 'static) -> T {
     rt.block_on(rt.spawn(fut)).expect("the task ran")
-}
-
-/// Every entry, read through `store`.
-async fn all_entries(store: Store) -> Vec<Entry> {
-    let mut out: Vec<Entry> = Vec::new();
-    loop {
-        let (page, _) = store.entries(out.len() as u64, 512).await.unwrap();
-        if page.is_empty() {
-            return out;
-        }
-        out.extend(page);
-    }
 }
 
 /// Each host claims every transaction of `txs` (as its own node) at once; the decisions by
@@ -201,7 +189,10 @@ fn a_host_cut_off_decides_nothing_forks_nothing_and_converges_after_heal() {
 
     // Every host reads the same chain: no fork, every decision in it once.
     let chains: Vec<Vec<Entry>> = (0..3)
-        .map(|h| on(&rts[h], all_entries(stores[h].clone())))
+        .map(|h| {
+            let store = stores[h].clone();
+            on(&rts[h], async move { all_entries(&store).await })
+        })
         .collect();
     assert_eq!(chains[0].len(), 40 + 30 + 4);
     verify_chain(&chains[0]).unwrap();

@@ -15,7 +15,7 @@ mod netns;
 mod util;
 
 use std::collections::{HashMap, HashSet};
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -342,21 +342,10 @@ fn send_to(addr: SocketAddr, line: &str) -> Option<Value> {
 }
 
 fn http_get(addr: SocketAddr, path: &str) -> (u16, Value) {
-    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).unwrap();
-    s.set_read_timeout(Some(PATIENCE)).unwrap();
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut text = Vec::new();
-    s.read_to_end(&mut text).unwrap();
-    let text = String::from_utf8(text).expect("UTF-8 response");
-    let status = text[9..12].parse().unwrap();
-    let body = text.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    let (status, body) = util::http_get_at(addr, path);
     (
         status,
-        serde_json::from_str(body).unwrap_or_else(|e| panic!("{path}: {body:?}: {e}")),
+        serde_json::from_str(&body).unwrap_or_else(|e| panic!("{path}: {body:?}: {e}")),
     )
 }
 

@@ -3,15 +3,15 @@
 //! names held by leases, the entry stream through restarts and compaction, relay.
 #![cfg(feature = "etcd")]
 
-#[path = "util/claims.rs"]
-mod claims;
+#[path = "util/etcd.rs"]
+mod etcd_util;
 #[path = "util/netns.rs"]
 mod netns;
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use claims::{claim, claim_at, claim_with};
+use etcd_util::{all_entries, claim, claim_at, claim_with};
 use netns::EtcdCluster;
 use node_server::etcd::Decided as Decision;
 use node_server::etcd::{Announced, EtcdError, EtcdOptions, NodeInfo, Store};
@@ -32,18 +32,6 @@ async fn connect(etcd: &EtcdCluster, prefix: &str) -> Store {
     Store::connect(options(etcd, prefix))
         .await
         .unwrap_or_else(|e| panic!("connect: {e}"))
-}
-
-/// Every entry under the store's prefix, by pages.
-async fn all_entries(store: &Store) -> Vec<Entry> {
-    let mut out: Vec<Entry> = Vec::new();
-    loop {
-        let (page, _) = store.entries(out.len() as u64, 512).await.unwrap();
-        if page.is_empty() {
-            return out;
-        }
-        out.extend(page);
-    }
 }
 
 fn entry_of(d: &Decision) -> &Entry {

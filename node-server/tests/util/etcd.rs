@@ -1,9 +1,11 @@
-//! Claims for the etcd store tests: a real proof of work, fixed times.
+//! For the etcd store tests: claims (a real proof of work, fixed times) and reading every
+//! entry back.
 //!
-//! Use from a test file with `#[path = "util/claims.rs"] mod claims;`.
+//! Use from a test file with `#[path = "util/etcd.rs"] mod etcd_util;`.
 #![allow(dead_code)]
 
-use pow_core::chain::{NewEntry as Claim, RaceMode};
+use node_server::etcd::Store;
+use pow_core::chain::{Entry, NewEntry as Claim, RaceMode};
 use pow_core::Difficulty;
 
 /// A real proof of work for `data` at `bits` zero bits, claimed by `node`, ending at second
@@ -42,4 +44,16 @@ pub fn claim_at(node: &str, data: &str, end_second: u32) -> Claim {
 /// A difficulty-1 claim with the usual times.
 pub fn claim(node: &str, data: &str) -> Claim {
     claim_at(node, data, 7)
+}
+
+/// Every entry under the store's prefix, by pages.
+pub async fn all_entries(store: &Store) -> Vec<Entry> {
+    let mut out: Vec<Entry> = Vec::new();
+    loop {
+        let (page, _) = store.entries(out.len() as u64, 512).await.unwrap();
+        if page.is_empty() {
+            return out;
+        }
+        out.extend(page);
+    }
 }
