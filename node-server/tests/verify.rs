@@ -155,6 +155,20 @@ fn a_ledger_started_over_verifies_and_the_old_wins_are_named_not_held_against_it
     }
     std::fs::remove_file(d.join("ledger.json")).unwrap();
     race(&server.ports, "new 0");
+    // The attempts log is written a moment after the replies: wait for the new win in it
+    // before the node is killed (a kill -9 loses what its writer had not written yet).
+    let log = d.join("ledger.attempts.jsonl");
+    let deadline = std::time::Instant::now() + util::PATIENCE;
+    while !std::fs::read_to_string(&log).is_ok_and(|t| {
+        t.lines()
+            .any(|l| l.contains("\"new 0\"") && l.contains("\"won\""))
+    }) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the new win never reached {log:?}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
     drop(server);
     assert_eq!(read_ledger(&d.join("ledger.json")).len(), 1);
     let (code, text) = verify(d, "ledger.json", &[]);
