@@ -149,10 +149,11 @@ pub async fn run(options: Options, shutdown: CancellationToken) -> anyhow::Resul
         }
     };
     let attempts_path = attempts::path_for(ledger.path());
-    let attempts: Arc<dyn Sink> = Arc::new(
+    let attempts_log = Arc::new(
         AttemptsLog::open(&attempts_path)
             .with_context(|| format!("cannot open {}", attempts_path.display()))?,
     );
+    let attempts: Arc<dyn Sink> = attempts_log.clone();
     let width = options
         .nodes
         .iter()
@@ -221,6 +222,12 @@ pub async fn run(options: Options, shutdown: CancellationToken) -> anyhow::Resul
     };
     if tokio::time::timeout(SHUTDOWN_GRACE, drained).await.is_err() {
         tracing::warn!("some connections or races were still open at shutdown");
+    }
+    // Every attempt of the races that ended is in the log before the process exits (bounded:
+    // a log on a disk that hangs does not hold the exit forever).
+    let flushed = tokio::task::spawn_blocking(move || attempts_log.flush());
+    if tokio::time::timeout(SHUTDOWN_GRACE, flushed).await.is_err() {
+        tracing::warn!("the attempts log was not flushed at shutdown");
     }
     Ok(())
 }
