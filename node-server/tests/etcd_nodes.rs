@@ -37,12 +37,14 @@ const LIBFAKETIME: &str = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1";
 
 /// Three hosts, an etcd member on each, and a node per host (`Node1` on `h1`, …).
 struct Bed {
-    net: Net,
+    nodes: Vec<Option<Server>>,
     etcd: EtcdCluster,
     dir: tempfile::TempDir,
-    nodes: Vec<Option<Server>>,
     /// Which etcd members run (for reading etcd's head).
     members_up: [bool; 3],
+    /// Dropped last (fields drop in this order): the nodes and members first, then the
+    /// hosts, and only then may the next test build its bed.
+    net: Net,
 }
 
 impl Bed {

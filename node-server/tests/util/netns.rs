@@ -241,7 +241,15 @@ pub struct Net {
     bridge: String,
     /// The hosts, `h1` first.
     pub hosts: Vec<Host>,
+    /// Held while this bed exists: one multi-host bed at a time per test binary. Several
+    /// beds at once (three etcd members and three nodes each) starve each other on a 2-core
+    /// machine until etcd's elections and requests time out, which is not what the tests
+    /// are about. Released after the bed is removed (fields drop after `Drop::drop`).
+    _one_at_a_time: std::sync::MutexGuard<'static, ()>,
 }
+
+/// See [`Net`]'s `_one_at_a_time`.
+static ONE_BED: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 impl Net {
     /// `count` hosts `h1..hN`, each in its own namespace with address `10.213.S.N`, all on
@@ -257,6 +265,8 @@ impl Net {
         let mut net = Net {
             bridge: bridge.clone(),
             hosts: Vec::new(),
+            // A test that panicked while holding it poisoned it; its bed is gone all the same.
+            _one_at_a_time: ONE_BED.lock().unwrap_or_else(|e| e.into_inner()),
         };
         // From here on, Drop removes whatever was made, also if a step below fails.
         ip(&["link", "add", &bridge, "type", "bridge"]);
