@@ -38,9 +38,7 @@ impl Stamp {
 
     /// Parses the ledger's layout (UTC).
     pub fn parse(s: &str) -> Option<Self> {
-        chrono::NaiveDateTime::parse_from_str(s, TIME_FORMAT)
-            .ok()
-            .map(|n| Self(n.and_utc()))
+        pow_core::chain::parse_timestamp(s).map(|n| Self(n.and_utc()))
     }
 }
 

@@ -111,9 +111,14 @@ pub fn routes(node: Arc<Node>, origins: Arc<Origins>, shutdown: CancellationToke
 
     let ledger = warp::path!("ledger")
         .and(read)
-        .and(warp::query::<LedgerQuery>())
+        .and(warp::query::<Vec<(String, String)>>())
         .and(with_node.clone())
-        .map(|q: LedgerQuery, node: Arc<Node>| ledger_reply(&node, q));
+        .map(
+            |q: Vec<(String, String)>, node: Arc<Node>| match LedgerQuery::parse(&q) {
+                Ok(q) => ledger_reply(&node, q),
+                Err(why) => error(&node, StatusCode::BAD_REQUEST, ErrorCode::BadRequest, why),
+            },
+        );
 
     let cluster = warp::path!("cluster")
         .and(read)
@@ -373,11 +378,35 @@ async fn rejection(node: Arc<Node>, r: Rejection) -> Result<Box<dyn Reply>, Infa
 }
 
 /// `GET /ledger`'s query: both or neither.
-#[derive(Debug, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Default)]
 struct LedgerQuery {
     from: Option<u64>,
     limit: Option<u64>,
+}
+
+impl LedgerQuery {
+    /// The query's pairs, or what is wrong with which parameter.
+    fn parse(pairs: &[(String, String)]) -> Result<Self, String> {
+        let mut q = LedgerQuery::default();
+        for (name, value) in pairs {
+            let slot = match name.as_str() {
+                "from" => &mut q.from,
+                "limit" => &mut q.limit,
+                _ => {
+                    return Err(format!(
+                        "unknown parameter {name:?}: /ledger takes from and limit"
+                    ))
+                }
+            };
+            if slot.is_some() {
+                return Err(format!("{name} is given twice"));
+            }
+            *slot = Some(value.parse().map_err(|_| {
+                format!("{name} must be a whole number (0 or more), not {value:?}")
+            })?);
+        }
+        Ok(q)
+    }
 }
 
 /// `GET /ledger`: the whole ledger, streamed in constant memory; with `from` and `limit`, a

@@ -116,3 +116,20 @@ pub const RELAYED_REPLIES: usize = 1024;
 /// that has not raced it, is still mined (and lost), so every node's time can be compared; an
 /// older one is answered `recorded`.
 pub const LATE_COPY_WINDOW: u64 = 1024;
+
+/// The longest node name, in bytes (the same rule in one process, several, or on etcd).
+pub const MAX_NODE_NAME_BYTES: usize = 64;
+
+/// The hardest difficulty a node mines or `mine` searches, in zero bits (8 bytes): a search
+/// tries at most 2^64 nonces, which are not expected to hold a hash with more zero bits.
+/// (`verify` still checks any difficulty a SHA-256 digest can have.)
+pub const MAX_MINING_BITS: u32 = 64;
+
+/// The longest `--target-time`: a race a day.
+pub const MAX_TARGET_TIME: Duration = Duration::from_secs(24 * 3600);
+
+/// The longest `submit --stagger` between two nodes of one race.
+pub const MAX_STAGGER: Duration = Duration::from_secs(60);
+
+/// The lowest `submit --rate`: one race in 1,000 s.
+pub const MIN_BATCH_RATE: f64 = 0.001;

@@ -21,6 +21,8 @@ use pow_core::engine::Kernel;
 use pow_core::search::parallel::MAX_THREADS;
 use pow_core::Difficulty;
 
+use node_server::limits::{MAX_MINING_BITS, MAX_STAGGER, MAX_TARGET_TIME, MIN_BATCH_RATE};
+
 /// Proof-of-work nodes racing for one ledger. With no command, runs `serve` with its
 /// defaults: Node1..Node3 on 127.0.0.1:5000-5002, difficulty 2, ledger ./ledger.json.
 #[derive(Parser)]
@@ -195,8 +197,9 @@ struct ServeArgs {
 
 #[derive(Args)]
 struct NodeArgs {
-    /// The node's name, as it appears in the ledger.
-    #[arg(long)]
+    /// The node's name, as it appears in the ledger (1 to 64 bytes; no '/', '=', ',', spaces
+    /// or control characters).
+    #[arg(long, value_parser = parse_node_name)]
     name: String,
     /// Address and port to listen on.
     #[arg(long)]
@@ -232,7 +235,7 @@ struct SubmitArgs {
     /// With `--count`: send each race to the nodes this far apart (e.g. `1ms`), in a random
     /// order, as the lab's `tee` into three `nc`s starts them one after another: shows what
     /// arrival order does to a race.
-    #[arg(long, value_name = "DURATION", requires = "count", value_parser = humantime::parse_duration)]
+    #[arg(long, value_name = "DURATION", requires = "count", value_parser = parse_stagger)]
     stagger: Option<std::time::Duration>,
     /// The nodes, comma-separated.
     #[arg(
@@ -327,21 +330,44 @@ fn advertised_host(ip: IpAddr, needed: bool) -> anyhow::Result<String> {
     })
 }
 
+fn parse_node_name(s: &str) -> Result<String, String> {
+    node_server::settings::check_node_name(s).map(|()| s.to_owned())
+}
+
+/// A difficulty a search can be expected to meet: at most [`MAX_MINING_BITS`].
+fn mining_difficulty(bits: Option<u64>, bytes: u64) -> anyhow::Result<Difficulty> {
+    let (d, given) = match bits {
+        Some(b) => (Difficulty::from_zero_bits(b)?, format!("--bits {b}")),
+        None => (
+            Difficulty::from_zero_bytes(bytes)?,
+            format!("--difficulty {bytes}"),
+        ),
+    };
+    anyhow::ensure!(
+        d.zero_bits() <= MAX_MINING_BITS,
+        "{given}: at most {} bytes ({MAX_MINING_BITS} bits) can be mined: a search tries at \
+         most 2^64 nonces, which are not expected to hold a hash with more zero bits",
+        MAX_MINING_BITS / 8
+    );
+    Ok(d)
+}
+
 /// Checks the settings every node shares.
 fn check_common(c: &mut Common) -> anyhow::Result<()> {
-    match c.bits {
-        Some(b) => {
-            Difficulty::from_zero_bits(u64::from(b))?;
-            c.difficulty = b / 8;
-        }
-        None => {
-            Difficulty::from_zero_bytes(u64::from(c.difficulty))?;
-        }
+    mining_difficulty(c.bits.map(u64::from), u64::from(c.difficulty))?;
+    if let Some(b) = c.bits {
+        c.difficulty = b / 8;
     }
     if let Some(t) = c.target_time {
         anyhow::ensure!(
             t.as_micros() >= 1,
             "--target-time must be at least a microsecond"
+        );
+        anyhow::ensure!(
+            t <= MAX_TARGET_TIME,
+            "--target-time {}: at most {}",
+            humantime::format_duration(t),
+            humantime::format_duration(MAX_TARGET_TIME)
         );
         anyhow::ensure!(
             c.bits.unwrap_or(c.difficulty * 8) >= 1,
@@ -355,6 +381,19 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let mut c = args.common;
     check_common(&mut c)?;
     anyhow::ensure!(args.nodes >= 1, "--nodes must be at least 1");
+    anyhow::ensure!(
+        args.base_port != 0 || args.nodes == 1,
+        "--base-port 0 (any free port) works for one node only; give the first of {} free \
+         ports",
+        args.nodes
+    );
+    anyhow::ensure!(
+        usize::from(args.base_port) + args.nodes - 1 <= usize::from(u16::MAX),
+        "--base-port {} --nodes {}: the ports would run past {}",
+        args.base_port,
+        args.nodes,
+        u16::MAX
+    );
     let kernel = kernel(c.kernel.as_deref())?;
     let configs = app::node_configs(
         args.nodes,
@@ -372,7 +411,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let mut nodes = Vec::new();
     let mut advertised = Vec::new();
     for (i, config) in configs.into_iter().enumerate() {
-        let port = u16::try_from(usize::from(args.base_port) + i).context("port out of range")?;
+        let port = u16::try_from(usize::from(args.base_port) + i).expect("checked above");
         let host = match &args.advertise_host {
             Some(h) => h.clone(),
             None => advertised_host(args.bind, !c.etcd.etcd.is_empty())?,
@@ -439,11 +478,26 @@ async fn node(args: NodeArgs) -> anyhow::Result<ExitCode> {
 fn parse_rate(s: &str) -> Result<f64, String> {
     let n = s.trim().trim_end_matches("/s").trim();
     match n.parse::<f64>() {
-        Ok(r) if r.is_finite() && r > 0.0 => Ok(r),
+        Ok(r) if r.is_finite() && r >= MIN_BATCH_RATE => Ok(r),
+        Ok(r) if r.is_finite() && r > 0.0 => {
+            Err(format!("{s:?}: at least {MIN_BATCH_RATE} races per second"))
+        }
         _ => Err(format!(
             "{s:?} is not a rate (races per second, e.g. 5 or 0.5/s)"
         )),
     }
+}
+
+/// `1ms`: a stagger, at most [`MAX_STAGGER`].
+fn parse_stagger(s: &str) -> Result<std::time::Duration, String> {
+    let d = humantime::parse_duration(s).map_err(|e| format!("{s:?}: {e}"))?;
+    if d > MAX_STAGGER {
+        return Err(format!(
+            "{s:?}: at most {}",
+            humantime::format_duration(MAX_STAGGER)
+        ));
+    }
+    Ok(d)
 }
 
 async fn submit_batch(args: &SubmitArgs, count: u64) -> anyhow::Result<ExitCode> {
@@ -535,10 +589,7 @@ async fn submit(args: SubmitArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn mine(args: MineArgs) -> anyhow::Result<ExitCode> {
-    let difficulty = match args.bits {
-        Some(bits) => Difficulty::from_zero_bits(bits)?,
-        None => Difficulty::from_zero_bytes(args.difficulty)?,
-    };
+    let difficulty = mining_difficulty(args.bits, args.difficulty)?;
     let threads = args.threads.unwrap_or_else(all_cores);
     let m = commands::mine(
         &args.data,

@@ -5,6 +5,27 @@
 use std::fmt;
 use std::str::FromStr;
 
+use crate::limits::MAX_NODE_NAME_BYTES;
+
+/// The rule for a node's name, wherever the node runs: 1 to [`MAX_NODE_NAME_BYTES`] bytes, no
+/// `/` (it names etcd keys), `=` or `,` (the per-node options' syntax), spaces or control
+/// characters (a name is printed at the start of the node's terminal lines).
+pub fn check_node_name(name: &str) -> Result<(), String> {
+    let ok = !name.is_empty()
+        && name.len() <= MAX_NODE_NAME_BYTES
+        && !name
+            .chars()
+            .any(|c| matches!(c, '/' | '=' | ',') || c.is_control() || c.is_whitespace());
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "node name {name:?}: 1 to {MAX_NODE_NAME_BYTES} bytes, no '/', '=', ',', spaces or \
+             control characters"
+        ))
+    }
+}
+
 /// A value for every node, or values for named nodes.
 #[derive(Clone, Debug, PartialEq)]
 pub struct PerNode<T> {
@@ -57,11 +78,15 @@ where
         for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
             match part.split_once('=') {
                 Some((name, value)) => {
+                    let name = name.trim();
+                    if out.by_name.iter().any(|(n, _)| n == name) {
+                        return Err(format!("{name} is named twice"));
+                    }
                     let v = value
                         .trim()
                         .parse()
                         .map_err(|e| format!("{name}={value}: {e}"))?;
-                    out.by_name.push((name.trim().to_owned(), v));
+                    out.by_name.push((name.to_owned(), v));
                 }
                 None if out.all.is_none() => {
                     out.all = Some(part.parse().map_err(|e: T::Err| e.to_string())?)
@@ -151,6 +176,28 @@ mod tests {
         let nodes = ["Node1".to_owned(), "Node2".to_owned()];
         let p: PerNode<usize> = "Node3=1".parse().unwrap();
         assert!(p.check_names("--threads-per-node", &nodes).is_err());
+        let twice = "Node1=1, Node1 =2".parse::<PerNode<usize>>().unwrap_err();
+        assert_eq!(twice, "Node1 is named twice");
+    }
+
+    #[test]
+    fn one_rule_for_node_names() {
+        for ok in ["Node1", "miner-7", "Nœud", &"n".repeat(MAX_NODE_NAME_BYTES)] {
+            assert_eq!(check_node_name(ok), Ok(()), "{ok}");
+        }
+        let long = "n".repeat(MAX_NODE_NAME_BYTES + 1);
+        for bad in [
+            "",
+            "a/b",
+            "a b",
+            "a\nNode2 won",
+            "a\u{1b}[31m",
+            "a=b",
+            "a,b",
+            &long,
+        ] {
+            assert!(check_node_name(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

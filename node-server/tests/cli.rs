@@ -122,3 +122,83 @@ fn an_error_says_its_cause_once() {
     );
     assert!(err.starts_with("node-server: "), "{err}");
 }
+
+/// Options that cannot mean what they say are refused before anything starts, each naming what
+/// is wrong: a value that would wrap, a node named twice, an unsolvable difficulty, a name the
+/// etcd mode would refuse (or that forges console lines), ports past 65535.
+#[test]
+fn options_that_cannot_hold_are_refused_naming_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let listen = format!("127.0.0.1:{}", free_ports(1)[0]);
+    let node = |extra: &[&str]| {
+        let mut args = vec!["node", "--listen", &listen];
+        if !extra.contains(&"--name") {
+            args.extend(["--name", "N"]);
+        }
+        args.extend(extra);
+        args.into_iter().map(str::to_owned).collect::<Vec<_>>()
+    };
+    let long_name = "n".repeat(65);
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (node(&["--target-time", "1000000000d"]), "--target-time"),
+        (node(&["--target-time", "25h"]), "at most 1day"),
+        (node(&["--bits", "256"]), "at most 8 bytes (64 bits)"),
+        (node(&["--bits", "65"]), "--bits 65"),
+        (node(&["--difficulty", "9"]), "--difficulty 9"),
+        (node(&["--name", ""]), "node name"),
+        (node(&["--name", "a/b"]), "node name"),
+        (node(&["--name", &long_name]), "1 to 64 bytes"),
+        (node(&["--name", "N\nNode2 won"]), "control characters"),
+        (
+            ["serve", "--hashrate", "Node1=1M,Node1=2M"]
+                .map(str::to_owned)
+                .into(),
+            "Node1 is named twice",
+        ),
+        (
+            ["serve", "--race", "Node1=lottery,Node1=lab"]
+                .map(str::to_owned)
+                .into(),
+            "Node1 is named twice",
+        ),
+        (
+            ["serve", "--base-port", "0", "--nodes", "2"]
+                .map(str::to_owned)
+                .into(),
+            "--base-port 0",
+        ),
+        (
+            ["serve", "--base-port", "65535", "--nodes", "2"]
+                .map(str::to_owned)
+                .into(),
+            "past 65535",
+        ),
+        (
+            ["mine", "x", "--bits", "256"].map(str::to_owned).into(),
+            "at most 8 bytes (64 bits)",
+        ),
+        (
+            ["submit", "x", "--count", "2", "--stagger", "100000000000d"]
+                .map(str::to_owned)
+                .into(),
+            "--stagger",
+        ),
+        (
+            ["submit", "x", "--count", "2", "--rate", "1e-300"]
+                .map(str::to_owned)
+                .into(),
+            "at least 0.001 races per second",
+        ),
+    ];
+    for (args, says) in cases {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = run(dir.path(), &args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        assert!(stderr(&out).contains(says), "{args:?}: {}", stderr(&out));
+    }
+    // Nothing started, nothing written.
+    assert!(!dir.path().join("ledger.json").exists());
+    // The bounds themselves are taken.
+    let out = run(dir.path(), &["mine", "x", "--bits", "0", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}

@@ -194,6 +194,44 @@ fn status_ledger_and_post_tx_speak_json() {
         "/ledger is ledger.json"
     );
 
+    // A page, and queries that say what is wrong with which parameter.
+    let (code, body) = http(
+        p,
+        "GET /ledger?from=1&limit=5 HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
+    );
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(serde_json::from_str::<Value>(&body).unwrap()[0]["index"], 1);
+    for (query, says) in [
+        (
+            "from=x&limit=5",
+            r#"from must be a whole number (0 or more), not "x""#,
+        ),
+        (
+            "from=0&limit=-1",
+            r#"limit must be a whole number (0 or more), not "-1""#,
+        ),
+        ("from=0&limit=5&limit=6", "limit is given twice"),
+        (
+            "from=0&size=5",
+            r#"unknown parameter "size": /ledger takes from and limit"#,
+        ),
+        ("from=0", "use /ledger, or /ledger?from=N&limit=M"),
+    ] {
+        let (code, body) = http(
+            p,
+            &format!(
+                "GET /ledger?{query} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+            ),
+        );
+        assert_eq!(code, 400, "{query}: {body}");
+        let reply: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(reply["code"], "bad_request", "{query}: {body}");
+        assert!(
+            reply["error"].as_str().unwrap().contains(says),
+            "{query}: {body}"
+        );
+    }
+
     // Metrics count what the event stream saw: two races at this node, each with a search.
     let (code, body) = http(
         p,

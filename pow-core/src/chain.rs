@@ -295,28 +295,29 @@ impl Entry {
     }
 }
 
-/// Whether `s` has the layout `YYYY-MM-DD HH:MM:SS.ffffff` with plausible field values.
-pub fn is_timestamp(s: &str) -> bool {
-    let b = s.as_bytes();
-    if b.len() != 26 {
-        return false;
+/// Parses a timestamp in the ledger's layout, `YYYY-MM-DD HH:MM:SS.ffffff` (UTC): the one
+/// parser of `start_time` and `end_time` for the nodes, `verify` and the page. Every field has
+/// its fixed width (so the text sorts as the instants do) and the date must exist
+/// (`2025-02-31` does not).
+pub fn parse_timestamp(s: &str) -> Option<chrono::NaiveDateTime> {
+    let shape_ok = s.len() == 26
+        && s.bytes().enumerate().all(|(i, c)| match i {
+            4 | 7 => c == b'-',
+            10 => c == b' ',
+            13 | 16 => c == b':',
+            19 => c == b'.',
+            _ => c.is_ascii_digit(),
+        });
+    if !shape_ok {
+        return None;
     }
-    let shape_ok = b.iter().enumerate().all(|(i, &c)| match i {
-        4 | 7 => c == b'-',
-        10 => c == b' ',
-        13 | 16 => c == b':',
-        19 => c == b'.',
-        _ => c.is_ascii_digit(),
-    });
-    let num = |r: core::ops::Range<usize>| -> u32 {
-        b[r].iter().fold(0, |n, &c| n * 10 + u32::from(c - b'0'))
-    };
-    shape_ok
-        && (1..=12).contains(&num(5..7))
-        && (1..=31).contains(&num(8..10))
-        && num(11..13) < 24
-        && num(14..16) < 60
-        && num(17..19) < 61
+    chrono::NaiveDateTime::parse_from_str(s, TIME_FORMAT).ok()
+}
+
+/// Whether `s` is a timestamp in the ledger's layout that names a real instant
+/// ([`parse_timestamp`]).
+pub fn is_timestamp(s: &str) -> bool {
+    parse_timestamp(s).is_some()
 }
 
 /// Why one entry does not hold.
@@ -777,5 +778,19 @@ mod tests {
         assert!(!is_timestamp("2025-02-13 19:16:07"));
         assert!(!is_timestamp("2025-13-13 19:16:07.019815"));
         assert!(!is_timestamp("2025-02-13T19:16:07.019815"));
+        // Dates that do not exist, and fields out of range.
+        for s in [
+            "2025-02-31 10:00:00.000000",
+            "2025-02-29 10:00:00.000000",
+            "2025-04-31 10:00:00.000000",
+            "2025-00-10 10:00:00.000000",
+            "2025-01-00 10:00:00.000000",
+            "2025-01-10 24:00:00.000000",
+            "2025-01-10 10:60:00.000000",
+            "2025-01-10 10:00:61.000000",
+        ] {
+            assert!(!is_timestamp(s), "{s}");
+        }
+        assert!(is_timestamp("2024-02-29 23:59:59.999999"));
     }
 }

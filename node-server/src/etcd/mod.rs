@@ -136,8 +136,7 @@ pub const NODE_LEASE_TTL_SECS: i64 = 5;
 pub const NODE_KEEPALIVE_EVERY: Duration =
     Duration::from_millis(NODE_LEASE_TTL_SECS as u64 * 1000 / 3);
 
-/// The longest node name, in bytes.
-pub const MAX_NODE_NAME_BYTES: usize = 64;
+pub use crate::limits::MAX_NODE_NAME_BYTES;
 
 /// The longest node address, in bytes.
 pub const MAX_NODE_ADDR_BYTES: usize = 256;

@@ -9,8 +9,8 @@ use tokio::time::Instant;
 
 use super::store::{bounded, retrying, Store};
 use super::{
-    EtcdError, MAX_NODE_ADDR_BYTES, MAX_NODE_NAME_BYTES, NODE_KEEPALIVE_EVERY, NODE_LEASE_TTL_SECS,
-    REQUEST_TIMEOUT, RETRY_BACKOFF_MAX,
+    EtcdError, MAX_NODE_ADDR_BYTES, NODE_KEEPALIVE_EVERY, NODE_LEASE_TTL_SECS, REQUEST_TIMEOUT,
+    RETRY_BACKOFF_MAX,
 };
 
 /// A live node, as registered.
@@ -27,19 +27,7 @@ pub struct NodeInfo {
 
 impl NodeInfo {
     fn check(&self) -> Result<(), EtcdError> {
-        let name_ok = !self.name.is_empty()
-            && self.name.len() <= MAX_NODE_NAME_BYTES
-            && !self.name.contains('/')
-            && !self
-                .name
-                .chars()
-                .any(|c| c.is_control() || c.is_whitespace());
-        if !name_ok {
-            return Err(EtcdError::Config(format!(
-                "node name {:?}: 1 to {MAX_NODE_NAME_BYTES} bytes, no '/', spaces or control characters",
-                self.name
-            )));
-        }
+        crate::settings::check_node_name(&self.name).map_err(EtcdError::Config)?;
         if self.addr.len() > MAX_NODE_ADDR_BYTES || self.addr.chars().any(char::is_control) {
             return Err(EtcdError::Config(format!(
                 "node address {:?}: at most {MAX_NODE_ADDR_BYTES} bytes, no control characters",
