@@ -51,6 +51,13 @@ const CAPS: [f64; 5] = [1e6, 4e6, 10e6, 50e6, 100e6];
 /// Races at the lab's difficulty run under each cap (their time is set by the cap).
 const CAPPED_RACES: usize = 40;
 
+/// The caps of the abort-latency measurement (`None`: uncapped), in hashes per second.
+const ABORT_CAPS: [Option<f64>; 3] = [None, Some(30e6), Some(1e6)];
+
+/// How long a search runs before the abort-latency measurement stops it: a few chunks past its
+/// start, so it is in its steady rhythm (hashing, or pacing under a cap).
+const ABORT_AFTER: Duration = Duration::from_millis(3);
+
 /// The lab's loop, run by `python3 -c` over `argv[1]` nonces; prints the seconds it took.
 /// Difficulty 8 so it never stops early.
 const PYTHON_LOOP: &str = "import hashlib, sys, time
@@ -92,9 +99,21 @@ pub struct BenchArgs {
     /// 0 skips it.
     #[arg(long, default_value_t = 0.25)]
     pub layout_seconds: f64,
+    /// Searches stopped per abort-latency measurement (3 caps × 1 and 2 threads); 0 skips it.
+    #[arg(long, default_value_t = 200)]
+    pub aborts: usize,
     /// Print one JSON object with the same figures instead of the table.
     #[arg(long)]
     pub json: bool,
+}
+
+/// How fast a search stops once its race is decided elsewhere (`--on-loss abort`).
+#[derive(Debug, Clone)]
+struct AbortLatency {
+    threads: usize,
+    cap: Option<f64>,
+    /// The cancel flag raised to the search's outcome delivered, seconds.
+    stop: Spread,
 }
 
 /// Median and 99th percentile.
@@ -285,6 +304,15 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         }
     }
 
+    let mut aborts = Vec::new();
+    if args.aborts > 0 {
+        for threads in 1..=cores.min(2) {
+            for cap in ABORT_CAPS {
+                aborts.push(abort_latency(solve_kernel, threads, cap, args.aborts)?);
+            }
+        }
+    }
+
     if args.json {
         let report = json!({
             "cores": cores,
@@ -349,6 +377,15 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
                         "median": round2(100.0 * c.race_ratio),
                         "all": round2(100.0 * c.race_all),
                     })),
+                })).collect::<Vec<_>>(),
+            },
+            "abort_latency": {
+                "kernel": solve_kernel.name(),
+                "searches": args.aborts,
+                "runs": aborts.iter().map(|a| json!({
+                    "threads": a.threads,
+                    "cap_mhs": a.cap.map(|c| round2(c / 1e6)),
+                    "stop_us": a.stop.json(1e6),
                 })).collect::<Vec<_>>(),
             },
         });
@@ -501,7 +538,75 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
             }
         }
     }
+    if !aborts.is_empty() {
+        println!();
+        println!(
+            "abort latency: kernel {}, {} searches each stopped {} ms in; a race decided in this \
+             process raises its losers' flags as it is decided, so this is decision -> loser \
+             stopped",
+            solve_kernel.name(),
+            args.aborts,
+            ABORT_AFTER.as_millis()
+        );
+        println!(
+            "{:<9}{:>12}{:>14}{:>12}",
+            "threads", "cap (MH/s)", "median (µs)", "p99 (µs)"
+        );
+        for a in &aborts {
+            println!(
+                "{:<9}{:>12}{:>14.1}{:>12.1}",
+                a.threads,
+                a.cap
+                    .map_or("none".to_owned(), |c| format!("{:.1}", c / 1e6)),
+                a.stop.median * 1e6,
+                a.stop.p99 * 1e6
+            );
+        }
+    }
     Ok(())
+}
+
+/// Searches that cannot succeed, each stopped [`ABORT_AFTER`] in: the time from the cancel
+/// flag to the outcome, as a node's losing search under `--on-loss abort`.
+fn abort_latency(
+    kernel: Kernel,
+    threads: usize,
+    cap: Option<f64>,
+    n: usize,
+) -> anyhow::Result<AbortLatency> {
+    let pool = Pool::builder(threads, kernel)
+        .name("bench-abort")
+        .hash_rate(cap)
+        .build()?;
+    let never = Arc::new(Prepared::new(
+        BENCH_DATA.as_bytes(),
+        Difficulty::from_zero_bits(UNREACHABLE_BITS).expect("in range"),
+    ));
+    let mut stops = Vec::with_capacity(n);
+    for _ in 0..n {
+        let cancel = Arc::new(AtomicBool::new(false));
+        let (tx, rx) = mpsc::channel();
+        pool.search(
+            Job {
+                prepared: never.clone(),
+                mode: Mode::Smallest,
+                cancel: cancel.clone(),
+            },
+            Box::new(move |_| {
+                let _ = tx.send(Instant::now());
+            }),
+        )?;
+        std::thread::sleep(ABORT_AFTER);
+        let raised = Instant::now();
+        cancel.store(true, Ordering::Release);
+        let stopped = rx.recv().context("the search pool dropped a job")?;
+        stops.push(stopped.saturating_duration_since(raised).as_secs_f64());
+    }
+    Ok(AbortLatency {
+        threads,
+        cap,
+        stop: Spread::of(stops),
+    })
 }
 
 /// Distinct transactions at the lab's difficulty.

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use futures_util::future::{FutureExt, Shared};
-use pow_core::chain::RaceMode;
+use pow_core::chain::{Entry, RaceMode};
 use pow_core::engine::Kernel;
 use pow_core::search::pool::{Job, Mode, Pool};
 use pow_core::{Difficulty, Hash32, Prepared};
@@ -18,12 +18,17 @@ use crate::clock::{mono_ns, Start};
 use crate::events::{EventBus, EventKind, Work};
 use crate::ledger::LedgerError;
 use crate::limits::{
-    LATE_COPY_WINDOW, MAX_CONCURRENT_SEARCHES, MAX_RACES_IN_FLIGHT, RACED_MEMORY, RELAYED_REPLIES,
+    LATE_COPY_WINDOW, LEDGER_WAIT, MAX_CONCURRENT_SEARCHES, MAX_RACES_IN_FLIGHT, RACED_MEMORY,
+    RELAYED_REPLIES,
 };
 use crate::metrics::Metrics;
 use crate::protocol::{ErrorCode, Outcome, Reply};
-use crate::race::{Arbiter, BoxFuture, Claim, DecideError, Decision, Searches};
+use crate::race::{Arbiter, BoxFuture, Claim, DecideError, Decision, Searches, Submitted};
 use crate::recent::Recent;
+
+/// How often a search stopped for a decided race looks for the winner's entry, which another
+/// process may record (this process's own commits wake it at once).
+const RECORDED_POLL: std::time::Duration = std::time::Duration::from_millis(20);
 
 /// What a losing node does once the race is decided.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
@@ -437,7 +442,12 @@ impl Node {
             .map_err(|_| RaceError::ShuttingDown)?;
         if self.config.on_loss == OnLoss::Abort {
             // Decided while this race waited for a searcher: nothing to mine.
-            if let Some(entry) = self.arbiter.recorded(&tx_id).map_err(RaceError::from)? {
+            let entry = if self.searches.is_decided(&tx_id) {
+                self.recorded_soon(&tx_id).await?
+            } else {
+                self.arbiter.recorded(&tx_id).map_err(RaceError::from)?
+            };
+            if let Some(entry) = entry {
                 return Ok(self.recorded_reply(entry));
             }
         }
@@ -490,6 +500,7 @@ impl Node {
             mode,
             cancel: guard.cancel.clone(),
         };
+        let searches = self.searches.clone();
         let on_done = Box::new(move |outcome: pow_core::search::Outcome| {
             let submitted = outcome.solution.map(|s| {
                 arbiter.submit(Claim {
@@ -498,6 +509,11 @@ impl Node {
                     ..claim
                 })
             });
+            // Decided now: the race's other searches in this process stop at once, not after
+            // the commit's disk sync (the win is still answered only once durable).
+            if let Some(Ok(Submitted { first: true, .. })) = &submitted {
+                searches.decided(&tx_id);
+            }
             let stopped_at = mono_ns();
             let _ = done.send((outcome, submitted, stopped_at));
         });
@@ -514,7 +530,7 @@ impl Node {
 
         let (Some(solution), Some(submitted)) = (outcome.solution, submitted) else {
             // Stopped: either the race was decided elsewhere (abort) or the node is stopping.
-            if let Some(entry) = self.arbiter.recorded(&tx_id).map_err(RaceError::from)? {
+            if let Some(entry) = self.recorded_soon(&tx_id).await? {
                 let (end, taken) = start.end_at(stopped_at);
                 self.events.emit(
                     tx,
@@ -624,6 +640,37 @@ impl Node {
             }
         }
         Ok(reply)
+    }
+
+    /// The recorded entry of a race this node's search was stopped for. A race is decided (and
+    /// its losers stopped) before its winner is durable, so the entry may take a commit to
+    /// appear: wait for it up to [`LEDGER_WAIT`]. `None` when the node is stopping.
+    async fn recorded_soon(&self, tx_id: &Hash32) -> Result<Option<Entry>, RaceError> {
+        let deadline = tokio::time::Instant::now() + LEDGER_WAIT;
+        let mut count = self.arbiter.ledger().watch_count();
+        loop {
+            if let Some(entry) = self.arbiter.recorded(tx_id).map_err(RaceError::from)? {
+                return Ok(Some(entry));
+            }
+            if self.searches.is_stopping() {
+                return Ok(None);
+            }
+            // Woken by this process's commits; another process's show at the next look.
+            let look = (tokio::time::Instant::now() + RECORDED_POLL).min(deadline);
+            let _ = tokio::time::timeout_at(look, count.changed()).await;
+            if tokio::time::Instant::now() >= deadline {
+                return Err(RaceError::Unavailable {
+                    why: format!(
+                        "another node's claim was decided first, but {} has not recorded it \
+                         within {} s; if it cannot be recorded, nothing is, and the \
+                         transaction can be sent again",
+                        self.arbiter.ledger().path().display(),
+                        LEDGER_WAIT.as_secs()
+                    ),
+                    decided: true,
+                });
+            }
+        }
     }
 
     /// Reports a race that could not be decided or recorded.

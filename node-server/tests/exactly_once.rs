@@ -579,3 +579,70 @@ fn a_failed_start_leaves_nothing_behind() {
         .collect();
     assert_eq!(left, ["ledger.json"]);
 }
+
+/// Issue 14 §11: under `--on-loss abort`, losing searches went on until the winner's commit was
+/// durable (a disk sync later), so many ran to completion as `lost` instead of `aborted`. The
+/// decision now stops them as it is taken. Made visible by holding the commit lock while the
+/// race is decided: two slow lottery miners (1 MH/s, ~0.26 s for 18 bits) against a fast one
+/// (~2 ms). Stopped only at the commit, nearly every slow loser finishes within the 3 s the lock
+/// is held (each with probability 1 - e^-11); stopped at the decision, one finishes only by
+/// finding its nonce within the same fraction of a millisecond as the winner (~4·10⁻⁴ each).
+/// (A node that had not started its search when the race was decided does not start it: it
+/// answers `recorded`.)
+#[test]
+fn losers_stop_when_the_race_is_decided_not_when_it_is_durable() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let server = Server::serve(
+        d,
+        &[
+            "--race",
+            "lottery",
+            "--bits",
+            "18",
+            "--on-loss",
+            "abort",
+            "--threads-per-node",
+            "1",
+            "--hashrate",
+            "Node2=1M,Node3=1M",
+        ],
+    );
+    const RACES: usize = 4;
+    let mut outcomes: Vec<String> = Vec::new();
+    for i in 0..RACES {
+        let tx = format!("decided while the commit waits {i}");
+        let mut holder = hold_lock(d, "commit.lock", 3);
+        let replies = race(&server.ports, &tx);
+        holder.wait().unwrap();
+        let winners: Vec<&Value> = replies.iter().filter(|r| r["outcome"] == "won").collect();
+        assert_eq!(winners.len(), 1, "{replies:?}");
+        for r in &replies {
+            assert_eq!(r["entry"], winners[0]["entry"], "{r}");
+        }
+        outcomes.extend(replies.iter().filter(|r| r["outcome"] != "won").map(|r| {
+            format!(
+                "{} {} (margin {})",
+                r["node"].as_str().unwrap(),
+                r["outcome"].as_str().unwrap(),
+                r["margin"]
+            )
+        }));
+    }
+    let lost = outcomes.iter().filter(|o| o.contains(" lost ")).count();
+    assert!(
+        outcomes
+            .iter()
+            .all(|o| [" lost ", " aborted ", " recorded "]
+                .iter()
+                .any(|w| o.contains(w))),
+        "{outcomes:?}"
+    );
+    assert!(
+        lost <= 1,
+        "{lost} of {} losers ran to completion after the race was decided: {outcomes:?}",
+        outcomes.len()
+    );
+    assert_eq!(server.ledger().len(), RACES);
+    assert_verifies(d, "ledger.json");
+}

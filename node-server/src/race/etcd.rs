@@ -323,6 +323,7 @@ impl Arbiter for EtcdArbiter {
         };
         Ok(Submitted {
             finish,
+            first: false,
             decision: Box::pin(decision),
         })
     }

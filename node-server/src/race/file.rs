@@ -409,6 +409,7 @@ impl Arbiter for FileArbiter {
             drop(lock);
             return Ok(Submitted {
                 finish,
+                first: false,
                 decision: Box::pin(std::future::ready(Ok(Decision::Lost { entry, margin }))),
             });
         } else {
@@ -472,6 +473,7 @@ impl Arbiter for FileArbiter {
             };
         Ok(Submitted {
             finish,
+            first: won,
             decision: Box::pin(decision),
         })
     }

@@ -29,6 +29,7 @@ use pow_core::Hash32;
 
 use crate::clock::{Stamp, Start};
 use crate::ledger::{Ledger, LedgerError};
+use crate::recent::Recent;
 
 /// A boxed future, for object-safe async trait methods.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -142,6 +143,11 @@ pub enum DecideError {
 pub struct Submitted {
     /// When the claim finished.
     pub finish: Finish,
+    /// Whether the arbiter already knows, as it takes the claim, that the claim is first for
+    /// its transaction (the file arbiter decides then; etcd decides later, so `false`). The
+    /// race's other searches in this process can stop at once (`--on-loss abort`); the win
+    /// itself is answered only once durable, and may still be withdrawn.
+    pub first: bool,
     /// The decision, once durable.
     pub decision: BoxFuture<'static, Result<Decision, DecideError>>,
 }
@@ -187,13 +193,35 @@ pub struct ClusterNode {
     pub since: String,
 }
 
+/// Races decided in this process that [`Searches`] remembers (the most recent), so that a
+/// search started after its race was decided stops at once.
+const DECIDED_MEMORY: usize = 4096;
+
 /// The searches under way in this process, by transaction, so that a decided race can stop
 /// its losers and a shutdown can stop them all.
-#[derive(Default)]
 pub struct Searches {
-    by_tx: Mutex<HashMap<Hash32, Vec<Search>>>,
+    state: Mutex<SearchState>,
     next_id: std::sync::atomic::AtomicU64,
     stopping: AtomicBool,
+}
+
+struct SearchState {
+    by_tx: HashMap<Hash32, Vec<Search>>,
+    /// Races decided here lately: a search for one that starts now is stopped at once.
+    decided: Recent<Hash32, ()>,
+}
+
+impl Default for Searches {
+    fn default() -> Self {
+        Searches {
+            state: Mutex::new(SearchState {
+                by_tx: HashMap::new(),
+                decided: Recent::new(DECIDED_MEMORY),
+            }),
+            next_id: Default::default(),
+            stopping: AtomicBool::new(false),
+        }
+    }
 }
 
 struct Search {
@@ -213,7 +241,7 @@ pub struct SearchGuard<'a> {
 
 impl Drop for SearchGuard<'_> {
     fn drop(&mut self) {
-        let mut map = self.searches.lock();
+        let map = &mut self.searches.lock().by_tx;
         if let Some(list) = map.get_mut(&self.tx_id) {
             list.retain(|s| s.id != self.id);
             if list.is_empty() {
@@ -224,16 +252,20 @@ impl Drop for SearchGuard<'_> {
 }
 
 impl Searches {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Hash32, Vec<Search>>> {
-        self.by_tx.lock().unwrap_or_else(|e| e.into_inner())
+    fn lock(&self) -> std::sync::MutexGuard<'_, SearchState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Registers a search for `tx_id`; `abort_on_loss` lets [`decided`](Self::decided) stop
-    /// it. Its flag is already set if the process is stopping.
+    /// it. Its flag is already set if the process is stopping, or if it aborts on loss and its
+    /// race was decided here already.
     pub fn start(&self, tx_id: Hash32, abort_on_loss: bool) -> SearchGuard<'_> {
-        let cancel = Arc::new(AtomicBool::new(self.stopping.load(Ordering::Acquire)));
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        self.lock().entry(tx_id).or_default().push(Search {
+        let mut state = self.lock();
+        let stopped = self.stopping.load(Ordering::Acquire)
+            || (abort_on_loss && state.decided.contains(&tx_id));
+        let cancel = Arc::new(AtomicBool::new(stopped));
+        state.by_tx.entry(tx_id).or_default().push(Search {
             id,
             abort_on_loss,
             cancel: cancel.clone(),
@@ -246,19 +278,27 @@ impl Searches {
         }
     }
 
-    /// Stops the searches for `tx_id` that abort on loss: its race is decided.
+    /// Stops the searches for `tx_id` that abort on loss, and those that start later: its race
+    /// is decided.
     pub fn decided(&self, tx_id: &Hash32) {
-        if let Some(list) = self.lock().get(tx_id) {
+        let mut state = self.lock();
+        state.decided.insert(*tx_id, ());
+        if let Some(list) = state.by_tx.get(tx_id) {
             for s in list.iter().filter(|s| s.abort_on_loss) {
                 s.cancel.store(true, Ordering::Release);
             }
         }
     }
 
+    /// Whether `tx_id`'s race was decided in this process lately.
+    pub fn is_decided(&self, tx_id: &Hash32) -> bool {
+        self.lock().decided.contains(tx_id)
+    }
+
     /// Stops every search, now and from now on.
     pub fn stop_all(&self) {
         self.stopping.store(true, Ordering::Release);
-        for list in self.lock().values() {
+        for list in self.lock().by_tx.values() {
             for s in list {
                 s.cancel.store(true, Ordering::Release);
             }
@@ -272,6 +312,6 @@ impl Searches {
 
     /// Searches under way.
     pub fn in_flight(&self) -> usize {
-        self.lock().values().map(Vec::len).sum()
+        self.lock().by_tx.values().map(Vec::len).sum()
     }
 }
