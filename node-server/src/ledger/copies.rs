@@ -129,8 +129,11 @@ pub struct Paths {
     pub file: PathBuf,
     /// The directory holding it.
     pub dir: PathBuf,
-    /// `ledger.json.d`: the two copies, the lock files and the claims registry.
+    /// `ledger.json.d`: the two copies and the decision log.
     pub side: PathBuf,
+    /// `ledger.json.lock`, beside the file: every lock on this ledger ([`super::lock`]). It
+    /// is never removed, and is not in `side`, which a user may remove.
+    pub lock: PathBuf,
 }
 
 impl Paths {
@@ -170,10 +173,13 @@ impl Paths {
                 "is a directory, not a ledger file",
             ));
         }
-        let mut side = name;
+        let mut side = name.clone();
         side.push(".d");
+        let mut lock = name;
+        lock.push(".lock");
         Ok(Paths {
             side: dir.join(side),
+            lock: dir.join(lock),
             file,
             dir,
         })
