@@ -52,6 +52,9 @@ const REFRESH_TRIES: usize = 8;
 /// The most entries one page (`GET /ledger?from=&limit=`) may hold.
 pub const MAX_PAGE_ENTRIES: u64 = 10_000;
 
+/// How the reread a [`Writer`] starts with went ([`Ledger::writer_checked`]).
+pub type Reread = Result<(), Arc<LedgerError>>;
+
 /// Why the ledger could not be loaded, read or written.
 #[derive(Debug, thiserror::Error)]
 pub enum LedgerError {
@@ -707,7 +710,7 @@ impl Ledger {
     pub fn writer_checked(
         &self,
         wait: Wait,
-    ) -> Result<Option<(Writer<'_>, Result<(), Arc<LedgerError>>)>, Arc<LedgerError>> {
+    ) -> Result<Option<(Writer<'_>, Reread)>, Arc<LedgerError>> {
         let in_process = match wait {
             Wait::Forever => self.writing.lock().unwrap_or_else(|e| e.into_inner()),
             // Another thread of this process may hold it through a long commit.
