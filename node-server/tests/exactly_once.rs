@@ -727,6 +727,8 @@ fn deleting_the_side_directory_during_a_burst_splits_no_lock_and_no_answer() {
         .map(|(i, &p)| Server::node(&d, &format!("Node{}", i + 1), p, &["--difficulty", "1"]))
         .collect();
     let stop = Arc::new(AtomicBool::new(false));
+    // Readers on one process: every read of the ledger is whole and it never shrinks.
+    let watchers = readers(ports[0], &d.join("ledger.json"), &stop);
     let deleter = {
         let (stop, side) = (stop.clone(), d.join("ledger.json.d"));
         std::thread::spawn(move || {
@@ -757,6 +759,9 @@ fn deleting_the_side_directory_during_a_burst_splits_no_lock_and_no_answer() {
     }
     stop.store(true, Ordering::Relaxed);
     let deleted = deleter.join().unwrap();
+    let seen: Vec<Seen> = watchers.into_iter().map(|h| h.join().unwrap()).collect();
+    let problems: Vec<&String> = seen.iter().flat_map(|s| &s.problems).collect();
+    assert!(problems.is_empty(), "readers saw: {problems:?}");
     // Let answered-unavailable decisions be recorded before reading the ledger.
     std::thread::sleep(Duration::from_millis(500));
     drop(nodes);
@@ -803,5 +808,14 @@ fn deleting_the_side_directory_during_a_burst_splits_no_lock_and_no_answer() {
         contradictions.join("\n")
     );
     assert!(deleted > 0, "the side directory was never deleted");
+    let mut outcomes: HashMap<String, usize> = HashMap::new();
+    for (_, r) in &replies {
+        let what = r["outcome"].as_str().or(r["code"].as_str()).unwrap_or("?");
+        *outcomes.entry(what.to_owned()).or_default() += 1;
+    }
+    eprintln!(
+        "answers {outcomes:?}; side directory deleted {deleted} times; {} reads",
+        seen.iter().map(|s| s.reads).sum::<usize>()
+    );
     assert_verifies(&d, "ledger.json");
 }

@@ -530,18 +530,17 @@ impl Arbiter for FileArbiter {
         let shared = &self.shared;
         let deadline = Instant::now() + LEDGER_WAIT;
         let tx = claim.tx_id();
-        let mut mended = false;
         let (mut log, lock) = loop {
             let mut log = shared.log();
             let lock = decide_lock(&log.lock_path, deadline)?;
             match log.open() {
                 Ok(_) => break (log, lock),
-                Err(LogError::Damaged(_)) if !mended => {
-                    // Mended under both locks, taken in the recording thread's order.
+                // Mended under both locks, taken in the recording thread's order (again if
+                // someone damages or removes it meanwhile, until the deadline).
+                Err(LogError::Damaged(_)) if Instant::now() < deadline => {
                     drop(lock);
                     drop(log);
                     mend(shared, Wait::Until(deadline))?;
-                    mended = true;
                 }
                 Err(e) => return Err(log.error(e)),
             }
