@@ -429,3 +429,48 @@ fn sigint_and_sigterm_finish_decided_races_and_exit_0() {
         assert_eq!(counts.len(), won, "{sig}: only answered races are recorded");
     }
 }
+
+/// Issue 14 §6: an early entry edited inside the previous version (`ledger.json.d/a` or `b`)
+/// was appended to and published: the next race answered `won` and `verify` failed, then
+/// alternated between valid and invalid. A copy that is not the previous version byte for
+/// byte is never appended to.
+#[test]
+fn a_changed_stale_copy_is_never_published() {
+    use std::os::unix::fs::{FileExt, MetadataExt};
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let server = Server::serve(d, &["--difficulty", "1", "--nodes", "1"]);
+    let port = server.ports[0];
+    // More than a few KiB, so the edit is far from the end.
+    for i in 0..12 {
+        assert_eq!(send(port, &format!("early {i}"))["outcome"], "won");
+    }
+    let current = std::fs::metadata(d.join("ledger.json")).unwrap().ino();
+    let stale = ["a", "b"]
+        .map(|c| d.join("ledger.json.d").join(c))
+        .into_iter()
+        .find(|p| std::fs::metadata(p).map(|m| m.ino()).ok() != Some(current))
+        .expect("a previous version");
+    let text = std::fs::read_to_string(&stale).unwrap();
+    assert!(text.contains("\"early 0\""), "{text}");
+    // In place, same length (as an editor saving over it would, or `sed -i` then a copy back).
+    let edited = text.replacen("\"early 0\"", "\"EARLY 0\"", 1);
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&stale)
+        .unwrap()
+        .write_all_at(edited.as_bytes(), 0)
+        .unwrap();
+    for i in 0..4 {
+        let reply = send(port, &format!("later {i}"));
+        assert_eq!(reply["outcome"], "won", "{reply}");
+        assert_verifies(d, "ledger.json");
+    }
+    drop(server);
+    // A restart loads it (an invalid version published at a crash once stopped the node).
+    let server = Server::serve(d, &["--difficulty", "1", "--nodes", "1"]);
+    assert_eq!(send(server.ports[0], "after a restart")["outcome"], "won");
+    drop(server);
+    assert_eq!(read_ledger(&d.join("ledger.json")).len(), 17);
+    assert_verifies(d, "ledger.json");
+}

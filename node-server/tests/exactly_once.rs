@@ -247,18 +247,37 @@ fn chrono_like_micros(t: &str) -> i64 {
     ((days * 24 + p(11..13)) * 60 + p(14..16)) * 60_000_000 + p(17..19) * 1_000_000 + p(20..26)
 }
 
-/// Holds `lock` (a file in the ledger's side directory) with util-linux's `flock` for `secs`,
-/// as a process stopped while holding it would.
-fn hold_lock(dir: &Path, lock: &str, secs: u64) -> std::process::Child {
-    let path = dir.join("ledger.json.d").join(lock);
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    let child = Command::new("flock")
-        .args(["-x", path.to_str().unwrap(), "sleep", &secs.to_string()])
-        .stdout(Stdio::null())
+/// The byte of `ledger.json.lock` that is the commit lock, and the decision lock's.
+const COMMIT_LOCK: u8 = 0;
+const DECIDE_LOCK: u8 = 1;
+
+/// Holds one of the ledger's locks (`slot`, a byte of `ledger.json.lock`) with a POSIX record
+/// lock taken by python3 for `secs`, as a process stopped while holding it would.
+fn hold_lock(dir: &Path, slot: u8, secs: u64) -> std::process::Child {
+    let path = dir.join("ledger.json.lock");
+    let mut child = Command::new("python3")
+        .args([
+            "-c",
+            "import fcntl, sys, time\n\
+             f = open(sys.argv[1], 'a')\n\
+             fcntl.lockf(f, fcntl.LOCK_EX, 1, int(sys.argv[2]))\n\
+             print('held', flush=True)\n\
+             time.sleep(float(sys.argv[3]))",
+            path.to_str().unwrap(),
+            &slot.to_string(),
+            &secs.to_string(),
+        ])
+        .stdout(Stdio::piped())
         .spawn()
-        .expect("util-linux flock");
-    // Until flock holds it.
-    std::thread::sleep(Duration::from_millis(300));
+        .expect("python3");
+    // Until it holds it.
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    assert_eq!(line.trim(), "held");
     child
 }
 
@@ -274,7 +293,7 @@ fn a_held_ledger_lock_gets_a_clear_error_in_bounded_time_and_loses_nothing() {
 
     // The commit lock held (a stopped process in the middle of a commit): the race is decided,
     // the client is told within the bound that it will be recorded, and it is, once free.
-    let mut holder = hold_lock(d, "commit.lock", 8);
+    let mut holder = hold_lock(d, COMMIT_LOCK, 8);
     let t0 = Instant::now();
     let reply = send(port, "during a held commit lock");
     assert_eq!(reply["code"], "ledger_unavailable", "{reply}");
@@ -309,7 +328,7 @@ fn a_held_ledger_lock_gets_a_clear_error_in_bounded_time_and_loses_nothing() {
 
     // The decision lock held: nothing is decided, the client is told so, and a retry after
     // the lock comes back races and wins.
-    let mut holder = hold_lock(d, "decide.lock", 8);
+    let mut holder = hold_lock(d, DECIDE_LOCK, 8);
     let reply = send(port, "during a held decision lock");
     assert_eq!(reply["code"], "ledger_unavailable", "{reply}");
     assert!(
@@ -612,7 +631,7 @@ fn losers_stop_when_the_race_is_decided_not_when_it_is_durable() {
     let mut outcomes: Vec<String> = Vec::new();
     for i in 0..RACES {
         let tx = format!("decided while the commit waits {i}");
-        let mut holder = hold_lock(d, "commit.lock", 3);
+        let mut holder = hold_lock(d, COMMIT_LOCK, 3);
         let replies = race(&server.ports, &tx);
         holder.wait().unwrap();
         let winners: Vec<&Value> = replies.iter().filter(|r| r["outcome"] == "won").collect();
@@ -645,4 +664,225 @@ fn losers_stop_when_the_race_is_decided_not_when_it_is_durable() {
     );
     assert_eq!(server.ledger().len(), RACES);
     assert_verifies(d, "ledger.json");
+}
+
+/// The transactions of `ledger` (a file), in order.
+fn ledger_txs(path: &Path) -> Vec<String> {
+    read_ledger(path)
+        .iter()
+        .map(|e| e["transaction_data"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// Issue 14 §3: `rm ledger.json` while the nodes run (the lab's way to start over) left
+/// the transactions of the old ledger unrecordable until a restart: the decision log still
+/// listed their decisions, so a claim waited for an entry that would never appear.
+#[test]
+fn a_removed_ledger_is_a_new_chain_for_the_decision_log_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let server = Server::serve(d, &["--difficulty", "1", "--nodes", "1"]);
+    let port = server.ports[0];
+    assert_eq!(send(port, "tx-before")["outcome"], "won");
+    assert_eq!(send(port, "tx-before")["outcome"], "recorded");
+    std::fs::remove_file(d.join("ledger.json")).unwrap();
+    assert_eq!(send(port, "tx-after")["outcome"], "won");
+    let reply = send(port, "tx-before");
+    assert_eq!(reply["outcome"], "won", "{reply}");
+    assert_eq!(
+        ledger_txs(&d.join("ledger.json")),
+        ["tx-after", "tx-before"]
+    );
+    drop(server);
+    assert_verifies(d, "ledger.json");
+}
+
+/// Issue 14 §4: `truncate -s0 ledger.json.d/claims` while the nodes ran made the next claim
+/// refill it with NUL bytes; every race then failed (`claims: bad header`), restart included.
+/// A damaged log whose decisions are all recorded is reset, and the races go on.
+#[test]
+fn a_truncated_decision_log_is_reset_and_races_go_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let claims = d.join("ledger.json.d/claims");
+    let server = Server::serve(d, &["--difficulty", "1", "--nodes", "1"]);
+    let port = server.ports[0];
+    for i in 0..3 {
+        assert_eq!(send(port, &format!("before {i}"))["outcome"], "won");
+    }
+    let status = Command::new("truncate")
+        .args(["-s0", claims.to_str().unwrap()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    for i in 0..3 {
+        let reply = send(port, &format!("after {i}"));
+        assert_eq!(reply["outcome"], "won", "{reply}");
+    }
+    assert!(
+        !std::fs::read(&claims).unwrap().contains(&0),
+        "the log was filled with NUL bytes"
+    );
+    drop(server);
+    // A log cut inside its header (a crash, or a careless hand) after a restart.
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&claims)
+        .unwrap()
+        .set_len(10)
+        .unwrap();
+    let server = Server::serve(d, &["--difficulty", "1", "--nodes", "1"]);
+    let reply = send(server.ports[0], "after a restart");
+    assert_eq!(reply["outcome"], "won", "{reply}");
+    drop(server);
+    assert_eq!(
+        ledger_txs(&d.join("ledger.json")),
+        [
+            "before 0",
+            "before 1",
+            "before 2",
+            "after 0",
+            "after 1",
+            "after 2",
+            "after a restart"
+        ]
+    );
+    assert_verifies(d, "ledger.json");
+}
+
+/// Issue 14 §4: a damaged decision log that holds a decision the ledger lacks is not reset
+/// silently: the client is told which file and what to do.
+#[test]
+fn a_damaged_decision_log_with_unrecorded_decisions_names_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let claims = d.join("ledger.json.d/claims");
+    let server = Server::serve(d, &["--difficulty", "1", "--nodes", "1"]);
+    assert_eq!(send(server.ports[0], "recorded")["outcome"], "won");
+    drop(server);
+    // Its one decision, made another transaction's (never recorded), behind a broken header.
+    let text = std::fs::read_to_string(&claims).unwrap();
+    let record = text.lines().nth(1).expect("one decision").to_owned();
+    let mut v: Value = serde_json::from_str(&record).unwrap();
+    v["tx_id"] = Value::String("ab".repeat(32));
+    let damaged = format!("{{\"generation\":{}\n{v}\n", "9".repeat(40));
+    std::fs::write(&claims, damaged).unwrap();
+    let server = Server::serve(d, &["--difficulty", "1", "--nodes", "1"]);
+    let reply = send(server.ports[0], "another");
+    assert_eq!(reply["code"], "ledger_error", "{reply}");
+    let error = reply["error"].as_str().unwrap();
+    assert!(
+        error.contains("ledger.json.d/claims") && error.contains("remove"),
+        "{reply}"
+    );
+    assert_eq!(ledger_txs(&d.join("ledger.json")), ["recorded"]);
+}
+
+/// Issue 14 §13: `rm -rf ledger.json.d` during a burst with two `serve` processes on one
+/// ledger: the lock files vanished, the processes locked different files, and winners were
+/// told `ledger_error` although their entry was in the ledger. Here four `node` processes
+/// (one node each, so a node's name names its process), the directory deleted every few
+/// milliseconds: one winner per transaction, and no answer contradicts the ledger.
+#[test]
+fn deleting_the_side_directory_during_a_burst_splits_no_lock_and_no_answer() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_owned();
+    let ports = free_ports(4);
+    let nodes: Vec<Server> = ports
+        .iter()
+        .enumerate()
+        .map(|(i, &p)| Server::node(&d, &format!("Node{}", i + 1), p, &["--difficulty", "1"]))
+        .collect();
+    let stop = Arc::new(AtomicBool::new(false));
+    // Readers on one process: every read of the ledger is whole and it never shrinks.
+    let watchers = readers(ports[0], &d.join("ledger.json"), &stop);
+    let deleter = {
+        let (stop, side) = (stop.clone(), d.join("ledger.json.d"));
+        std::thread::spawn(move || {
+            let mut n = 0;
+            while !stop.load(Ordering::Relaxed) {
+                if std::fs::remove_dir_all(&side).is_ok() {
+                    n += 1;
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            n
+        })
+    };
+    const TXS: usize = 300;
+    let mut replies: Vec<(String, Value)> = Vec::new();
+    for round in 0..TXS / 10 {
+        let handles: Vec<_> = (0..10)
+            .map(|i| {
+                let ports = ports.clone();
+                let line = format!("burst {}", round * 10 + i);
+                std::thread::spawn(move || (line.clone(), race(&ports, &line)))
+            })
+            .collect();
+        for h in handles {
+            let (line, rs) = h.join().unwrap();
+            replies.extend(rs.into_iter().map(|r| (line.clone(), r)));
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    let deleted = deleter.join().unwrap();
+    let seen: Vec<Seen> = watchers.into_iter().map(|h| h.join().unwrap()).collect();
+    let problems: Vec<&String> = seen.iter().flat_map(|s| &s.problems).collect();
+    assert!(problems.is_empty(), "readers saw: {problems:?}");
+    // Let answered-unavailable decisions be recorded before reading the ledger.
+    std::thread::sleep(Duration::from_millis(500));
+    drop(nodes);
+    let ledger = read_ledger(&d.join("ledger.json"));
+    let by_tx: HashMap<&str, &Value> = ledger
+        .iter()
+        .map(|e| (e["transaction_data"].as_str().unwrap(), e))
+        .collect();
+    assert_eq!(by_tx.len(), ledger.len(), "a transaction recorded twice");
+    let mut won: HashMap<&str, usize> = HashMap::new();
+    let mut contradictions = Vec::new();
+    for (line, r) in &replies {
+        let recorded = by_tx.get(line.as_str());
+        match (r["outcome"].as_str(), r["code"].as_str()) {
+            (Some("won"), _) => {
+                *won.entry(line).or_default() += 1;
+                if recorded != Some(&&r["entry"]) {
+                    contradictions.push(format!("won but not recorded as shown: {r}"));
+                }
+            }
+            (Some("lost"), _) if recorded != Some(&&r["entry"]) => {
+                contradictions.push(format!("lost to an entry not recorded: {r}"));
+            }
+            (Some("lost"), _) => {}
+            (None, Some("ledger_error" | "withdrawn"))
+                if recorded.is_some_and(|e| e["node"] == r["node"]) =>
+            {
+                contradictions.push(format!("{line}: told nothing was recorded: {r}"));
+            }
+            (None, Some("ledger_error" | "withdrawn" | "ledger_unavailable")) => {}
+            _ => contradictions.push(format!("unexpected reply: {r}")),
+        }
+    }
+    assert!(
+        won.values().all(|&n| n == 1),
+        "two winners: {:?}",
+        won.iter().filter(|(_, &n)| n > 1).collect::<Vec<_>>()
+    );
+    assert!(
+        contradictions.is_empty(),
+        "{} of {} answers contradict the ledger (side directory deleted {deleted} times):\n{}",
+        contradictions.len(),
+        replies.len(),
+        contradictions.join("\n")
+    );
+    assert!(deleted > 0, "the side directory was never deleted");
+    let mut outcomes: HashMap<String, usize> = HashMap::new();
+    for (_, r) in &replies {
+        let what = r["outcome"].as_str().or(r["code"].as_str()).unwrap_or("?");
+        *outcomes.entry(what.to_owned()).or_default() += 1;
+    }
+    eprintln!(
+        "answers {outcomes:?}; side directory deleted {deleted} times; {} reads",
+        seen.iter().map(|s| s.reads).sum::<usize>()
+    );
+    assert_verifies(&d, "ledger.json");
 }

@@ -10,6 +10,14 @@
 //! entries, syncs it, and renames a new link to it over `ledger.json`. Both copies only ever
 //! grow at the end, so the cost is the size of the appended entries, whatever the ledger's size.
 //!
+//! A copy is appended to only if it is still, byte for byte, the version the commit before last
+//! published: each commit notes both copies' identities (device, inode, size, modification and
+//! change times) in `ledger.json.d/copies`, and a copy whose identity differs (edited, replaced,
+//! touched) or whose last [`PREFIX_CHECK`] bytes differ from the current version is not
+//! appended to: the commit writes a fresh copy of the current version instead. Any write to a
+//! file changes its change time, which no user tool can set back, so the check costs a `stat`,
+//! not the ledger's size.
+//!
 //! The previous version may still be open by a reader that began before the last commit. It is
 //! only written under a Linux write lease (`F_SETLEASE`), which the kernel grants only when no
 //! one else has the file open and which makes a later `open` wait until it is released: no
@@ -32,8 +40,52 @@ use super::format::{EMPTY, TAIL};
 pub const LEASE_PATIENCE: Duration = Duration::from_millis(20);
 
 /// Bytes before the body's end compared between the previous version and the current one, to
-/// make sure the previous version is a prefix of the ledger before appending to it.
+/// make sure the previous version is a prefix of the ledger before appending to it (besides
+/// its identity, noted in [`NOTE`]).
 const PREFIX_CHECK: u64 = 4096;
+
+/// The side file where each commit notes both copies' identities.
+const NOTE: &str = "copies";
+
+/// What identifies one state of a copy: device, inode, size, modification and change times
+/// (ns). Any write, truncation, replacement or `touch` changes it.
+type CopyId = [i128; 5];
+
+fn copy_id(meta: &fs::Metadata) -> CopyId {
+    [
+        i128::from(meta.dev()),
+        i128::from(meta.ino()),
+        i128::from(meta.len()),
+        i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec()),
+        i128::from(meta.ctime()) * 1_000_000_000 + i128::from(meta.ctime_nsec()),
+    ]
+}
+
+/// Notes both copies' identities as they are now (after a publish). A failure only costs the
+/// next commit a fresh copy.
+fn write_note(paths: &Paths) {
+    let line = |p: &Path| match fs::metadata(p) {
+        Ok(m) => copy_id(&m).map(|x| x.to_string()).join(" "),
+        Err(_) => "-".to_owned(),
+    };
+    let [a, b] = paths.copies();
+    let text = format!("{}\n{}\n", line(&a), line(&b));
+    if let Err(e) = fs::write(paths.side_file(NOTE), text) {
+        tracing::debug!("noting the ledger's copies: {e}");
+    }
+}
+
+/// The identity the last commit noted for copy `which` (0: `a`, 1: `b`), if any.
+fn noted(paths: &Paths, which: usize) -> Option<CopyId> {
+    let text = fs::read_to_string(paths.side_file(NOTE)).ok()?;
+    let line = text.lines().nth(which)?;
+    let fields: Vec<i128> = line
+        .split(' ')
+        .map(str::parse)
+        .collect::<Result<_, _>>()
+        .ok()?;
+    fields.try_into().ok()
+}
 
 /// Identifies one version of a file: a commit by another process changes it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -77,8 +129,11 @@ pub struct Paths {
     pub file: PathBuf,
     /// The directory holding it.
     pub dir: PathBuf,
-    /// `ledger.json.d`: the two copies, the lock files and the claims registry.
+    /// `ledger.json.d`: the two copies and the decision log.
     pub side: PathBuf,
+    /// `ledger.json.lock`, beside the file: every lock on this ledger ([`super::lock`]). It
+    /// is never removed, and is not in `side`, which a user may remove.
+    pub lock: PathBuf,
 }
 
 impl Paths {
@@ -118,10 +173,13 @@ impl Paths {
                 "is a directory, not a ledger file",
             ));
         }
-        let mut side = name;
+        let mut side = name.clone();
         side.push(".d");
+        let mut lock = name;
+        lock.push(".lock");
         Ok(Paths {
             side: dir.join(side),
+            lock: dir.join(lock),
             file,
             dir,
         })
@@ -174,13 +232,11 @@ pub fn publish(paths: &Paths, v: &Version<'_>) -> io::Result<(FileId, How)> {
             _ => false,
         }
     };
-    let stale = if linked(&copies[0]) {
-        &copies[1]
-    } else {
-        &copies[0]
-    };
+    let which = usize::from(linked(&copies[0]));
+    let stale = &copies[which];
+    let expected = noted(paths, which);
 
-    let (file, how) = match append_in_place(stale, v)? {
+    let (file, how) = match append_in_place(stale, expected, v)? {
         Some(f) => (f, How::InPlace),
         None => (fresh_copy(paths, stale, v)?, How::FreshCopy),
     };
@@ -196,12 +252,18 @@ pub fn publish(paths: &Paths, v: &Version<'_>) -> io::Result<(FileId, How)> {
     fs::hard_link(stale, &link)?;
     fs::rename(&link, &paths.file)?;
     File::open(&paths.dir)?.sync_all()?;
+    write_note(paths);
     Ok((id, how))
 }
 
-/// Appends to `stale` in place if it is a prefix of the current version and can be leased;
-/// the synced file, or `None` to fall back to a fresh copy.
-fn append_in_place(stale: &Path, v: &Version<'_>) -> io::Result<Option<File>> {
+/// Appends to `stale` in place if it is still what the last commit noted (`expected`), is a
+/// prefix of the current version and can be leased; the synced file, or `None` to fall back
+/// to a fresh copy.
+fn append_in_place(
+    stale: &Path,
+    expected: Option<CopyId>,
+    v: &Version<'_>,
+) -> io::Result<Option<File>> {
     let Some(current) = v.current else {
         return Ok(None);
     };
@@ -213,6 +275,11 @@ fn append_in_place(stale: &Path, v: &Version<'_>) -> io::Result<Option<File>> {
     let Some(lease) = Lease::take(&file)? else {
         return Ok(None);
     };
+    // Checked under the lease: nobody else has it open now.
+    if expected != Some(copy_id(&file.metadata()?)) {
+        tracing::debug!("{}: not as the last commit left it", stale.display());
+        return Ok(None);
+    }
     let Some(stale_body) = body_end_of(&file)? else {
         return Ok(None);
     };

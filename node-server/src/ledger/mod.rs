@@ -8,7 +8,7 @@
 //!   so a reader or a crash sees a whole version; the new version is the previous one with the
 //!   new entries appended in place, so a commit costs the size of what it adds.
 //! - **Sharing**: every process using the ledger appends under one OS lock
-//!   (`ledger.json.d/commit.lock`, [`lock`]) and reads only what others appended since it last
+//!   (the commit slot of `ledger.json.lock`, [`lock`]) and reads only what others appended since it last
 //!   looked. Who wins a race is not decided here but by an arbiter ([`crate::race`]), which
 //!   feeds the decided entries to [`Writer::append`].
 //! - **Memory**: the process keeps, per entry, where it starts in the file and a compact index
@@ -33,7 +33,7 @@ use tokio::sync::watch;
 
 pub use copies::{FileId, Paths};
 pub use format::{parse, to_text, FormatError};
-use lock::{FileLock, Wait};
+use lock::{FileLock, Slot, Wait};
 
 /// Recent entries kept in memory (for chaining, lookups and late copies); older ones are read
 /// from the file.
@@ -51,6 +51,9 @@ const REFRESH_TRIES: usize = 8;
 
 /// The most entries one page (`GET /ledger?from=&limit=`) may hold.
 pub const MAX_PAGE_ENTRIES: u64 = 10_000;
+
+/// How the reread a [`Writer`] starts with went ([`Ledger::writer_checked`]).
+pub type Reread = Result<(), Arc<LedgerError>>;
 
 /// Why the ledger could not be loaded, read or written.
 #[derive(Debug, thiserror::Error)]
@@ -694,21 +697,49 @@ impl Ledger {
     /// `wait` says; `Ok(None)` if a polling wait ran out), then reads what other processes
     /// appended.
     pub fn writer(&self, wait: Wait) -> Result<Option<Writer<'_>>, Arc<LedgerError>> {
-        let in_process = self.writing.lock().unwrap_or_else(|e| e.into_inner());
-        let side = &self.paths.side;
-        std::fs::create_dir_all(side).map_err(|e| Arc::new(LedgerError::io(side, e)))?;
-        let lock_path = self.paths.side_file("commit.lock");
-        let Some(lock) = FileLock::acquire(&lock_path, wait)
-            .map_err(|e| Arc::new(LedgerError::io(&lock_path, e)))?
+        match self.writer_checked(wait)? {
+            Some((w, Ok(()))) => Ok(Some(w)),
+            Some((_, Err(e))) => Err(e),
+            None => Ok(None),
+        }
+    }
+
+    /// [`writer`](Self::writer), except that a failed reread of the ledger is returned beside
+    /// a writer that keeps the lock (and appends nothing): the caller can still undo, under
+    /// the lock, what depended on the append.
+    pub fn writer_checked(
+        &self,
+        wait: Wait,
+    ) -> Result<Option<(Writer<'_>, Reread)>, Arc<LedgerError>> {
+        let in_process = match wait {
+            Wait::Forever => self.writing.lock().unwrap_or_else(|e| e.into_inner()),
+            // Another thread of this process may hold it through a long commit.
+            Wait::Until(deadline) => loop {
+                match self.writing.try_lock() {
+                    Ok(g) => break g,
+                    Err(std::sync::TryLockError::Poisoned(e)) => break e.into_inner(),
+                    Err(std::sync::TryLockError::WouldBlock) if Instant::now() < deadline => {
+                        std::thread::sleep(lock::MAX_POLL_SLEEP);
+                    }
+                    Err(std::sync::TryLockError::WouldBlock) => return Ok(None),
+                }
+            },
+        };
+        let lock_path = &self.paths.lock;
+        let Some(lock) = FileLock::acquire(lock_path, Slot::Commit, wait)
+            .map_err(|e| Arc::new(LedgerError::io(lock_path, e)))?
         else {
             return Ok(None);
         };
-        self.refresh()?;
-        Ok(Some(Writer {
-            ledger: self,
-            _in_process: in_process,
-            _lock: lock,
-        }))
+        let fresh = self.refresh();
+        Ok(Some((
+            Writer {
+                ledger: self,
+                _in_process: in_process,
+                _lock: lock,
+            },
+            fresh,
+        )))
     }
 }
 

@@ -1,7 +1,8 @@
 //! The embedded arbiter: one host, one ledger file, any number of node processes.
 //!
 //! **Deciding** happens in a small decision log beside the ledger (`ledger.json.d/claims`),
-//! under an OS lock (`ledger.json.d/decide.lock`) that is held for microseconds: a finished
+//! under an OS lock (the decide slot of `ledger.json.lock`, [`crate::ledger::lock`]) that is
+//! held for microseconds: a finished
 //! search takes the lock, stamps its end on the host's monotonic clock (one clock for every
 //! process), reads what others decided, and, if its transaction is undecided, appends its claim
 //! as the winner. Decisions are therefore made in the order searches finish, in one process or
@@ -21,14 +22,27 @@
 //! answered "unavailable", and is recorded when the lock comes back.
 //!
 //! The log's first line is a fixed-size header `{"generation":G,"committed":C}`; each decision
-//! after it is one JSON line. It is not synced: a decision matters only once recorded in the
-//! ledger, and nothing is answered before that.
+//! after it is one JSON line. Decisions before `committed` are in the ledger; only those after
+//! it are pending. A new ledger (`ledger.json` removed or replaced) is a new chain for the log
+//! too: a recorded decision of the old chain makes no claim wait, the transaction is raced
+//! again.
+//!
+//! **Durability**: a decision is not synced: it matters only once recorded in the ledger, and
+//! nothing is answered before that. What is answered before anything else is synced, a
+//! withdrawal ("nothing was recorded"), is synced first: the log cut back and its new
+//! generation, so a crash cannot bring the withdrawn decisions back to be recorded.
+//!
+//! **Damage**: a log that is missing, shorter than its header or than what was read from it,
+//! or whose header does not parse (a careless `truncate`, a crash) is mended under both locks:
+//! if every decision still readable in it is in the ledger, it is reset (a new generation, so
+//! the claimants of lost pending decisions are told nothing was recorded); otherwise claims
+//! fail with an error naming the file and what to do. A file is never extended with zeros.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::fs::{self, File, OpenOptions};
 use std::io;
 use std::os::unix::fs::{FileExt, MetadataExt};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -39,8 +53,8 @@ use tokio::sync::oneshot;
 
 use super::{Arbiter, BoxFuture, Claim, DecideError, Decision, Submitted};
 use crate::clock::Stamp;
-use crate::ledger::lock::{FileLock, Wait};
-use crate::ledger::{Ledger, LedgerError};
+use crate::ledger::lock::{FileLock, Slot, Wait};
+use crate::ledger::{Ledger, LedgerError, Writer};
 use crate::limits::{LEDGER_WAIT, MAX_COMMIT_GROUP};
 use crate::recent::Recent;
 
@@ -104,6 +118,7 @@ struct Header {
 impl Header {
     fn bytes(&self) -> Vec<u8> {
         let mut line = serde_json::to_vec(self).expect("the header serializes");
+        debug_assert!(line.len() < HEADER_LEN as usize, "the header fits");
         line.resize(HEADER_LEN as usize - 1, b' ');
         line.push(b'\n');
         line
@@ -123,6 +138,15 @@ fn read_header(file: &File) -> io::Result<Option<Header>> {
 
 /// The complete records in `from..` (a torn last line is left out) and where they end.
 fn read_records(file: &File, from: u64) -> io::Result<(Vec<(u64, Record)>, u64)> {
+    read_records_with(file, from, true)
+}
+
+/// [`read_records`] of a damaged log: what is not a record is skipped without a word.
+fn read_records_quietly(file: &File, from: u64) -> io::Result<(Vec<(u64, Record)>, u64)> {
+    read_records_with(file, from, false)
+}
+
+fn read_records_with(file: &File, from: u64, warn: bool) -> io::Result<(Vec<(u64, Record)>, u64)> {
     let len = file.metadata()?.len();
     if len <= from {
         return Ok((Vec::new(), from));
@@ -135,7 +159,10 @@ fn read_records(file: &File, from: u64) -> io::Result<(Vec<(u64, Record)>, u64)>
         let line = &buf[at..at + nl];
         match serde_json::from_slice::<Record>(line) {
             Ok(r) => out.push((from + at as u64, r)),
-            Err(e) => tracing::warn!("decision log: a line that is not a decision is ignored: {e}"),
+            Err(e) if warn => {
+                tracing::warn!("decision log: a line that is not a decision is ignored: {e}")
+            }
+            Err(_) => {}
         }
         at += nl + 1;
     }
@@ -146,6 +173,34 @@ fn read_records(file: &File, from: u64) -> io::Result<(Vec<(u64, Record)>, u64)>
 #[derive(Clone, Debug)]
 struct Decided {
     mono_end_ns: u64,
+    /// Where its record is in the log.
+    at: u64,
+}
+
+/// Why the decision log could not be used.
+enum LogError {
+    /// Reading or writing it failed.
+    Io(io::Error),
+    /// It is missing or damaged, and why: see [`Log::reset`].
+    Damaged(String),
+}
+
+impl From<io::Error> for LogError {
+    fn from(e: io::Error) -> Self {
+        LogError::Io(e)
+    }
+}
+
+/// A generation no process has seen for this log: the time in nanoseconds, and after `old`.
+fn fresh_generation(old: u64) -> u64 {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    if old == u64::MAX {
+        now
+    } else {
+        now.max(old + 1)
+    }
 }
 
 /// This process's view of the decision log.
@@ -156,113 +211,211 @@ struct Log {
     file: Option<File>,
     generation: u64,
     read_to: u64,
+    /// Pending decisions (after the header's `committed`), by transaction.
     decided: HashMap<Hash32, Decided>,
+    /// The same, in log order, to drop them once recorded.
+    pending: VecDeque<(u64, Hash32)>,
     /// Winners' monotonic ends, kept after their decisions leave the log.
     recent: Recent<Hash32, u64>,
 }
 
 impl Log {
-    /// The log file, open; with `create`, created with its header if need be (the caller
-    /// holds the decision lock). `None` if it does not exist and `create` is false.
-    fn file(&mut self, create: bool) -> io::Result<Option<&File>> {
-        let stale = match (&self.file, fs::metadata(&self.path)) {
-            (Some(f), Ok(m)) => {
-                let held = f.metadata()?;
-                held.ino() != m.ino() || held.dev() != m.dev()
-            }
-            _ => true,
+    /// The log file, open, and its header (the caller holds the decision lock, or the commit
+    /// lock, under which the header cannot change). `Damaged` if it is missing, shorter than
+    /// its header or than what this process read from it, or its header is bad: only
+    /// [`reset`](Self::reset) (under both locks) mends that.
+    fn open(&mut self) -> Result<(File, Header), LogError> {
+        let missing = || LogError::Damaged(MISSING.into());
+        let on_disk = match fs::metadata(&self.path) {
+            Ok(m) => m,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(missing()),
+            Err(e) => return Err(e.into()),
         };
-        if stale {
-            if create {
-                fs::create_dir_all(&self.side)?;
+        let same = match &self.file {
+            Some(f) => {
+                let held = f.metadata()?;
+                held.ino() == on_disk.ino() && held.dev() == on_disk.dev()
             }
-            let f = match OpenOptions::new()
-                .read(true)
-                .write(true)
-                .create(create)
-                .truncate(false)
-                .open(&self.path)
-            {
+            None => false,
+        };
+        if !same {
+            let f = match OpenOptions::new().read(true).write(true).open(&self.path) {
                 Ok(f) => f,
-                Err(e) if e.kind() == io::ErrorKind::NotFound && !create => return Ok(None),
-                Err(e) => return Err(e),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(missing()),
+                Err(e) => return Err(e.into()),
             };
-            if create && f.metadata()?.len() < HEADER_LEN {
-                f.set_len(0)?;
-                f.write_all_at(
-                    &Header {
-                        generation: 0,
-                        committed: HEADER_LEN,
-                    }
-                    .bytes(),
-                    0,
-                )?;
-            }
             self.file = Some(f);
             self.generation = u64::MAX; // Reread from the start.
         }
-        Ok(self.file.as_ref())
+        let file = self.file.as_ref().expect("just opened");
+        let len = file.metadata()?.len();
+        let header = match read_header(file) {
+            Ok(Some(h)) => h,
+            Ok(None) => {
+                return Err(LogError::Damaged(format!(
+                    "it is {len} bytes long, shorter than its header"
+                )))
+            }
+            Err(e) if e.kind() == io::ErrorKind::InvalidData => {
+                return Err(LogError::Damaged(e.to_string()))
+            }
+            Err(e) => return Err(e.into()),
+        };
+        if header.committed < HEADER_LEN || header.committed > len {
+            return Err(LogError::Damaged(format!(
+                "its header counts {} bytes as recorded, but it is {len} bytes long",
+                header.committed
+            )));
+        }
+        if header.generation == self.generation && len < self.read_to {
+            return Err(LogError::Damaged(format!(
+                "it is {len} bytes long, shorter than the {} bytes already read from it",
+                self.read_to
+            )));
+        }
+        Ok((file.try_clone()?, header))
     }
 
     fn remember(&mut self, tx: Hash32, mono_end_ns: u64) {
         self.recent.insert(tx, mono_end_ns);
     }
 
+    /// Notes a pending decision whose record is at `at`.
+    fn note(&mut self, tx: Hash32, mono_end_ns: u64, at: u64) {
+        self.remember(tx, mono_end_ns);
+        self.decided.insert(tx, Decided { mono_end_ns, at });
+        self.pending.push_back((at, tx));
+    }
+
     /// Catches up with the log (under the decision lock): a new generation means the log was
     /// emptied after its decisions were recorded (or withdrawn), so the ledger is reread too.
+    /// Decisions recorded meanwhile leave `decided`: a claim for one of them is a late copy
+    /// if the ledger has it, and a new race if the ledger was started over.
     fn sync(&mut self, ledger: &Ledger) -> Result<(), DecideError> {
-        let path = self.path.clone();
-        let io_err = |e| DecideError::Ledger(Arc::new(LedgerError::io(&path, e)));
-        let file = self
-            .file(true)
-            .map_err(|e| DecideError::Ledger(Arc::new(LedgerError::io(&path, e))))?
-            .expect("created");
-        let header = read_header(file).map_err(io_err)?.unwrap_or_default();
-        let file = file.try_clone().map_err(io_err)?;
+        let (file, header) = self.open().map_err(|e| self.error(e))?;
         if header.generation != self.generation {
-            // Decisions before `committed` are in the ledger (or were dropped): only those
-            // after it are pending.
             self.decided.clear();
+            self.pending.clear();
             self.generation = header.generation;
-            self.read_to = header.committed.max(HEADER_LEN);
+            self.read_to = header.committed;
             ledger.refresh().map_err(DecideError::Ledger)?;
         }
-        let (records, end) = read_records(&file, self.read_to).map_err(io_err)?;
-        for (_, r) in records {
-            self.remember(r.tx_id, r.mono_end_ns);
-            self.decided.insert(
-                r.tx_id,
-                Decided {
-                    mono_end_ns: r.mono_end_ns,
-                },
-            );
+        while let Some(&(at, tx)) = self.pending.front() {
+            if at >= header.committed {
+                break;
+            }
+            self.pending.pop_front();
+            if self.decided.get(&tx).is_some_and(|d| d.at == at) {
+                self.decided.remove(&tx);
+            }
+        }
+        let (records, end) = read_records(&file, self.read_to).map_err(|e| self.error(e.into()))?;
+        for (at, r) in records {
+            if at >= header.committed {
+                self.note(r.tx_id, r.mono_end_ns, at);
+            } else {
+                self.remember(r.tx_id, r.mono_end_ns);
+            }
         }
         self.read_to = end;
         Ok(())
     }
 
     /// Appends a decision (under the decision lock, after [`sync`](Self::sync)). A torn line
-    /// left by a process that died while appending is cut off first.
-    fn append(&mut self, r: &Record) -> io::Result<()> {
+    /// left by a process that died while appending is cut off first; a file shorter than what
+    /// was read is damaged, and never extended.
+    fn append(&mut self, r: &Record) -> Result<(), LogError> {
         let at = self.read_to;
-        let file = self.file(true)?.expect("created");
-        if file.metadata()?.len() != at {
+        let file = self.file.as_ref().expect("synced");
+        let len = file.metadata()?.len();
+        if len < at {
+            return Err(LogError::Damaged(format!(
+                "it is {len} bytes long, shorter than the {at} bytes already read from it"
+            )));
+        }
+        if len > at {
             file.set_len(at)?;
         }
         let mut line = serde_json::to_vec(r).expect("records serialize");
         line.push(b'\n');
         file.write_all_at(&line, at)?;
         self.read_to = at + line.len() as u64;
-        self.remember(r.tx_id, r.mono_end_ns);
-        self.decided.insert(
-            r.tx_id,
-            Decided {
-                mono_end_ns: r.mono_end_ns,
-            },
-        );
+        self.note(r.tx_id, r.mono_end_ns, at);
         Ok(())
     }
+
+    /// Mends a missing or damaged log (the caller holds the commit lock, as `writer`, and
+    /// the decision lock): if every decision still readable in it is in the ledger, it is
+    /// started anew with a fresh generation (synced); otherwise nothing is touched and the
+    /// error says what to do. Returns the new generation.
+    fn reset(&mut self, writer: &Writer<'_>, why: &str) -> Result<u64, Arc<LedgerError>> {
+        let path = self.path.clone();
+        let io = |e| Arc::new(LedgerError::io(&path, e));
+        let readable = match File::open(&self.path) {
+            Ok(f) => read_records_quietly(&f, 0).map_err(io)?.0,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => return Err(io(e)),
+        };
+        let unrecorded: Vec<&Record> = readable
+            .iter()
+            .map(|(_, r)| r)
+            .filter(|r| writer.lookup(&r.tx_id).is_none())
+            .collect();
+        if let Some(first) = unrecorded.first() {
+            return Err(io(io::Error::other(format!(
+                "the decision log is damaged ({why}) and holds {} decided race(s) the ledger \
+                 lacks (the first: {:?}), none of them answered: stop every node using this \
+                 ledger, then remove {} (send those transactions again)",
+                unrecorded.len(),
+                first.transaction_data,
+                self.path.display()
+            ))));
+        }
+        fs::create_dir_all(&self.side).map_err(io)?;
+        let f = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&self.path)
+            .map_err(io)?;
+        let generation = fresh_generation(self.generation);
+        f.set_len(0).map_err(io)?;
+        f.write_all_at(
+            &Header {
+                generation,
+                committed: HEADER_LEN,
+            }
+            .bytes(),
+            0,
+        )
+        .map_err(io)?;
+        f.sync_data().map_err(io)?;
+        if why != MISSING || self.file.is_some() {
+            tracing::warn!(
+                "{}: {why}; every decision in it is recorded: started anew",
+                self.path.display()
+            );
+        }
+        self.file = Some(f);
+        self.generation = u64::MAX; // Reread from the start.
+        Ok(generation)
+    }
+
+    /// The claimant's error for a log that could not be used.
+    fn error(&self, e: LogError) -> DecideError {
+        let e = match e {
+            LogError::Io(e) => e,
+            LogError::Damaged(why) => {
+                io::Error::other(format!("the decision log is damaged: {why}"))
+            }
+        };
+        DecideError::Ledger(Arc::new(LedgerError::io(&self.path, e)))
+    }
 }
+
+/// Why a log that was never created needs creating.
+const MISSING: &str = "it is missing";
 
 /// A claimant waiting for its transaction to be recorded.
 struct Waiter {
@@ -334,12 +487,13 @@ impl FileArbiter {
         let shared = Arc::new(Shared {
             log: Mutex::new(Log {
                 path: side.join("claims"),
-                lock_path: side.join("decide.lock"),
+                lock_path: ledger.paths().lock.clone(),
                 side,
                 file: None,
                 generation: u64::MAX,
                 read_to: HEADER_LEN,
                 decided: HashMap::new(),
+                pending: VecDeque::new(),
                 recent: Recent::new(RECENT_WINNERS),
             }),
             ledger,
@@ -376,22 +530,21 @@ impl Arbiter for FileArbiter {
         let shared = &self.shared;
         let deadline = Instant::now() + LEDGER_WAIT;
         let tx = claim.tx_id();
-        let mut log = shared.log();
-        let lock_path = log.lock_path.clone();
-        if let Err(e) = fs::create_dir_all(&log.side) {
-            return Err(DecideError::Ledger(Arc::new(LedgerError::io(&log.side, e))));
-        }
-        let lock = FileLock::acquire(&lock_path, Wait::Until(deadline))
-            .map_err(|e| DecideError::Ledger(Arc::new(LedgerError::io(&lock_path, e))))?
-            .ok_or_else(|| DecideError::Unavailable {
-                why: format!(
-                    "the ledger's decision lock ({}) was held by another process for more than \
-                     {} s (is it stopped?); nothing was recorded",
-                    lock_path.display(),
-                    LEDGER_WAIT.as_secs()
-                ),
-                decided: false,
-            })?;
+        let (mut log, lock) = loop {
+            let mut log = shared.log();
+            let lock = decide_lock(&log.lock_path, deadline)?;
+            match log.open() {
+                Ok(_) => break (log, lock),
+                // Mended under both locks, taken in the recording thread's order (again if
+                // someone damages or removes it meanwhile, until the deadline).
+                Err(LogError::Damaged(_)) if Instant::now() < deadline => {
+                    drop(lock);
+                    drop(log);
+                    mend(shared, Wait::Until(deadline))?;
+                }
+                Err(e) => return Err(log.error(e)),
+            }
+        };
         // The finish is stamped under the lock: decisions follow the order of these stamps.
         let finish = claim.finish_now();
         let (end, time_taken, end_mono) = (finish.end, finish.time_taken, finish.mono_ns);
@@ -429,8 +582,9 @@ impl Arbiter for FileArbiter {
                 mono_end_ns: end_mono,
                 pid: std::process::id(),
             };
-            log.append(&record)
-                .map_err(|e| DecideError::Ledger(Arc::new(LedgerError::io(&log.path, e))))?;
+            if let Err(e) = log.append(&record) {
+                return Err(log.error(e));
+            }
             None
         };
         let generation = log.generation;
@@ -536,108 +690,223 @@ fn record_loop(shared: &Shared) {
     }
 }
 
-/// The outcome of one recording round: the log's generation after it, or why it failed.
-type Round = Result<u64, Arc<LedgerError>>;
+/// Takes the decision lock, polling until `deadline`; a clear error if it stays held.
+fn decide_lock(lock_path: &Path, deadline: Instant) -> Result<FileLock, DecideError> {
+    FileLock::acquire(lock_path, Slot::Decide, Wait::Until(deadline))
+        .map_err(|e| DecideError::Ledger(Arc::new(LedgerError::io(lock_path, e))))?
+        .ok_or_else(|| DecideError::Unavailable {
+            why: format!(
+                "the ledger's decision lock ({}) was held by another process for more than {} s \
+                 (is it stopped?); nothing was recorded",
+                lock_path.display(),
+                LEDGER_WAIT.as_secs()
+            ),
+            decided: false,
+        })
+}
+
+/// Mends a missing or damaged decision log for a claimant: takes the commit lock and the
+/// decision lock (in the recording thread's order), and resets the log if it still needs it
+/// ([`Log::reset`]).
+fn mend(shared: &Shared, wait: Wait) -> Result<(), DecideError> {
+    let unavailable = || DecideError::Unavailable {
+        why: format!(
+            "the decision log needs mending, and the ledger's commit lock was held by another \
+             process for more than {} s (is it stopped?); nothing was recorded",
+            LEDGER_WAIT.as_secs()
+        ),
+        decided: false,
+    };
+    let Some((writer, fresh)) = shared
+        .ledger
+        .writer_checked(wait)
+        .map_err(DecideError::Ledger)?
+    else {
+        return Err(unavailable());
+    };
+    fresh.map_err(DecideError::Ledger)?;
+    let deadline = match wait {
+        Wait::Until(d) => d,
+        Wait::Forever => Instant::now() + LEDGER_WAIT,
+    };
+    let mut log = shared.log();
+    let _lock = decide_lock(&log.lock_path, deadline)?;
+    match log.open() {
+        Ok(_) => Ok(()), // Mended by another process meanwhile.
+        Err(LogError::Damaged(why)) => log
+            .reset(&writer, &why)
+            .map(|_| ())
+            .map_err(DecideError::Ledger),
+        Err(e) => Err(log.error(e)),
+    }
+}
+
+/// The outcome of one recording round.
+enum Round {
+    /// Pending decisions were recorded (perhaps none); the log's generation after the round.
+    Recorded(u64),
+    /// The ledger could not be written: every pending decision was withdrawn (the log cut
+    /// back, synced), so their claimants are told nothing was recorded.
+    Withdrawn(Arc<LedgerError>),
+    /// The round could not look (the lock or the log failed): nothing changed, the claimants
+    /// keep waiting.
+    Failed(Arc<LedgerError>),
+}
 
 /// Records every pending decision under the commit lock.
 fn record_round(shared: &Shared) -> Round {
     let ledger = &shared.ledger;
-    let mut writer = ledger
-        .writer(Wait::Forever)?
-        .expect("a blocking wait always gets the lock");
-    let (file, log_path, lock_path) = {
+    let (mut writer, fresh) = match ledger.writer_checked(Wait::Forever) {
+        Ok(Some(w)) => w,
+        Ok(None) => unreachable!("a blocking wait always gets the lock"),
+        Err(e) => return Round::Failed(e),
+    };
+    let (opened, log_path, lock_path) = {
         let mut log = shared.log();
-        let path = log.path.clone();
-        let file = log
-            .file(false)
-            .and_then(|f| f.map(File::try_clone).transpose())
-            .map_err(|e| Arc::new(LedgerError::io(&path, e)))?;
-        let Some(file) = file else {
-            // No decision was ever logged: nothing to record.
-            return Ok(log.generation);
-        };
-        (file, path, log.lock_path.clone())
+        (log.open(), log.path.clone(), log.lock_path.clone())
     };
     let io = |e| Arc::new(LedgerError::io(&log_path, e));
-    let header = read_header(&file).map_err(io)?.unwrap_or_default();
-    let (mut records, mut records_end) =
-        read_records(&file, header.committed.max(HEADER_LEN)).map_err(io)?;
+    let (file, header) = match opened {
+        Ok(x) => x,
+        Err(LogError::Damaged(_)) => {
+            // Claimants are waiting, so the log existed: it was damaged or removed since.
+            let mended = fresh.map_err(DecideError::Ledger).and_then(|()| {
+                let mut log = shared.log();
+                let _lock = decide_lock(&lock_path, Instant::now() + LEDGER_WAIT)?;
+                match log.open() {
+                    Ok((_, h)) => Ok(h.generation),
+                    Err(LogError::Damaged(why)) => {
+                        log.reset(&writer, &why).map_err(DecideError::Ledger)
+                    }
+                    Err(e) => Err(log.error(e)),
+                }
+            });
+            return match mended {
+                Ok(generation) => Round::Recorded(generation),
+                Err(DecideError::Ledger(e)) => Round::Failed(e),
+                Err(e) => Round::Failed(io(io::Error::other(e.to_string()))),
+            };
+        }
+        Err(LogError::Io(e)) => return Round::Failed(io(e)),
+    };
+    let (mut records, mut records_end) = match read_records(&file, header.committed) {
+        Ok(x) => x,
+        Err(e) => return Round::Failed(io(e)),
+    };
     if records.len() > MAX_COMMIT_GROUP {
         // The rest waits for the next round: one commit stays bounded.
         records_end = records[MAX_COMMIT_GROUP].0;
         records.truncate(MAX_COMMIT_GROUP);
     }
-    let mut entries = Vec::new();
-    let mut last = writer.last();
-    let mut check = writer.check();
-    let mut here = HashSet::new();
     let mut dropped = false;
-    for (_, r) in &records {
-        if writer.lookup(&r.tx_id).is_some() || !here.insert(r.tx_id) {
-            continue;
-        }
-        let e = r.new_entry().chain_onto(last.as_ref());
-        match check.link(&e) {
-            Ok(()) => {}
-            Err(EntryError::WrongRetarget { expected, found }) => {
-                // Mined at a difficulty retargeting no longer gives this place (another
-                // race took the one it was mined for): dropped, its claimant told to resend.
-                tracing::info!(
-                    "a claim for {:?} was mined at {found} bits, the ledger now asks {expected}: \
-                     dropped",
-                    r.transaction_data
-                );
-                dropped = true;
-                continue;
+    let appended = match fresh {
+        // The ledger cannot be read: nothing can be recorded, the decisions are withdrawn.
+        Err(e) => Err(e),
+        Ok(()) => {
+            let mut entries = Vec::new();
+            let mut last = writer.last();
+            let mut check = writer.check();
+            let mut here = HashSet::new();
+            for (_, r) in &records {
+                if writer.lookup(&r.tx_id).is_some() || !here.insert(r.tx_id) {
+                    continue;
+                }
+                let e = r.new_entry().chain_onto(last.as_ref());
+                match check.link(&e) {
+                    Ok(()) => {}
+                    Err(EntryError::WrongRetarget { expected, found }) => {
+                        // Mined at a difficulty retargeting no longer gives this place
+                        // (another race took the one it was mined for): dropped, its claimant
+                        // told to resend.
+                        tracing::info!(
+                            "a claim for {:?} was mined at {found} bits, the ledger now asks \
+                             {expected}: dropped",
+                            r.transaction_data
+                        );
+                        dropped = true;
+                        continue;
+                    }
+                    Err(other) => {
+                        tracing::error!("a decided claim does not chain: {other}; dropped");
+                        dropped = true;
+                        continue;
+                    }
+                }
+                last = Some(e.clone());
+                entries.push(e);
             }
-            Err(other) => {
-                tracing::error!("a decided claim does not chain: {other}; dropped");
-                dropped = true;
-                continue;
-            }
-        }
-        last = Some(e.clone());
-        entries.push(e);
-    }
-    let appended = writer.append(&entries);
-    // Mark the log (under the decision lock, so no decision is appended meanwhile).
-    let decide_lock = FileLock::acquire(&lock_path, Wait::Forever)
-        .map_err(|e| Arc::new(LedgerError::io(&lock_path, e)))?
-        .expect("a blocking wait always gets the lock");
-    let len = file.metadata().map_err(io)?.len();
-    let next = match &appended {
-        Ok(()) if records_end == len && len > LOG_RESET_BYTES => {
-            file.set_len(HEADER_LEN).map_err(io)?;
-            Header {
-                generation: header.generation + 1,
-                committed: HEADER_LEN,
-            }
-        }
-        Ok(()) => Header {
-            // A dropped decision is told by a new generation, as a withdrawn one is.
-            generation: header.generation + u64::from(dropped),
-            committed: records_end,
-        },
-        Err(e) => {
-            // Withdraw every decision not recorded: nothing of them is written, and their
-            // claimants (in any process) see the new generation and are told so.
-            tracing::error!("recording decided races failed: {e}; their decisions are withdrawn");
-            file.set_len(header.committed.max(HEADER_LEN)).map_err(io)?;
-            Header {
-                generation: header.generation + 1,
-                committed: header.committed.max(HEADER_LEN),
-            }
+            writer.append(&entries)
         }
     };
-    file.write_all_at(&next.bytes(), 0).map_err(io)?;
-    drop(decide_lock);
+    // Mark the log (under the decision lock, so no decision is appended meanwhile).
+    let decide = match FileLock::acquire(&lock_path, Slot::Decide, Wait::Forever) {
+        Ok(Some(l)) => l,
+        Ok(None) => unreachable!("a blocking wait always gets the lock"),
+        Err(e) => return Round::Failed(Arc::new(LedgerError::io(&lock_path, e))),
+    };
+    let marked = (|| -> io::Result<Round> {
+        // Still the log that was read? (Only a hand from outside changes it under the commit
+        // lock; the next round mends it.)
+        let now = fs::metadata(&log_path)?;
+        let held = file.metadata()?;
+        if (now.dev(), now.ino()) != (held.dev(), held.ino())
+            || read_header(&file).ok().flatten() != Some(header)
+        {
+            return Ok(match &appended {
+                Ok(()) => Round::Recorded(header.generation),
+                Err(e) => Round::Failed(e.clone()),
+            });
+        }
+        let len = held.len();
+        let next = match &appended {
+            Ok(()) if records_end == len && len > LOG_RESET_BYTES => {
+                file.set_len(HEADER_LEN)?;
+                Header {
+                    generation: header.generation + 1,
+                    committed: HEADER_LEN,
+                }
+            }
+            Ok(()) => Header {
+                // A dropped decision is told by a new generation, as a withdrawn one is.
+                generation: header.generation + u64::from(dropped),
+                committed: records_end,
+            },
+            Err(e) => {
+                // Withdraw every decision not recorded: nothing of them is written, and their
+                // claimants (in any process) see the new generation and are told so.
+                tracing::error!(
+                    "recording decided races failed: {e}; their decisions are withdrawn"
+                );
+                file.set_len(header.committed)?;
+                Header {
+                    generation: header.generation + 1,
+                    committed: header.committed,
+                }
+            }
+        };
+        file.write_all_at(&next.bytes(), 0)?;
+        if next.generation != header.generation {
+            // Claimants are told of a new generation before anything else is synced: it
+            // must survive a crash (see the module documentation).
+            file.sync_data()?;
+        }
+        Ok(match &appended {
+            Ok(()) => Round::Recorded(next.generation),
+            Err(e) => Round::Withdrawn(e.clone()),
+        })
+    })();
+    drop(decide);
     drop(writer);
-    appended.map(|()| next.generation)
+    marked.unwrap_or_else(|e| Round::Failed(io(e)))
 }
 
 /// Answers the claimants whose transactions are now recorded (or whose decisions were
-/// withdrawn); true if any was answered.
+/// withdrawn); true if any was answered. An answer never contradicts the ledger: a claimant
+/// is told nothing was recorded only when its decision can no longer be.
 fn answer(shared: &Shared, round: &Round) -> bool {
+    if let Round::Failed(e) = round {
+        tracing::debug!("a recording round could not look (it is retried): {e}");
+    }
     let mut waiters = std::mem::take(&mut shared.pending().waiters);
     let before = waiters.len();
     waiters.retain(|w| !w.reply.is_closed());
@@ -646,24 +915,29 @@ fn answer(shared: &Shared, round: &Round) -> bool {
     for w in waiters {
         let recorded = match shared.ledger.get(&w.tx) {
             Ok(r) => r,
-            Err(e) => {
+            Err(e) if matches!(round, Round::Withdrawn(_)) => {
                 let _ = w.reply.send(Err(DecideError::Ledger(e)));
                 answered = true;
+                continue;
+            }
+            Err(_) => {
+                keep.push(w);
                 continue;
             }
         };
         let result = match (recorded, round) {
             (Some(entry), _) => Some(Ok(w.decision(entry))),
-            (None, Err(e)) => Some(Err(DecideError::Ledger(e.clone()))),
-            (None, Ok(generation)) if *generation != w.generation => {
+            (None, Round::Withdrawn(e)) => Some(Err(DecideError::Ledger(e.clone()))),
+            (None, Round::Recorded(generation)) if *generation != w.generation => {
                 Some(Err(DecideError::Withdrawn(
                     "the decision was withdrawn before it was recorded (the ledger could not \
-                     be written, or retargeting changed the difficulty while the node mined); \
-                     nothing was recorded for this transaction: send it again"
+                     be written, the decision log was damaged, or retargeting changed the \
+                     difficulty while the node mined); nothing was recorded for this \
+                     transaction: send it again"
                         .into(),
                 )))
             }
-            (None, Ok(_)) => None,
+            (None, Round::Recorded(_) | Round::Failed(_)) => None,
         };
         match result {
             Some(r) => {
