@@ -78,6 +78,13 @@ pub const MAX_VIEWERS: usize = 64;
 /// dropped as soon as the frame's header announces it, before its payload is buffered.
 pub const WS_MAX_INCOMING_MESSAGE: usize = 1024;
 
+/// The most a WebSocket viewer's write buffer holds, in bytes: the largest event frame (a
+/// `won` event carries the transaction twice, in the event and in its entry, each JSON-escaped
+/// to at most twice its length) with room for the pongs owed. A viewer whose buffer is full
+/// (one that pings and never reads the pongs) is owed no more: pongs are dropped, and the
+/// viewer itself once a send or a pong waits past [`WS_SEND_TIMEOUT`].
+pub const WS_MAX_WRITE_BUFFER: usize = 4 * MAX_LINE_BYTES + 64 * 1024;
+
 /// Events a WebSocket viewer may fall behind by before it skips ahead (with a notice).
 pub const WS_EVENT_BUFFER: usize = 1024;
 

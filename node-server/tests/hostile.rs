@@ -12,7 +12,7 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use node_server::limits::{
     LINE_DEADLINE, MAX_CONNECTIONS, MAX_LINE_BYTES, MAX_VIEWERS, REPLY_SEND_TIMEOUT,
-    WS_SEND_TIMEOUT,
+    WS_MAX_INCOMING_MESSAGE, WS_MAX_WRITE_BUFFER, WS_SEND_TIMEOUT,
 };
 use serde_json::Value;
 use tokio_tungstenite::tungstenite::Message;
@@ -704,25 +704,9 @@ fn viewers_sending_huge_frames_are_dropped_without_the_node_growing() {
     let before = peak_memory(server.pid());
 
     let attackers: Vec<_> = (0..ATTACKERS)
-        .map(|i| {
+        .map(|_| {
             std::thread::spawn(move || {
-                let mut s = connect(port);
-                s.write_all(
-                    format!(
-                        "GET /events HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n\
-                         Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
-                         Sec-WebSocket-Version: 13\r\n\r\n"
-                    )
-                    .as_bytes(),
-                )
-                .unwrap();
-                let mut head = Vec::new();
-                let mut byte = [0u8; 1];
-                while !head.ends_with(b"\r\n\r\n") {
-                    s.read_exact(&mut byte).unwrap();
-                    head.push(byte[0]);
-                }
-                assert!(head.starts_with(b"HTTP/1.1 101"), "attacker {i}");
+                let mut s = raw_viewer(port, false);
                 // A masked binary frame announcing FRAME bytes, then all but its last byte.
                 let mut frame = vec![0x82, 0x80 | 127];
                 frame.extend_from_slice(&FRAME.to_be_bytes());
@@ -767,4 +751,139 @@ fn viewers_sending_huge_frames_are_dropped_without_the_node_growing() {
         assert!(matches!(ws.next().await, Some(Ok(Message::Text(_)))));
     });
     assert_eq!(send(port, "after the attack")["outcome"], "won");
+}
+
+/// Opens a raw WebSocket to `/events` on `port` (the upgrade, its 101 read byte by byte): the
+/// attacks below write frames by hand. With `small_window`, the socket's receive buffer is
+/// shrunk before it connects (so the window it offers stays small), and what the node sends
+/// it fills the node's socket buffer quickly.
+fn raw_viewer(port: u16, small_window: bool) -> TcpStream {
+    let mut s = if small_window {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_io()
+            .build()
+            .unwrap();
+        let s = rt.block_on(async {
+            let socket = tokio::net::TcpSocket::new_v4().unwrap();
+            small_receive_buffer(socket.as_raw_fd());
+            socket.connect(([127, 0, 0, 1], port).into()).await.unwrap()
+        });
+        let s = s.into_std().unwrap();
+        s.set_nonblocking(false).unwrap();
+        s.set_read_timeout(Some(PATIENCE)).unwrap();
+        s
+    } else {
+        connect(port)
+    };
+    s.write_all(
+        format!(
+            "GET /events HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n\
+             Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+             Sec-WebSocket-Version: 13\r\n\r\n"
+        )
+        .as_bytes(),
+    )
+    .unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        s.read_exact(&mut byte).unwrap();
+        head.push(byte[0]);
+    }
+    assert!(
+        head.starts_with(b"HTTP/1.1 101"),
+        "{}",
+        String::from_utf8_lossy(&head)
+    );
+    s
+}
+
+/// Viewers that send 125-byte pings as fast as they can and never read (so the pongs they
+/// are owed can never be sent): the node's peak memory stays within what its write-buffer
+/// limit allows per viewer, each of them is dropped, and the node still serves a viewer and a
+/// race. Before the limit the node queued a pong per ping: it grew by gigabytes in seconds
+/// (this test stops its attack once the node has grown past the bound).
+#[test]
+fn viewers_pinging_without_reading_are_dropped_without_the_node_growing() {
+    const ATTACKERS: usize = 4;
+    // Longer than the node's send timeout, so an attacker it keeps is seen to be kept.
+    let attack = WS_SEND_TIMEOUT * 3;
+    // Per viewer: its write buffer, its read buffer (tungstenite's 128 KiB) and its frame in
+    // progress; and 16 MiB for the node's own allocations under load.
+    let bound = (ATTACKERS * (WS_MAX_WRITE_BUFFER + (128 << 10) + WS_MAX_INCOMING_MESSAGE)) as u64
+        + (16 << 20);
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::serve(dir.path(), &["--nodes", "1", "--difficulty", "1"]);
+    let port = server.ports[0];
+    assert_eq!(send(port, "warm up")["outcome"], "won");
+    let pid = server.pid();
+    let before = peak_memory(pid);
+
+    // Attack until the time is up or the node has grown past the bound.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let attackers: Vec<_> = (0..ATTACKERS)
+        .map(|_| {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let mut s = raw_viewer(port, true);
+                // Masked pings of 125 bytes, many to a write.
+                let mut ping = vec![0x89, 0x80 | 125, 1, 2, 3, 4];
+                ping.extend((0..125u8).map(|i| i ^ [1, 2, 3, 4][usize::from(i % 4)]));
+                let frames = ping.repeat(512);
+                s.set_write_timeout(Some(Duration::from_millis(200)))
+                    .unwrap();
+                let (mut at, mut sent, mut dropped) = (0, 0u64, false);
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    // Whole frames only, across writes: the node must see pings, not garbage.
+                    match s.write(&frames[at..]) {
+                        Ok(n) => {
+                            sent += n as u64;
+                            at = (at + n) % frames.len();
+                        }
+                        Err(e)
+                            if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+                        Err(_) => {
+                            dropped = true;
+                            break;
+                        }
+                    }
+                }
+                (dropped, sent, s)
+            })
+        })
+        .collect();
+    let start = std::time::Instant::now();
+    while start.elapsed() < attack && peak_memory(pid) < before + bound {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let attackers: Vec<(bool, u64, TcpStream)> =
+        attackers.into_iter().map(|a| a.join().unwrap()).collect();
+    let grew = peak_memory(pid).saturating_sub(before);
+    let pings: u64 = attackers.iter().map(|a| a.1).sum::<u64>() / 131;
+    println!(
+        "peak memory {} KiB before, grew by {} KiB under {pings} pings (bound {} KiB)",
+        before >> 10,
+        grew >> 10,
+        bound >> 10
+    );
+    assert!(
+        grew < bound,
+        "the node's peak memory grew by {} MiB under {pings} pings (bound {} MiB)",
+        grew >> 20,
+        bound >> 20
+    );
+    for (dropped, _, mut s) in attackers {
+        // Dropped: the writes failed, or the node closes its end (after what it had sent).
+        assert!(
+            dropped || closes(&mut s),
+            "a pinging viewer was not dropped"
+        );
+    }
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let mut ws = viewer(port).await.unwrap();
+        assert!(matches!(ws.next().await, Some(Ok(Message::Text(_)))));
+    });
+    assert_eq!(send(port, "after the pings")["outcome"], "won");
 }
