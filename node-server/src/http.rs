@@ -29,11 +29,12 @@ use warp::http::{header, HeaderValue, StatusCode};
 use warp::ws::{Message, WebSocket};
 use warp::{Filter, Rejection, Reply};
 
+use crate::attempts::{self, Line};
 use crate::events::Event;
 use crate::ledger::MAX_PAGE_ENTRIES;
 use crate::limits::{
-    MAX_LINE_BYTES, MAX_TX_JSON_BYTES, MAX_VIEWERS, WS_MAX_INCOMING_MESSAGE, WS_MAX_WRITE_BUFFER,
-    WS_SEND_TIMEOUT,
+    MAX_ATTEMPT_LINE_BYTES, MAX_LINE_BYTES, MAX_TX_JSON_BYTES, MAX_VIEWERS,
+    WS_MAX_INCOMING_MESSAGE, WS_MAX_WRITE_BUFFER, WS_SEND_TIMEOUT,
 };
 use crate::node::Node;
 use crate::origins::{Origins, Refused};
@@ -442,10 +443,11 @@ fn ledger_reply(node: &Arc<Node>, q: LedgerQuery) -> Box<dyn Reply> {
 }
 
 /// `GET /attempts`: this node's lines of the attempts log (JSON Lines), streamed in bounded
-/// memory, so `report --cluster` can gather every node's attempts, each once.
+/// memory, so `report --cluster` can gather every node's attempts, each once. A line over
+/// [`MAX_ATTEMPT_LINE_BYTES`] is no attempt: it is read no further and left out.
 fn attempts_reply(node: &Arc<Node>) -> Box<dyn Reply> {
     use std::io::BufRead;
-    let path = crate::attempts::path_for(node.arbiter().ledger().path());
+    let path = attempts::path_for(node.arbiter().ledger().path());
     let name = node.name().to_owned();
     let reader = match std::fs::File::open(&path) {
         Ok(f) => Some(std::io::BufReader::new(f)),
@@ -461,17 +463,27 @@ fn attempts_reply(node: &Arc<Node>) -> Box<dyn Reply> {
     };
     // Each step reads up to a chunk's worth of this node's lines, off the async runtime.
     let body = futures_util::stream::unfold(reader, move |reader| {
-        let name = name.clone();
+        let (name, path) = (name.clone(), path.clone());
         async move {
             let mut reader = reader?;
             let (chunk, reader) = tokio::task::spawn_blocking(move || {
                 let mut out = Vec::new();
                 let mut line = Vec::new();
                 while out.len() < crate::ledger::STREAM_CHUNK {
-                    line.clear();
-                    match reader.read_until(b'\n', &mut line) {
-                        Ok(0) | Err(_) => return (out, None),
-                        Ok(_) => {}
+                    match attempts::read_line(&mut reader, &mut line) {
+                        Ok(Line::End) | Err(_) => return (out, None),
+                        Ok(Line::TooLong) => {
+                            tracing::warn!(
+                                "{}: a line longer than {MAX_ATTEMPT_LINE_BYTES} bytes (no \
+                                 attempt is that long) left out of GET /attempts",
+                                path.display()
+                            );
+                            if reader.skip_until(b'\n').is_err() {
+                                return (out, None);
+                            }
+                            continue;
+                        }
+                        Ok(Line::Read) => {}
                     }
                     #[derive(serde::Deserialize)]
                     struct Who {

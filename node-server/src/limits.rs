@@ -59,6 +59,22 @@ pub const MAX_HTTP_HEADER_BYTES: usize = 16 * 1024;
 /// Over it: 413 `body_too_large`, refused while the body streams in (a chunked body too).
 pub const MAX_TX_JSON_BYTES: usize = 6 * MAX_LINE_BYTES + 1024;
 
+/// The longest reply line `submit` reads from a node, `\n` included: a reply carries its
+/// transaction twice (in the reply and in its entry), each JSON-escaped to at most twice its
+/// length, and its figures. A peer that sends more without a newline is no node: `submit`
+/// stops reading and says so.
+pub const MAX_REPLY_LINE_BYTES: usize = 4 * MAX_LINE_BYTES + 16 * 1024;
+
+/// The longest line of an attempts log (a file, or `GET /attempts`), `\n` included: an
+/// attempt carries its transaction JSON-escaped (at most twice its length) and its figures.
+/// A longer line is no attempt: it is read no further than this. Reading a log skips it and
+/// counts it; `GET /attempts` leaves it out; `report --cluster` refuses a node that sends
+/// one.
+pub const MAX_ATTEMPT_LINE_BYTES: usize = 2 * MAX_LINE_BYTES + 16 * 1024;
+
+/// The largest `GET /cluster` body `report --cluster` reads (a node list).
+pub const MAX_CLUSTER_BODY_BYTES: u64 = 1024 * 1024;
+
 /// Races one node admits at once (searching or queued to search); a transaction beyond
 /// this gets a `busy` error reply. Each holds at most one line, so this bounds memory.
 pub const MAX_RACES_IN_FLIGHT: usize = 1024;
