@@ -15,7 +15,7 @@ use pow_core::Hash32;
 use serde::{Deserialize, Serialize};
 
 use crate::events::{Event, EventKind, Sink};
-use crate::limits::ATTEMPTS_QUEUE;
+use crate::limits::{ATTEMPTS_QUEUE, MAX_ATTEMPT_LINE_BYTES};
 
 /// One node's attempt at one transaction.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -222,27 +222,91 @@ impl Sink for AttemptsLog {
     }
 }
 
-/// Reads every attempt in a log; a torn last line (a crash mid-append) is skipped.
+/// Reads every attempt in a log; a torn last line (a crash mid-append) is skipped, and so is
+/// a line over [`MAX_ATTEMPT_LINE_BYTES`].
 pub fn read(path: &Path) -> io::Result<Vec<Attempt>> {
     let mut out = Vec::new();
-    for_each(path, |a| out.push(a))?;
+    for_each(path, LongLines::Skip, |a| out.push(a))?;
     Ok(out)
 }
 
+/// What [`read_line`] read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Line {
+    /// A line, its `\n` included (absent on a torn last line).
+    Read,
+    /// The start of a line over [`MAX_ATTEMPT_LINE_BYTES`]: no attempt. The rest of it is
+    /// left unread ([`BufRead::skip_until`] passes over it in bounded memory).
+    TooLong,
+    /// The end of the log.
+    End,
+}
+
+/// Reads the next line of a log into `line` (cleared first), holding at most
+/// [`MAX_ATTEMPT_LINE_BYTES`] of it.
+pub fn read_line(reader: &mut impl BufRead, line: &mut Vec<u8>) -> io::Result<Line> {
+    line.clear();
+    let limit = MAX_ATTEMPT_LINE_BYTES as u64;
+    if io::Read::take(&mut *reader, limit).read_until(b'\n', line)? == 0 {
+        return Ok(Line::End);
+    }
+    Ok(
+        if line.len() == MAX_ATTEMPT_LINE_BYTES && !line.ends_with(b"\n") {
+            Line::TooLong
+        } else {
+            Line::Read
+        },
+    )
+}
+
+/// What reading a log does with a line over [`MAX_ATTEMPT_LINE_BYTES`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LongLines {
+    /// Skip it (in bounded memory) and count it: a damaged file loses only that line.
+    Skip,
+    /// Stop with an error: a peer that sends one is not serving an attempts log (and may
+    /// never end the line).
+    Refuse,
+}
+
 /// Calls `each` for every attempt in a log, in order, in bounded memory; a line that is not
-/// an attempt (a torn last line after a crash mid-append) is skipped.
-pub fn for_each(path: &Path, each: impl FnMut(Attempt)) -> io::Result<()> {
-    for_each_in(io::BufReader::new(std::fs::File::open(path)?), each)
+/// an attempt (a torn last line after a crash mid-append) is skipped. Returns how many lines
+/// over [`MAX_ATTEMPT_LINE_BYTES`] were skipped.
+pub fn for_each(path: &Path, long: LongLines, each: impl FnMut(Attempt)) -> io::Result<u64> {
+    for_each_in(io::BufReader::new(std::fs::File::open(path)?), long, each)
 }
 
 /// [`for_each`] over any reader of JSON Lines (a file, or `GET /attempts`).
-pub fn for_each_in(reader: impl BufRead, mut each: impl FnMut(Attempt)) -> io::Result<()> {
-    for line in reader.split(b'\n') {
-        if let Ok(a) = serde_json::from_slice(&line?) {
-            each(a);
+pub fn for_each_in(
+    mut reader: impl BufRead,
+    long: LongLines,
+    mut each: impl FnMut(Attempt),
+) -> io::Result<u64> {
+    let (mut line, mut number, mut skipped) = (Vec::new(), 0u64, 0);
+    loop {
+        number += 1;
+        match read_line(&mut reader, &mut line)? {
+            Line::End => return Ok(skipped),
+            Line::Read => {
+                if let Ok(a) = serde_json::from_slice(&line) {
+                    each(a);
+                }
+            }
+            Line::TooLong if long == LongLines::Skip => {
+                reader.skip_until(b'\n')?;
+                skipped += 1;
+            }
+            Line::TooLong => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!(
+                        "line {number} is longer than {MAX_ATTEMPT_LINE_BYTES} bytes, the longest \
+                         attempt: this is not an attempts log"
+                    ),
+                ))
+            }
         }
     }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -281,6 +345,29 @@ pub(crate) mod tests {
         assert_eq!(
             path_for(Path::new("/a/ledger.json")),
             Path::new("/a/ledger.attempts.jsonl")
+        );
+    }
+
+    /// A line is read up to MAX_ATTEMPT_LINE_BYTES, its `\n` included: the longest is an
+    /// attempt, one byte more is skipped (and counted) or refused, and the lines after it read.
+    #[test]
+    fn lines_are_capped_at_the_longest_attempt() {
+        let good = crate::json::to_vec(&attempt("Node1", "won", 1.0, None)).unwrap();
+        let mut longest = good.clone();
+        longest.truncate(good.len() - 1);
+        longest.resize(MAX_ATTEMPT_LINE_BYTES - 2, b' ');
+        longest.extend_from_slice(b"}\n");
+        assert_eq!(longest.len(), MAX_ATTEMPT_LINE_BYTES);
+        let mut over = longest.clone();
+        over.insert(0, b' ');
+        let log = [&good[..], b"\n", &over, &longest, &over[..over.len() - 1]].concat();
+        let mut seen = 0;
+        let skipped = for_each_in(&log[..], LongLines::Skip, |_| seen += 1).unwrap();
+        assert_eq!((seen, skipped), (2, 2));
+        let err = for_each_in(&log[..], LongLines::Refuse, |_| {}).unwrap_err();
+        assert!(
+            err.to_string().starts_with("line 2 is longer than"),
+            "{err}"
         );
     }
 

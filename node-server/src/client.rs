@@ -4,9 +4,10 @@
 use std::time::Duration;
 
 use anyhow::{bail, Context as _};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
+use crate::limits::MAX_REPLY_LINE_BYTES;
 use crate::protocol::{self, ErrorReply, LineError, Outcome, Reply};
 
 /// How long `submit` waits for each node's reply.
@@ -28,17 +29,27 @@ pub enum Answer {
 #[error("refusing to send this transaction, which a node would not take as one line: {0}")]
 pub struct NotOneLine(#[from] pub LineError);
 
-/// Sends `data` (one valid line: [`submit`] checks) to `addr` and reads one reply line.
+/// Sends `data` (one valid line: [`submit`] checks) to `addr` and reads one reply line, of at
+/// most [`MAX_REPLY_LINE_BYTES`]: a peer that sends more without a newline is no node.
 async fn send_line(addr: &str, data: &str) -> Answer {
     let attempt = async {
         let mut stream = TcpStream::connect(addr)
             .await
             .with_context(|| format!("cannot connect to {addr}"))?;
         stream.write_all(format!("{data}\n").as_bytes()).await?;
-        let mut line = String::new();
-        BufReader::new(stream).read_line(&mut line).await?;
+        let mut line = Vec::new();
+        BufReader::new(stream)
+            .take(MAX_REPLY_LINE_BYTES as u64)
+            .read_until(b'\n', &mut line)
+            .await?;
         if line.is_empty() {
             bail!("{addr} closed the connection without a reply");
+        }
+        if line.len() == MAX_REPLY_LINE_BYTES && !line.ends_with(b"\n") {
+            bail!(
+                "{addr} sent {MAX_REPLY_LINE_BYTES} bytes without a newline, more than a node's \
+                 longest reply: not a node"
+            );
         }
         Ok::<_, anyhow::Error>(line)
     };
@@ -46,11 +57,12 @@ async fn send_line(addr: &str, data: &str) -> Answer {
         Err(_) => Answer::Failed(format!("{addr}: no reply within {SUBMIT_TIMEOUT:?}")),
         Ok(Err(e)) => Answer::Failed(format!("{e:#}")),
         Ok(Ok(line)) => {
-            if let Ok(r) = serde_json::from_str::<Reply>(&line) {
+            if let Ok(r) = serde_json::from_slice::<Reply>(&line) {
                 Answer::Race(Box::new(r))
-            } else if let Ok(e) = serde_json::from_str::<ErrorReply>(&line) {
+            } else if let Ok(e) = serde_json::from_slice::<ErrorReply>(&line) {
                 Answer::Refused(e)
             } else {
+                let line = String::from_utf8_lossy(&line);
                 Answer::Failed(format!("{addr}: unexpected reply {line:?}"))
             }
         }

@@ -141,7 +141,7 @@ pub fn verify(path: &Path, smallest: bool, attempts_log: Option<&Path>) -> anyho
         let mut other: HashMap<Option<pow_core::Hash32>, u64> = HashMap::new();
         let mut checked_wins = 0u64;
         let mut bad = None;
-        attempts::for_each(log, |a| {
+        let skipped = attempts::for_each(log, attempts::LongLines::Skip, |a| {
             if a.outcome != "won" || bad.is_some() {
                 return;
             }
@@ -183,6 +183,13 @@ pub fn verify(path: &Path, smallest: bool, attempts_log: Option<&Path>) -> anyho
             "{}: {checked_wins} recorded wins cross-checked",
             log.display()
         ));
+        if skipped > 0 {
+            notes.push(format!(
+                "{}: {skipped} lines longer than {} bytes skipped: no attempt is that long",
+                log.display(),
+                crate::limits::MAX_ATTEMPT_LINE_BYTES
+            ));
+        }
         for (id, n) in other {
             notes.push(match (id, first) {
                 (Some(id), Some(_)) => format!(

@@ -9,7 +9,9 @@
 //!   one line (one trailing `\n` or `\r\n` is its ending), a JSON body is an object with one
 //!   key, `transaction_data`, whose string is the transaction itself.
 //! - A viewer on `/events` keeps its connection's slot, counts against [`MAX_VIEWERS`], and
-//!   may send nothing bigger than [`WS_MAX_INCOMING_MESSAGE`].
+//!   may send nothing bigger than [`WS_MAX_INCOMING_MESSAGE`]; what the node owes it (events,
+//!   pongs) is held up to [`WS_MAX_WRITE_BUFFER`], and a viewer that does not take it within
+//!   [`WS_SEND_TIMEOUT`] is dropped.
 
 use std::convert::Infallible;
 use std::fmt;
@@ -27,10 +29,12 @@ use warp::http::{header, HeaderValue, StatusCode};
 use warp::ws::{Message, WebSocket};
 use warp::{Filter, Rejection, Reply};
 
+use crate::attempts::{self, Line};
 use crate::events::Event;
 use crate::ledger::MAX_PAGE_ENTRIES;
 use crate::limits::{
-    MAX_LINE_BYTES, MAX_TX_JSON_BYTES, MAX_VIEWERS, WS_MAX_INCOMING_MESSAGE, WS_SEND_TIMEOUT,
+    MAX_ATTEMPT_LINE_BYTES, MAX_LINE_BYTES, MAX_TX_JSON_BYTES, MAX_VIEWERS,
+    WS_MAX_INCOMING_MESSAGE, WS_MAX_WRITE_BUFFER, WS_SEND_TIMEOUT,
 };
 use crate::node::Node;
 use crate::origins::{Origins, Refused};
@@ -196,10 +200,12 @@ pub fn routes(node: Arc<Node>, origins: Arc<Origins>, shutdown: CancellationToke
                     );
                 };
                 let shutdown = shutdown.clone();
-                // Viewers have nothing to send: a close or a ping at most.
+                // Viewers have nothing to send: a close or a ping at most. What the node
+                // sends a viewer (events, and the pongs it owes) is held up to a limit.
                 let ws = ws
                     .max_frame_size(WS_MAX_INCOMING_MESSAGE)
-                    .max_message_size(WS_MAX_INCOMING_MESSAGE);
+                    .max_message_size(WS_MAX_INCOMING_MESSAGE)
+                    .max_write_buffer_size(WS_MAX_WRITE_BUFFER);
                 Box::new(ws.on_upgrade(move |socket| async move {
                     viewer(socket, node, shutdown).await;
                     // The viewer holds its seat and its connection's slot to the end.
@@ -466,10 +472,11 @@ fn ledger_reply(node: &Arc<Node>, q: LedgerQuery) -> Box<dyn Reply> {
 }
 
 /// `GET /attempts`: this node's lines of the attempts log (JSON Lines), streamed in bounded
-/// memory, so `report --cluster` can gather every node's attempts, each once.
+/// memory, so `report --cluster` can gather every node's attempts, each once. A line over
+/// [`MAX_ATTEMPT_LINE_BYTES`] is no attempt: it is read no further and left out.
 fn attempts_reply(node: &Arc<Node>) -> Box<dyn Reply> {
     use std::io::BufRead;
-    let path = crate::attempts::path_for(node.arbiter().ledger().path());
+    let path = attempts::path_for(node.arbiter().ledger().path());
     let name = node.name().to_owned();
     let reader = match std::fs::File::open(&path) {
         Ok(f) => Some(std::io::BufReader::new(f)),
@@ -485,17 +492,27 @@ fn attempts_reply(node: &Arc<Node>) -> Box<dyn Reply> {
     };
     // Each step reads up to a chunk's worth of this node's lines, off the async runtime.
     let body = futures_util::stream::unfold(reader, move |reader| {
-        let name = name.clone();
+        let (name, path) = (name.clone(), path.clone());
         async move {
             let mut reader = reader?;
             let (chunk, reader) = tokio::task::spawn_blocking(move || {
                 let mut out = Vec::new();
                 let mut line = Vec::new();
                 while out.len() < crate::ledger::STREAM_CHUNK {
-                    line.clear();
-                    match reader.read_until(b'\n', &mut line) {
-                        Ok(0) | Err(_) => return (out, None),
-                        Ok(_) => {}
+                    match attempts::read_line(&mut reader, &mut line) {
+                        Ok(Line::End) | Err(_) => return (out, None),
+                        Ok(Line::TooLong) => {
+                            tracing::warn!(
+                                "{}: a line longer than {MAX_ATTEMPT_LINE_BYTES} bytes (no \
+                                 attempt is that long) left out of GET /attempts",
+                                path.display()
+                            );
+                            if reader.skip_until(b'\n').is_err() {
+                                return (out, None);
+                            }
+                            continue;
+                        }
+                        Ok(Line::Read) => {}
                     }
                     #[derive(serde::Deserialize)]
                     struct Who {
@@ -677,8 +694,9 @@ fn event_message(event: &Event, replay: bool) -> Message {
 }
 
 /// One WebSocket viewer: a hello, the recent history, then live events. A viewer that falls
-/// behind skips ahead with a notice; one that stops reading is dropped after a send timeout;
-/// one that sends more than a control frame's worth is dropped.
+/// behind skips ahead with a notice; one that stops reading is dropped after a send timeout
+/// (an event's, or a pong's: a viewer that pings without reading is dropped too); one that
+/// sends more than a control frame's worth is dropped.
 async fn viewer(socket: WebSocket, node: Arc<Node>, shutdown: CancellationToken) {
     let (mut tx, mut rx) = socket.split();
     let (history, mut live) = node.events().subscribe();
@@ -715,6 +733,18 @@ async fn viewer(socket: WebSocket, node: Arc<Node>, shutdown: CancellationToken)
             _ = shutdown.cancelled() => break,
             incoming = rx.next() => match incoming {
                 Some(Ok(m)) if m.is_close() => break,
+                // A ping is owed a pong (queued by the WebSocket, within its write buffer):
+                // sent before the next ping is read, or the viewer is dropped. One that pings
+                // and never reads cannot make the node queue pongs for it.
+                Some(Ok(m)) if m.is_ping() => {
+                    if !matches!(
+                        tokio::time::timeout(WS_SEND_TIMEOUT, tx.flush()).await,
+                        Ok(Ok(()))
+                    ) {
+                        return;
+                    }
+                    continue;
+                }
                 Some(Ok(_)) => continue,
                 // Over WS_MAX_INCOMING_MESSAGE, a protocol error, or gone: drop it.
                 _ => return,

@@ -59,6 +59,22 @@ pub const MAX_HTTP_HEADER_BYTES: usize = 16 * 1024;
 /// Over it: 413 `body_too_large`, refused while the body streams in (a chunked body too).
 pub const MAX_TX_JSON_BYTES: usize = 6 * MAX_LINE_BYTES + 1024;
 
+/// The longest reply line `submit` reads from a node, `\n` included: a reply carries its
+/// transaction twice (in the reply and in its entry), each JSON-escaped to at most twice its
+/// length, and its figures. A peer that sends more without a newline is no node: `submit`
+/// stops reading and says so.
+pub const MAX_REPLY_LINE_BYTES: usize = 4 * MAX_LINE_BYTES + 16 * 1024;
+
+/// The longest line of an attempts log (a file, or `GET /attempts`), `\n` included: an
+/// attempt carries its transaction JSON-escaped (at most twice its length) and its figures.
+/// A longer line is no attempt: it is read no further than this. Reading a log skips it and
+/// counts it; `GET /attempts` leaves it out; `report --cluster` refuses a node that sends
+/// one.
+pub const MAX_ATTEMPT_LINE_BYTES: usize = 2 * MAX_LINE_BYTES + 16 * 1024;
+
+/// The largest `GET /cluster` body `report --cluster` reads (a node list).
+pub const MAX_CLUSTER_BODY_BYTES: u64 = 1024 * 1024;
+
 /// Races one node admits at once (searching or queued to search); a transaction beyond
 /// this gets a `busy` error reply. Each holds at most one line, so this bounds memory.
 pub const MAX_RACES_IN_FLIGHT: usize = 1024;
@@ -77,6 +93,13 @@ pub const MAX_VIEWERS: usize = 64;
 /// nothing to say: this fits a close or a ping (at most 125 bytes each). One over it is
 /// dropped as soon as the frame's header announces it, before its payload is buffered.
 pub const WS_MAX_INCOMING_MESSAGE: usize = 1024;
+
+/// The most a WebSocket viewer's write buffer holds, in bytes: the largest event frame (a
+/// `won` event carries the transaction twice, in the event and in its entry, each JSON-escaped
+/// to at most twice its length) with room for the pongs owed. A viewer whose buffer is full
+/// (one that pings and never reads the pongs) is owed no more: pongs are dropped, and the
+/// viewer itself once a send or a pong waits past [`WS_SEND_TIMEOUT`].
+pub const WS_MAX_WRITE_BUFFER: usize = 4 * MAX_LINE_BYTES + 64 * 1024;
 
 /// Events a WebSocket viewer may fall behind by before it skips ahead (with a notice).
 pub const WS_EVENT_BUFFER: usize = 1024;

@@ -17,7 +17,8 @@ use pow_core::chain::RaceMode;
 use pow_core::Hash32;
 use serde::Serialize;
 
-use crate::attempts::{self, Attempt};
+use crate::attempts::{self, Attempt, LongLines};
+use crate::limits::{MAX_ATTEMPT_LINE_BYTES, MAX_CLUSTER_BODY_BYTES};
 use crate::stats::{self, ArrivalOrder, Fairness, RaceInput, RaceTimes, RaceWork, WastedWork};
 
 /// Races held open while their attempts arrive; the oldest is closed beyond this.
@@ -83,6 +84,8 @@ pub struct ModeReport {
 pub struct Report {
     /// Attempts read.
     pub attempts: u64,
+    /// Lines of the log over [`MAX_ATTEMPT_LINE_BYTES`] (no attempt is that long), skipped.
+    pub skipped_lines: u64,
     /// Per node, by name.
     pub nodes: Vec<NodeRow>,
     /// Per race mode that occurs in the log.
@@ -361,6 +364,7 @@ impl Builder {
             .collect();
         Report {
             attempts: self.attempts,
+            skipped_lines: 0,
             nodes,
             modes,
         }
@@ -447,14 +451,18 @@ fn mode_report(name: &'static str, m: ModeAcc) -> ModeReport {
 /// Reads the attempts log at `log` and builds the report.
 pub fn build(log: &Path) -> anyhow::Result<Report> {
     let mut b = Builder::new();
-    attempts::for_each(log, |a| b.take(a))
+    let skipped = attempts::for_each(log, LongLines::Skip, |a| b.take(a))
         .with_context(|| format!("cannot read {}", log.display()))?;
-    Ok(b.finish())
+    Ok(Report {
+        skipped_lines: skipped,
+        ..b.finish()
+    })
 }
 
 /// Builds the report of a whole cluster: asks the node at `addr` (`host:port`) for the live
-/// nodes (`GET /cluster`), then each node for its own attempts (`GET /attempts`), in bounded
-/// memory. Returns the report and where the attempts came from.
+/// nodes (`GET /cluster`, at most [`MAX_CLUSTER_BODY_BYTES`]), then each node for its own
+/// attempts (`GET /attempts`), in bounded memory: a line over [`MAX_ATTEMPT_LINE_BYTES`] is
+/// refused (a node sends none, and a peer need never end one). Returns the report and where the attempts came from.
 pub fn build_cluster(addr: &str) -> anyhow::Result<(Report, Vec<String>)> {
     #[derive(serde::Deserialize)]
     struct Cluster {
@@ -470,6 +478,8 @@ pub fn build_cluster(addr: &str) -> anyhow::Result<(Report, Vec<String>)> {
         .call()
         .with_context(|| format!("cannot ask {base} for the cluster's nodes"))?
         .body_mut()
+        .with_config()
+        .limit(MAX_CLUSTER_BODY_BYTES)
         .read_to_string()
         .with_context(|| format!("cannot read {base}/cluster"))?;
     let cluster: Cluster = serde_json::from_str(&text)
@@ -482,7 +492,8 @@ pub fn build_cluster(addr: &str) -> anyhow::Result<(Report, Vec<String>)> {
             .call()
             .with_context(|| format!("cannot read {}'s attempts at {url}", m.name))?;
         let reader = std::io::BufReader::new(resp.body_mut().as_reader());
-        attempts::for_each_in(reader, |a| b.take(a)).with_context(|| format!("reading {url}"))?;
+        attempts::for_each_in(reader, LongLines::Refuse, |a| b.take(a))
+            .with_context(|| format!("reading {url}"))?;
         sources.push(format!("{} ({url})", m.name));
     }
     Ok((b.finish(), sources))
@@ -498,10 +509,15 @@ fn p_value(p: f64) -> String {
 
 /// The report as the terminal shows it.
 pub fn text(r: &Report, log: &Path) -> String {
-    let mut s = format!(
-        "{} attempts in {}\n{:<8} {:>8} {:>6} {:>12} {:>12} {:>10} {:>16} {:>16}\n",
-        r.attempts,
-        log.display(),
+    let mut s = format!("{} attempts in {}\n", r.attempts, log.display());
+    if r.skipped_lines > 0 {
+        s += &format!(
+            "{} lines longer than {MAX_ATTEMPT_LINE_BYTES} bytes skipped: no attempt is that long\n",
+            r.skipped_lines
+        );
+    }
+    s += &format!(
+        "{:<8} {:>8} {:>6} {:>12} {:>12} {:>10} {:>16} {:>16}\n",
         "node",
         "attempts",
         "wins",

@@ -228,6 +228,16 @@ fn report_cluster_gathers_the_same_attempts_as_the_log() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::serve(dir.path(), &["--difficulty", "1"]);
     batch(&server, "gathered", 20);
+    // The log is written a moment after the replies: wait for all 60 attempts.
+    let log = dir.path().join("ledger.attempts.jsonl");
+    let start = std::time::Instant::now();
+    while std::fs::read_to_string(&log).map_or(0, |t| t.lines().count()) < 60 {
+        assert!(
+            start.elapsed() < PATIENCE,
+            "the attempts never all reached the log"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
     let local = report_json(dir.path());
     let out = run(
         dir.path(),

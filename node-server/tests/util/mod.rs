@@ -325,6 +325,60 @@ pub fn run(dir: &Path, args: &[&str]) -> Output {
         .unwrap()
 }
 
+/// VmHWM (peak resident memory) of a running process, in bytes.
+pub fn peak_memory(pid: u32) -> u64 {
+    try_peak_memory(pid).expect("VmHWM in /proc/PID/status")
+}
+
+/// [`peak_memory`], or `None` once the process has exited.
+pub fn try_peak_memory(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let kb: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().strip_suffix("kB"))
+        .and_then(|v| v.trim().parse().ok())?;
+    Some(kb * 1024)
+}
+
+/// Runs the binary with `args` in `dir`, and measures it: its output, and its peak resident
+/// memory in bytes (the largest `VmHWM` of `/proc/PID/status`, read every few milliseconds
+/// until it exits; `ru_maxrss` will not do: it counts the test process the child was forked
+/// from).
+pub fn run_measured(dir: &Path, args: &[&str]) -> (Output, u64) {
+    let mut child = Command::new(BIN)
+        .args(args)
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let drain = |mut r: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut out = Vec::new();
+            r.read_to_end(&mut out).unwrap();
+            out
+        })
+    };
+    let stdout = drain(Box::new(child.stdout.take().unwrap()));
+    let stderr = drain(Box::new(child.stderr.take().unwrap()));
+    let mut peak = 0;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        peak = peak.max(try_peak_memory(child.id()).unwrap_or(0));
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    let output = Output {
+        status,
+        stdout: stdout.join().unwrap(),
+        stderr: stderr.join().unwrap(),
+    };
+    (output, peak)
+}
+
 /// SHA-256(data ‖ nonce) in hex, by Python's hashlib: an answer independent of our code.
 pub fn python_sha256(data: &str, nonce: u64) -> String {
     let out = Command::new("python3")
