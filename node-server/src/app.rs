@@ -96,6 +96,18 @@ pub fn node_configs(count: usize, s: &NodeSettings) -> anyhow::Result<Vec<NodeCo
         .collect())
 }
 
+/// The difficulty rule a node's claims are mined under (see [`pow_core::chain::ChainRule`]).
+pub fn chain_rule(config: &NodeConfig) -> pow_core::chain::ChainRule {
+    match config.target_time {
+        Some(t) => pow_core::chain::ChainRule::Retarget {
+            target_time_us: t.as_micros().max(1) as u64,
+        },
+        None => pow_core::chain::ChainRule::Bits(
+            config.bits.unwrap_or(config.difficulty.saturating_mul(8)),
+        ),
+    }
+}
+
 /// Binds `addr`, saying which port is taken when it is.
 pub async fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
     TcpListener::bind(addr)
@@ -128,6 +140,29 @@ pub async fn run(options: Options, shutdown: CancellationToken) -> anyhow::Resul
             loaded.seconds
         );
     }
+    // The chain's first entry fixes the difficulty of every entry: a node held to another
+    // could only lose, or win entries that do not verify.
+    if let Some(chain) = ledger.rule() {
+        for (config, _) in &options.nodes {
+            let own = chain_rule(config);
+            anyhow::ensure!(
+                own == chain,
+                "{} is mined at {own}, but {} holds a chain at {chain} (its first entry fixes \
+                 it for every entry): start it with the chain's difficulty, or give another \
+                 --ledger",
+                config.name,
+                options.ledger.display()
+            );
+        }
+    }
+    // One arbiter feeds the file at a time: refused here if another process feeds it from
+    // another (held until this function returns).
+    let owner = match &options.cluster {
+        None => crate::ledger::owner::Owner::File,
+        Some((settings, _)) => settings.owner(),
+    };
+    let _owner = crate::ledger::owner::claim(ledger.paths(), &owner)
+        .context("refusing to start on this ledger")?;
     let (arbiter, membership): (Arc<dyn Arbiter>, _) = match &options.cluster {
         None => (
             Arc::new(
@@ -143,8 +178,13 @@ pub async fn run(options: Options, shutdown: CancellationToken) -> anyhow::Resul
                 .map(|(c, _)| c.name.clone())
                 .zip(advertised.iter().cloned())
                 .collect();
+            let rule = options
+                .nodes
+                .first()
+                .map(|(c, _)| chain_rule(c))
+                .context("no node to run")?;
             let (arbiter, membership) =
-                crate::cluster::start(settings, ledger.clone(), &names).await?;
+                crate::cluster::start(settings, ledger.clone(), &names, rule).await?;
             (arbiter, Some(membership))
         }
     };

@@ -32,6 +32,20 @@ pub struct ClusterSettings {
     pub key: Option<PathBuf>,
 }
 
+impl ClusterSettings {
+    /// The arbiter these settings feed a ledger from (see [`crate::ledger::owner`]).
+    pub fn owner(&self) -> crate::ledger::owner::Owner {
+        #[cfg(feature = "etcd")]
+        let default = crate::etcd::DEFAULT_PREFIX;
+        #[cfg(not(feature = "etcd"))]
+        let default = "/powrace/";
+        crate::ledger::owner::Owner::Etcd {
+            endpoints: self.endpoints.clone(),
+            prefix: self.prefix.clone().unwrap_or_else(|| default.to_owned()),
+        }
+    }
+}
+
 /// What a running cluster membership holds: the nodes' registrations (their names, held by
 /// leases) and the relay.
 pub struct Membership {
@@ -47,6 +61,7 @@ pub async fn start(
     _settings: &ClusterSettings,
     _ledger: Arc<Ledger>,
     _nodes: &[(String, String)],
+    _rule: pow_core::chain::ChainRule,
 ) -> anyhow::Result<(Arc<dyn Arbiter>, Membership)> {
     anyhow::bail!(
         "this node-server was built without etcd support; build it with \
@@ -55,13 +70,15 @@ pub async fn start(
     )
 }
 
-/// Connects to etcd, starts the etcd arbiter on `ledger`, and registers `nodes` (name,
+/// Connects to etcd, agrees on the race's difficulty `rule` with the cluster (another is
+/// refused, naming both), starts the etcd arbiter on `ledger`, and registers `nodes` (name,
 /// advertised `host:port`): a name taken by a live node elsewhere is refused.
 #[cfg(feature = "etcd")]
 pub async fn start(
     settings: &ClusterSettings,
     ledger: Arc<Ledger>,
     nodes: &[(String, String)],
+    rule: pow_core::chain::ChainRule,
 ) -> anyhow::Result<(Arc<dyn Arbiter>, Membership)> {
     use anyhow::Context as _;
 
@@ -83,6 +100,10 @@ pub async fn start(
     let store = Store::connect(options)
         .await
         .with_context(|| format!("cannot reach etcd at {}", settings.endpoints.join(",")))?;
+    store
+        .agree_rule(rule)
+        .await
+        .context("refusing to join the cluster")?;
     let arbiter = crate::race::etcd::EtcdArbiter::start(store.clone(), ledger).await?;
     let mut registrations = Vec::new();
     for (name, addr) in nodes {

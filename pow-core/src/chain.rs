@@ -369,6 +369,14 @@ pub enum EntryError {
         /// The recorded bytes.
         bytes: u32,
     },
+    /// The entry was mined at a difficulty other than its chain's ([`ChainRule`]): the chain's
+    /// first entry fixes it.
+    WrongDifficulty {
+        /// The chain's rule.
+        expected: ChainRule,
+        /// The entry's.
+        found: ChainRule,
+    },
     /// A retargeted entry's difficulty is not the one the entries before it give.
     WrongRetarget {
         /// The difficulty the rule gives, in zero bits.
@@ -407,6 +415,10 @@ impl fmt::Display for EntryError {
                 f,
                 "difficulty {bytes} is not the whole bytes of difficulty_bits {bits}"
             ),
+            Self::WrongDifficulty { expected, found } => write!(
+                f,
+                "mined at {found}, but the chain's first entry fixes {expected} for every entry"
+            ),
             Self::WrongRetarget { expected, found } => write!(
                 f,
                 "difficulty_bits {found} is not what retargeting gives from the entries before \
@@ -418,6 +430,55 @@ impl fmt::Display for EntryError {
 
 #[cfg(feature = "std")]
 impl std::error::Error for EntryError {}
+
+/// The difficulty every entry of a chain is mined at, fixed by its first entry: a number of
+/// zero bits, or a retarget target (each entry's bits are then the rule's, see
+/// [`crate::retarget`]). A race is fair only if every claim in it is held to the same rule.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChainRule {
+    /// Every entry at this many zero bits.
+    Bits(u32),
+    /// Retargeted toward this race time, in microseconds.
+    Retarget {
+        /// The target race time.
+        target_time_us: u64,
+    },
+}
+
+impl ChainRule {
+    /// The rule an entry was mined under (its own fields).
+    pub fn of(e: &Entry) -> ChainRule {
+        Self::from_fields(e.target_time_us, e.difficulty_bits, e.difficulty)
+    }
+
+    /// The rule a new entry was mined under.
+    pub fn of_new(e: &NewEntry) -> ChainRule {
+        Self::from_fields(e.target_time_us, e.difficulty_bits, e.difficulty)
+    }
+
+    /// From an entry's `target_time_us`, `difficulty_bits` and `difficulty`.
+    pub fn from_fields(target_time_us: Option<u64>, bits: Option<u32>, bytes: u32) -> ChainRule {
+        match target_time_us {
+            Some(target_time_us) => ChainRule::Retarget { target_time_us },
+            None => ChainRule::Bits(bits.unwrap_or(bytes.saturating_mul(8))),
+        }
+    }
+}
+
+impl fmt::Display for ChainRule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            ChainRule::Bits(b) if b % 8 == 0 => write!(f, "difficulty {} ({b} zero bits)", b / 8),
+            ChainRule::Bits(b) => write!(f, "{b} zero bits"),
+            ChainRule::Retarget { target_time_us } => write!(
+                f,
+                "a difficulty retargeted toward {}.{:06} s races",
+                target_time_us / 1_000_000,
+                target_time_us % 1_000_000
+            ),
+        }
+    }
+}
 
 /// The first entry of a ledger that does not hold, and why.
 #[derive(Clone, Debug, PartialEq)]
@@ -438,10 +499,10 @@ impl fmt::Display for ChainError {
 impl std::error::Error for ChainError {}
 
 /// The rules between entries, applied one entry at a time: the index is the position, the
-/// link is the previous entry's hash, and a retargeted entry's difficulty is the one the
-/// entries before it give ([`crate::retarget`]). A run of entries with the same
-/// `target_time_us` is one retargeted chain; its first entry's difficulty is free (the
-/// starting point), every later one is the rule's.
+/// link is the previous entry's hash, every entry is mined under the chain's [`ChainRule`]
+/// (the first entry's), and a retargeted entry's difficulty is the one the entries before it
+/// give ([`crate::retarget`]): the first entry's difficulty is free (the starting point),
+/// every later one is the rule's.
 ///
 /// It keeps only the last entry's hash and the last retarget window, so a verifier can check a
 /// ledger of any length, page by page, in constant memory. Each entry's own checks
@@ -451,6 +512,7 @@ impl std::error::Error for ChainError {}
 pub struct ChainCheck {
     next_index: u64,
     prev: Hash32,
+    rule: Option<ChainRule>,
     retarget: Option<(u64, crate::retarget::Schedule)>,
 }
 
@@ -466,8 +528,14 @@ impl ChainCheck {
         ChainCheck {
             next_index: 0,
             prev: Hash32::ZERO,
+            rule: None,
             retarget: None,
         }
+    }
+
+    /// The chain's difficulty rule: its first entry's (`None` before the first).
+    pub fn rule(&self) -> Option<ChainRule> {
+        self.rule
     }
 
     /// The index the next entry must have.
@@ -480,8 +548,8 @@ impl ChainCheck {
         self.prev
     }
 
-    /// Checks that `e` follows the entries checked so far (index, link, retargeted
-    /// difficulty), and takes it as the last one.
+    /// Checks that `e` follows the entries checked so far (index, link, the chain's
+    /// difficulty rule, retargeted difficulty), and takes it as the last one.
     pub fn link(&mut self, e: &Entry) -> Result<(), EntryError> {
         if e.index != self.next_index {
             return Err(EntryError::IndexMismatch {
@@ -494,6 +562,15 @@ impl ChainCheck {
                 expected: self.prev,
                 found: e.prev_hash,
             });
+        }
+        let rule = ChainRule::of(e);
+        if let Some(expected) = self.rule {
+            if rule != expected {
+                return Err(EntryError::WrongDifficulty {
+                    expected,
+                    found: rule,
+                });
+            }
         }
         self.retarget = match e.target_time_us {
             None => None,
@@ -534,6 +611,7 @@ impl ChainCheck {
         };
         self.next_index += 1;
         self.prev = e.entry_hash;
+        self.rule = Some(rule);
         Ok(())
     }
 
@@ -770,6 +848,27 @@ mod tests {
                 found: bits[20] - 1
             }
         );
+    }
+
+    /// The chain's first entry fixes the difficulty: a valid proof of work at another one
+    /// (easier or harder, or retargeted in a chain that is not) does not verify.
+    #[test]
+    fn every_entry_is_held_to_the_first_entrys_difficulty() {
+        let first = experiment("first", 12, None, 0.5, None);
+        for (bits, target) in [(4, None), (13, None), (12, Some(500_000))] {
+            let e = experiment("second", bits, target, 0.5, Some(&first));
+            let err = verify_chain(&[first.clone(), e.clone()]).unwrap_err();
+            assert_eq!(err.position, 1);
+            assert_eq!(
+                err.reason,
+                EntryError::WrongDifficulty {
+                    expected: ChainRule::Bits(12),
+                    found: ChainRule::of(&e)
+                }
+            );
+        }
+        let same = experiment("second", 12, None, 0.5, Some(&first));
+        assert_eq!(verify_chain(&[first, same.clone()]), Ok(same.entry_hash));
     }
 
     #[test]

@@ -23,7 +23,7 @@
 use std::collections::{HashMap, VecDeque};
 
 use etcd_client::{Client, Compare, CompareOp, Txn, TxnOp, TxnOpResponse};
-use pow_core::chain::{ChainCheck, Entry, EntryError, NewEntry as Claim};
+use pow_core::chain::{ChainCheck, ChainRule, Entry, EntryError, NewEntry as Claim};
 use pow_core::Hash32;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
@@ -250,6 +250,14 @@ async fn decide_group(
         if unique.is_empty() {
             break;
         }
+        if let Some(h) = head.as_ref() {
+            // Every claim at the chain's difficulty (the compare on the head holds it at
+            // commit).
+            keep_by_difficulty(&group, &mut unique, &mut recorded, h.entry.as_ref());
+            if unique.is_empty() {
+                break;
+            }
+        }
         let retargeted = unique
             .iter()
             .any(|&i| group[i].claim.target_time_us.is_some());
@@ -391,6 +399,31 @@ async fn catch_up<'a>(
         }
     }
     Ok(check)
+}
+
+/// Drops (answering [`EtcdError::Difficulty`]) the claims mined under another difficulty rule
+/// than the chain's: its head's (every entry has the first entry's), or on an empty chain the
+/// first claim's of the group.
+fn keep_by_difficulty(
+    group: &[ClaimRequest],
+    unique: &mut Vec<usize>,
+    recorded: &mut HashMap<Hash32, Result<Entry, EtcdError>>,
+    head: Option<&Entry>,
+) {
+    let mut chain = head.map(ChainRule::of);
+    unique.retain(|&i| {
+        let claim = ChainRule::of_new(&group[i].claim);
+        match chain {
+            Some(chain) if chain != claim => {
+                recorded.insert(group[i].tx_id, Err(EtcdError::Difficulty { chain, claim }));
+                false
+            }
+            _ => {
+                chain = Some(claim);
+                true
+            }
+        }
+    });
 }
 
 /// Drops (answering [`EtcdError::Retarget`]) the claims mined at a difficulty retargeting does

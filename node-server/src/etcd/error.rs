@@ -47,6 +47,25 @@ pub enum EtcdError {
     /// node name.
     #[error("etcd options: {0}")]
     Config(String),
+    /// The claim was mined at another difficulty than the cluster's chain (which its first
+    /// entry fixes); nothing was recorded.
+    #[error("mined at {claim}, but the cluster's chain is at {chain} (its first entry fixes it); nothing was recorded")]
+    Difficulty {
+        /// The chain's rule.
+        chain: pow_core::chain::ChainRule,
+        /// The claim's.
+        claim: pow_core::chain::ChainRule,
+    },
+    /// A node joining the cluster races at another difficulty than the cluster's.
+    #[error("this node races at {own}, but the cluster under prefix {prefix} races at {cluster}: start it with the cluster's settings (or join another --etcd-prefix)")]
+    OtherSettings {
+        /// The key prefix.
+        prefix: String,
+        /// The cluster's rule.
+        cluster: pow_core::chain::ChainRule,
+        /// This node's.
+        own: pow_core::chain::ChainRule,
+    },
     /// A claim that does not hold by itself (its proof of work, `tx_id` or times); nothing
     /// was sent.
     #[error("the claim does not verify: {0}")]

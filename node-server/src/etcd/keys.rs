@@ -5,6 +5,7 @@
 //! | `{prefix}head` | the last entry (JSON), absent while the ledger is empty | with every decided group; its `mod_revision` is what a claim compares |
 //! | `{prefix}entries/{index:020}` | the entry at `index` (JSON, as in `ledger.json`) | once, never changed or deleted: the ledger itself |
 //! | `{prefix}tx/{tx_id}` | the decimal index of the transaction's entry | once, by the winning claim; its absence is "not decided" |
+//! | `{prefix}settings` | the race's difficulty rule (JSON: `zero_bits` or `target_time_us`) | once, by the first node to join; every later node must have the same |
 //! | `{prefix}nodes/{name}` | [`NodeInfo`](super::NodeInfo) (JSON) | by a live node, attached to its lease |
 //! | `{prefix}relay/{tx_id}` | [`Announcement`](super::Announcement) (JSON) | by the first node a transaction reached, with a [`RELAY_TTL_SECS`](super::RELAY_TTL_SECS) lease; removed by the winning claim |
 //!
@@ -22,6 +23,7 @@ pub struct Keys {
 }
 
 const HEAD: &str = "head";
+const SETTINGS: &str = "settings";
 const ENTRIES: &str = "entries/";
 const TX: &str = "tx/";
 const NODES: &str = "nodes/";
@@ -54,6 +56,11 @@ impl Keys {
     /// The chain's head: the last entry.
     pub fn head(&self) -> String {
         format!("{}{HEAD}", self.prefix)
+    }
+
+    /// The race's settings (its difficulty rule).
+    pub fn settings(&self) -> String {
+        format!("{}{SETTINGS}", self.prefix)
     }
 
     /// The entry at `index`.

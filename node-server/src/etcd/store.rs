@@ -190,6 +190,57 @@ impl Store {
         async move { answer_of(queued?).await }
     }
 
+    /// Agrees on the race's difficulty rule with the cluster: the chain's (its head's: every
+    /// entry has the first's) and the one recorded in etcd by the first node to join, which
+    /// this call records when there is none. Another rule is [`EtcdError::OtherSettings`].
+    pub async fn agree_rule(&self, own: pow_core::chain::ChainRule) -> Result<(), EtcdError> {
+        use etcd_client::{Compare, CompareOp, Txn, TxnOp, TxnOpResponse};
+        use pow_core::chain::ChainRule;
+        let other = |cluster: ChainRule| EtcdError::OtherSettings {
+            prefix: self.keys().prefix().to_owned(),
+            cluster,
+            own,
+        };
+        if let Some(head) = self.head().await? {
+            let chain = ChainRule::of(&head);
+            if chain != own {
+                return Err(other(chain));
+            }
+        }
+        let key = self.keys().settings();
+        let stored = StoredRule::from(own);
+        let txn = Txn::new()
+            .when([Compare::create_revision(key.clone(), CompareOp::Equal, 0)])
+            .and_then([TxnOp::put(
+                key.clone(),
+                serde_json::to_vec(&stored).expect("settings serialize"),
+                None,
+            )])
+            .or_else([TxnOp::get(key, None)]);
+        let resp = bounded("agree on the race's settings", self.client().txn(txn)).await?;
+        if resp.succeeded() {
+            return Ok(());
+        }
+        for op in resp.op_responses() {
+            if let TxnOpResponse::Get(get) = op {
+                if let Some(kv) = get.kvs().first() {
+                    let theirs: StoredRule = serde_json::from_slice(kv.value()).map_err(|e| {
+                        EtcdError::Protocol(format!("the race's settings do not parse: {e}"))
+                    })?;
+                    let cluster = theirs.rule();
+                    return if cluster == own {
+                        Ok(())
+                    } else {
+                        Err(other(cluster))
+                    };
+                }
+            }
+        }
+        Err(EtcdError::Protocol(
+            "the race's settings vanished while read".into(),
+        ))
+    }
+
     /// The chain's last entry, if any, read with a quorum.
     pub async fn head(&self) -> Result<Option<Entry>, EtcdError> {
         let client = self.client();
@@ -241,6 +292,37 @@ impl Store {
     /// compacted already.
     pub async fn compact(&self, revision: i64) -> Result<(), EtcdError> {
         decide::compact(&self.client(), revision).await
+    }
+}
+
+/// The race's difficulty rule as stored under `{prefix}settings`.
+#[derive(Clone, Copy, Debug, serde::Serialize, serde::Deserialize)]
+struct StoredRule {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    zero_bits: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    target_time_us: Option<u64>,
+}
+
+impl From<pow_core::chain::ChainRule> for StoredRule {
+    fn from(r: pow_core::chain::ChainRule) -> Self {
+        use pow_core::chain::ChainRule;
+        match r {
+            ChainRule::Bits(b) => StoredRule {
+                zero_bits: Some(b),
+                target_time_us: None,
+            },
+            ChainRule::Retarget { target_time_us } => StoredRule {
+                zero_bits: None,
+                target_time_us: Some(target_time_us),
+            },
+        }
+    }
+}
+
+impl StoredRule {
+    fn rule(self) -> pow_core::chain::ChainRule {
+        pow_core::chain::ChainRule::from_fields(self.target_time_us, self.zero_bits, 0)
     }
 }
 

@@ -11,6 +11,8 @@
 //!   (the commit slot of `ledger.json.lock`, [`lock`]) and reads only what others appended since it last
 //!   looked. Who wins a race is not decided here but by an arbiter ([`crate::race`]), which
 //!   feeds the decided entries to [`Writer::append`].
+//! - **One arbiter** ([`owner`]): the processes using the file at once all feed it from the
+//!   same arbiter (the file arbiter, or one etcd race); `ledger.json.d/owner` says which.
 //! - **Memory**: the process keeps, per entry, where it starts in the file and a compact index
 //!   by transaction; entries themselves are read from the file when asked for (the most recent
 //!   ones are cached).
@@ -18,6 +20,7 @@
 pub mod copies;
 pub mod format;
 pub mod lock;
+pub mod owner;
 
 use std::collections::{HashMap, VecDeque};
 use std::fs::File;
@@ -614,6 +617,12 @@ impl Ledger {
     pub fn next_bits(&self, target_us: u64, start: u32) -> u32 {
         let _ = self.refresh();
         self.state().check.next_bits(target_us, start)
+    }
+
+    /// The chain's difficulty rule, fixed by its first entry (`None` while empty).
+    pub fn rule(&self) -> Option<pow_core::chain::ChainRule> {
+        let _ = self.refresh();
+        self.state().check.rule()
     }
 
     /// The first entry's `entry_hash`, which names this ledger (a ledger started over has

@@ -7,6 +7,14 @@
 //! entries in order and appends them through the same [`Writer`] the file arbiter feeds, so
 //! every host's file ends byte for byte the same.
 //!
+//! **One chain.** An answer is given only once the entry at the decided index in this host's
+//! file *is* the decided entry (compared, not counted). A host whose file and etcd's chain
+//! disagree (etcd wiped or replaced under running nodes, another writer on the file) has
+//! [diverged](Divergence): it says so once, loudly, naming the first index where they differ,
+//! answers no race from then on, records nothing of etcd's chain and never rewrites its file;
+//! a restart on that file is refused with the same message. Which arbiter feeds a file is
+//! checked at start ([`crate::ledger::owner`]).
+//!
 //! **Relay.** A transaction that reaches a node here is announced in etcd so that every node of
 //! the cluster races it ([`Arbiter::announce`]). The announcement is written only while the race
 //! is undecided, so a claim of this process for a transaction this process is announcing waits
@@ -18,7 +26,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use futures_util::future::{FutureExt, Shared};
@@ -68,7 +76,76 @@ pub struct EtcdArbiter {
     announcing: Arc<Mutex<HashMap<Hash32, Announcing>>>,
     /// Held while an answer reads missing entries from etcd (one reader at a time).
     catching_up: Arc<tokio::sync::Mutex<()>>,
+    /// Set once this host's ledger is found not to be the cluster's.
+    divergence: Arc<Divergence>,
     stop: Arc<AtomicBool>,
+}
+
+/// This host's ledger found not to be the cluster's: set once, and from then on every race is
+/// refused with its message (see the module documentation).
+#[derive(Default)]
+pub struct Divergence {
+    why: OnceLock<String>,
+    told: tokio::sync::Notify,
+}
+
+impl Divergence {
+    /// Why this host answers no race, if it has diverged.
+    pub fn get(&self) -> Option<&str> {
+        self.why.get().map(String::as_str)
+    }
+
+    /// Records that the ledger and etcd's chain first differ at `index`; logs it the first
+    /// time. Returns the message.
+    fn set(&self, ledger: &Ledger, store: &Store, index: u64) -> String {
+        let mut first = false;
+        let why = self.why.get_or_init(|| {
+            first = true;
+            diverged_message(ledger, store, index)
+        });
+        if first {
+            tracing::error!("{why}");
+            self.told.notify_waiters();
+        }
+        why.clone()
+    }
+}
+
+/// The message of a host whose ledger and etcd's chain first differ at `index`.
+fn diverged_message(ledger: &Ledger, store: &Store, index: u64) -> String {
+    format!(
+        "THIS HOST'S LEDGER IS NOT THE CLUSTER'S: entry {index} of {} differs from etcd's entry          {index} under prefix {} (etcd was wiped or replaced under this node, or another writer          appended to the file). This host answers no race from now on and leaves the file as          it is; move it aside (or give another --ledger) and restart to join the cluster",
+        ledger.path().display(),
+        store.keys().prefix()
+    )
+}
+
+/// The first index where this host's ledger and etcd's chain differ, or `None` when one is
+/// the beginning of the other and the file is not the longer. Entries are hash-chained, so an
+/// entry equal in both means every entry before it is too: a binary search, a few reads.
+async fn first_difference(store: &Store, ledger: &Ledger) -> anyhow::Result<Option<u64>> {
+    let ours = ledger.len();
+    let theirs = store.head().await?.map_or(0, |h| h.index + 1);
+    let differs = |i: u64| async move {
+        let (page, _) = store.entries(i, 1).await?;
+        let mine = ledger.entry(i)?;
+        anyhow::Ok(page.first().map(|e| e.entry_hash) != mine.map(|e| e.entry_hash))
+    };
+    let common = ours.min(theirs);
+    let (mut lo, mut hi) = (0, common);
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        if differs(mid).await? {
+            hi = mid;
+        } else {
+            lo = mid + 1;
+        }
+    }
+    Ok(if lo < common || ours > theirs {
+        Some(lo)
+    } else {
+        None
+    })
 }
 
 impl EtcdArbiter {
@@ -76,42 +153,28 @@ impl EtcdArbiter {
     /// ledger is the beginning of the cluster's (a host never forks), then starts following
     /// etcd's entries into it. Call from within the async runtime.
     pub async fn start(store: Store, ledger: Arc<Ledger>) -> anyhow::Result<EtcdArbiter> {
-        let count = ledger.len();
-        if count > 0 {
-            let (theirs, _) = store.entries(count - 1, 1).await?;
-            let ours = ledger.entry(count - 1)?;
-            match (theirs.first(), ours) {
-                (Some(t), Some(o)) if *t == o => {}
-                (None, _) => anyhow::bail!(
-                    "{} has {count} entries, the cluster's ledger fewer: this host's ledger is \
-                     not the cluster's (another race, or another etcd prefix?); move it aside \
-                     to join",
-                    ledger.path().display()
-                ),
-                _ => anyhow::bail!(
-                    "{}: entry {} differs from the cluster's: this host's ledger is not the \
-                     cluster's; move it aside to join",
-                    ledger.path().display(),
-                    count - 1
-                ),
-            }
+        if let Some(index) = first_difference(&store, &ledger).await? {
+            anyhow::bail!("{}", diverged_message(&ledger, &store, index));
         }
         let stop = Arc::new(AtomicBool::new(false));
-        let (s, l, st, rt) = (
+        let divergence = Arc::new(Divergence::default());
+        let (s, l, st, d, rt) = (
             store.clone(),
             ledger.clone(),
             stop.clone(),
+            divergence.clone(),
             Handle::current(),
         );
         std::thread::Builder::new()
             .name("ledger-follower".into())
-            .spawn(move || follow(&s, &l, &st, &rt))?;
+            .spawn(move || follow(&s, &l, &st, &d, &rt))?;
         Ok(EtcdArbiter {
             store,
             ledger,
             local: Arc::new(Mutex::new(Recent::new(LOCAL_CLAIMS))),
             announcing: Arc::new(Mutex::new(HashMap::new())),
             catching_up: Arc::new(tokio::sync::Mutex::new(())),
+            divergence,
             stop,
         })
     }
@@ -128,8 +191,17 @@ impl Drop for EtcdArbiter {
     }
 }
 
-/// The recording thread: every entry etcd decides, in order, into the local ledger.
-fn follow(store: &Store, ledger: &Ledger, stop: &AtomicBool, rt: &Handle) {
+/// The recording thread: every entry etcd decides, in order, into the local ledger; it stops
+/// at a divergence (see [`Divergence`]).
+fn follow(store: &Store, ledger: &Ledger, stop: &AtomicBool, divergence: &Divergence, rt: &Handle) {
+    // Whether the ledger and etcd disagree, and where (`None` also when etcd cannot tell now).
+    let diverged_at = |hint: Option<u64>| -> Option<u64> {
+        match rt.block_on(first_difference(store, ledger)) {
+            Ok(Some(i)) => Some(i),
+            Ok(None) => None,
+            Err(_) => hint,
+        }
+    };
     while !stop.load(Ordering::Acquire) {
         let mut stream = store.follow(ledger.len(), ledger.head());
         loop {
@@ -140,6 +212,13 @@ fn follow(store: &Store, ledger: &Ledger, stop: &AtomicBool, rt: &Handle) {
                 Ok(Some(e)) => e,
                 Ok(None) => continue,
                 Err(e) => {
+                    // An entry that does not follow this host's head: the chains may differ.
+                    if matches!(e, EtcdError::Protocol(_)) {
+                        if let Some(i) = diverged_at(None) {
+                            divergence.set(ledger, store, i);
+                            return;
+                        }
+                    }
                     tracing::warn!("following etcd's entries: {e}; retrying");
                     std::thread::sleep(RETRY_AFTER);
                     break;
@@ -152,32 +231,68 @@ fn follow(store: &Store, ledger: &Ledger, stop: &AtomicBool, rt: &Handle) {
                     _ => break,
                 }
             }
-            if let Err(e) = record(ledger, batch) {
-                tracing::error!(
-                    "recording etcd's entries in {}: {e}; retrying",
-                    ledger.path().display()
-                );
-                std::thread::sleep(RETRY_AFTER);
-                break;
+            match record(ledger, batch) {
+                Ok(()) => {}
+                Err(RecordError::Diverged(i)) => {
+                    let i = diverged_at(Some(i)).unwrap_or(i);
+                    divergence.set(ledger, store, i);
+                    return;
+                }
+                Err(RecordError::Other(e)) => {
+                    tracing::error!(
+                        "recording etcd's entries in {}: {e}; retrying",
+                        ledger.path().display()
+                    );
+                    std::thread::sleep(RETRY_AFTER);
+                    break;
+                }
             }
         }
     }
 }
 
+/// Why entries from etcd were not recorded.
+#[derive(Debug, thiserror::Error)]
+enum RecordError {
+    /// The file's entry at this index (or the head the next entry must follow) is not etcd's.
+    #[error("the ledger's entry {0} is not etcd's")]
+    Diverged(u64),
+    /// Anything else (the disk, the lock): worth retrying.
+    #[error("{0}")]
+    Other(anyhow::Error),
+}
+
+impl From<Arc<crate::ledger::LedgerError>> for RecordError {
+    fn from(e: Arc<crate::ledger::LedgerError>) -> Self {
+        RecordError::Other(anyhow::Error::new(e))
+    }
+}
+
 /// Appends the entries this host's ledger does not have yet (another process on this host
-/// may have appended some).
-fn record(ledger: &Ledger, mut batch: Vec<Entry>) -> anyhow::Result<()> {
+/// may have appended some). Those it has are compared, never skipped unseen: the last of them
+/// stands for the ones before it (the chain links them), and the first new one must follow the
+/// file's head. A difference is [`RecordError::Diverged`] and nothing is written.
+fn record(ledger: &Ledger, mut batch: Vec<Entry>) -> Result<(), RecordError> {
     let mut w = ledger
         .writer(Wait::Forever)?
         .expect("a blocking wait always gets the lock");
     let have = w.count();
+    if let Some(known) = batch.iter().rev().find(|e| e.index < have) {
+        if ledger.entry(known.index)?.as_ref() != Some(known) {
+            return Err(RecordError::Diverged(known.index));
+        }
+    }
     batch.retain(|e| e.index >= have);
     if let Some(first) = batch.first() {
-        anyhow::ensure!(
-            first.index == have,
-            "the ledger has {have} entries, etcd's next is {}",
-            first.index
-        );
+        if first.index != have {
+            return Err(RecordError::Other(anyhow::anyhow!(
+                "the ledger has {have} entries, etcd's next is {}",
+                first.index
+            )));
+        }
+        if first.prev_hash != w.check().head() {
+            return Err(RecordError::Diverged(have.saturating_sub(1)));
+        }
         w.append(&batch)?;
     }
     Ok(())
@@ -191,13 +306,23 @@ async fn catch_up(
     ledger: &Arc<Ledger>,
     through: u64,
     one: &tokio::sync::Mutex<()>,
-) -> anyhow::Result<()> {
+) -> Result<(), RecordError> {
     let _one = one.lock().await;
     while ledger.len() <= through {
-        let (page, _) = store.entries(ledger.len(), ENTRY_PAGE).await?;
-        anyhow::ensure!(!page.is_empty(), "etcd has no entry {} yet", ledger.len());
+        let (page, _) = store
+            .entries(ledger.len(), ENTRY_PAGE)
+            .await
+            .map_err(|e| RecordError::Other(e.into()))?;
+        if page.is_empty() {
+            return Err(RecordError::Other(anyhow::anyhow!(
+                "etcd has no entry {} yet",
+                ledger.len()
+            )));
+        }
         let l = ledger.clone();
-        tokio::task::spawn_blocking(move || record(&l, page)).await??;
+        tokio::task::spawn_blocking(move || record(&l, page))
+            .await
+            .map_err(|e| RecordError::Other(e.into()))??;
     }
     Ok(())
 }
@@ -215,6 +340,12 @@ fn unavailable(e: EtcdError) -> DecideError {
 
 impl Arbiter for EtcdArbiter {
     fn submit(&self, claim: Claim) -> Result<Submitted, DecideError> {
+        if let Some(why) = self.divergence.get() {
+            return Err(DecideError::Unavailable {
+                why: format!("{why}; nothing was decided for this claim"),
+                decided: false,
+            });
+        }
         // Stamped now: etcd's order decides, the stamp is this node's own measurement.
         let finish = claim.finish_now();
         let (end, time_taken, end_mono) = (finish.end, finish.time_taken, finish.mono_ns);
@@ -253,6 +384,7 @@ impl Arbiter for EtcdArbiter {
         };
         let (ledger, local) = (self.ledger.clone(), self.local.clone());
         let (store, catching_up) = (self.store.clone(), self.catching_up.clone());
+        let divergence = self.divergence.clone();
         let decision = async move {
             let decided = match decided.await {
                 Ok(d) => d,
@@ -276,16 +408,39 @@ impl Arbiter for EtcdArbiter {
             let index = decided.entry().index;
             let mut count = ledger.watch_count();
             let mut grace = Some(tokio::time::Instant::now() + FOLLOW_GRACE);
+            let refused = |why: &str| {
+                DecideError::Unavailable {
+                why: format!(
+                    "{why}; etcd decided this race (its entry {index}), but this host's ledger                      does not hold it"
+                ),
+                decided: true,
+            }
+            };
             while ledger.len() <= index {
+                // Created before the check: a divergence told in between still wakes it.
+                let told = divergence.told.notified();
+                if let Some(why) = divergence.get() {
+                    return Err(refused(why));
+                }
                 let until = grace.map_or(deadline, |g| g.min(deadline));
-                if tokio::time::timeout_at(until, count.changed())
-                    .await
-                    .is_err()
-                {
+                let changed = tokio::select! {
+                    c = tokio::time::timeout_at(until, count.changed()) => c.is_ok(),
+                    () = told => continue,
+                };
+                if !changed {
                     if grace.take().is_some() {
                         let read = catch_up(&store, &ledger, index, &catching_up);
-                        if let Ok(Err(e)) = tokio::time::timeout_at(deadline, read).await {
-                            tracing::warn!("reading decided entries from etcd: {e}");
+                        match tokio::time::timeout_at(deadline, read).await {
+                            Ok(Err(RecordError::Diverged(i))) => {
+                                let i = first_difference(&store, &ledger)
+                                    .await
+                                    .ok()
+                                    .flatten()
+                                    .unwrap_or(i);
+                                divergence.set(&ledger, &store, i);
+                            }
+                            Ok(Err(e)) => tracing::warn!("reading decided entries from etcd: {e}"),
+                            _ => {}
                         }
                         continue;
                     }
@@ -301,6 +456,15 @@ impl Arbiter for EtcdArbiter {
                 }
             }
             let entry = decided.entry().clone();
+            // The file's entry at that index must be the decided one, not merely be there.
+            if ledger.entry(index).map_err(DecideError::Ledger)?.as_ref() != Some(&entry) {
+                let i = first_difference(&store, &ledger)
+                    .await
+                    .ok()
+                    .flatten()
+                    .unwrap_or(index);
+                return Err(refused(&divergence.set(&ledger, &store, i)));
+            }
             let mine = entry.node == me.0 && entry.nonce == me.1 && entry.start_time == me.2;
             let mut local = local.lock().unwrap_or_else(|e| e.into_inner());
             match decided {
@@ -329,6 +493,12 @@ impl Arbiter for EtcdArbiter {
     }
 
     fn recorded(&self, tx_id: &Hash32) -> Result<Option<Entry>, DecideError> {
+        if let Some(why) = self.divergence.get() {
+            return Err(DecideError::Unavailable {
+                why: why.to_owned(),
+                decided: false,
+            });
+        }
         self.ledger.get(tx_id).map_err(DecideError::Ledger)
     }
 

@@ -516,6 +516,26 @@ impl Drop for FileArbiter {
     }
 }
 
+/// Why a claim may not enter the race: it was mined at a difficulty other than the chain's
+/// (which its first entry fixes); `None` if it may.
+fn other_difficulty(ledger: &Ledger, claim: &Claim) -> Option<String> {
+    let chain = ledger.rule()?;
+    let own = match claim.target_time_us {
+        Some(target_time_us) => pow_core::chain::ChainRule::Retarget { target_time_us },
+        None => pow_core::chain::ChainRule::Bits(
+            claim
+                .difficulty_bits
+                .unwrap_or(claim.difficulty.saturating_mul(8)),
+        ),
+    };
+    (own != chain).then(|| {
+        format!(
+            "mined at {own}, but the ledger's chain is at {chain} (its first entry fixes it): \
+             nothing was recorded"
+        )
+    })
+}
+
 /// How far behind the winner a late claim finished, from the wall-clock end times (both
 /// derived from their starts plus monotonic durations); `None` if that comes out negative,
 /// which only a wall-clock step between the two starts can cause.
@@ -530,6 +550,9 @@ impl Arbiter for FileArbiter {
         let shared = &self.shared;
         let deadline = Instant::now() + LEDGER_WAIT;
         let tx = claim.tx_id();
+        if let Some(why) = other_difficulty(&shared.ledger, &claim) {
+            return Err(DecideError::Withdrawn(why));
+        }
         let (mut log, lock) = loop {
             let mut log = shared.log();
             let lock = decide_lock(&log.lock_path, deadline)?;
@@ -821,6 +844,17 @@ fn record_round(shared: &Shared) -> Round {
                         tracing::info!(
                             "a claim for {:?} was mined at {found} bits, the ledger now asks \
                              {expected}: dropped",
+                            r.transaction_data
+                        );
+                        dropped = true;
+                        continue;
+                    }
+                    Err(EntryError::WrongDifficulty { expected, found }) => {
+                        // Mined at another difficulty than the chain's (decided before the
+                        // chain's first entry was recorded): dropped, its claimant told so.
+                        tracing::warn!(
+                            "a claim for {:?} was mined at {found}, the chain is at {expected}: \
+                             dropped",
                             r.transaction_data
                         );
                         dropped = true;

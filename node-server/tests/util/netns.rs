@@ -561,6 +561,15 @@ impl EtcdCluster {
         self.spawn(i);
     }
 
+    /// Wipes member `i`: kill -9, its data dir removed, a fresh member started on the same
+    /// URLs (of a one-member cluster: a new, empty etcd where the old one was); returns at
+    /// once (see [`wait_healthy`](Self::wait_healthy)).
+    pub fn wipe(&mut self, i: usize) {
+        self.kill9(i);
+        let _ = std::fs::remove_dir_all(&self.members[i].data_dir);
+        self.spawn(i);
+    }
+
     /// `etcdctl` (v3 API) against member `i`, from where that member runs, with a bounded
     /// command time.
     pub fn etcdctl(&self, i: usize, args: &[&str]) -> Output {
