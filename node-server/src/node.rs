@@ -441,13 +441,10 @@ impl Node {
             .await
             .map_err(|_| RaceError::ShuttingDown)?;
         if self.config.on_loss == OnLoss::Abort {
-            // Decided while this race waited for a searcher: nothing to mine.
-            let entry = if self.searches.is_decided(&tx_id) {
-                self.recorded_soon(&tx_id).await?
-            } else {
-                self.arbiter.recorded(&tx_id).map_err(RaceError::from)?
-            };
-            if let Some(entry) = entry {
+            // Decided and recorded while this race waited for a searcher: nothing to mine.
+            // (Decided here but not yet recorded: the search below starts stopped, and the
+            // attempt is logged as aborted, as every node's attempt at a race is.)
+            if let Some(entry) = self.arbiter.recorded(&tx_id).map_err(RaceError::from)? {
                 return Ok(self.recorded_reply(entry));
             }
         }

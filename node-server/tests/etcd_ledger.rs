@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use netns::EtcdCluster;
 use serde_json::Value;
-use util::{free_ports, read_ledger, try_send, Server, BIN, PATIENCE};
+use util::{free_ports, read_ledger, try_race, try_send, Server, BIN, PATIENCE};
 
 /// The line of a host whose file is not the cluster's.
 const DIVERGED: &str = "THIS HOST'S LEDGER IS NOT THE CLUSTER'S";
@@ -77,18 +77,6 @@ fn eventually(what: &str, mut f: impl FnMut() -> bool) {
     }
 }
 
-/// `line` to every port at once; the replies in port order.
-fn race(ports: &[u16], line: &str) -> Vec<Option<Value>> {
-    let handles: Vec<_> = ports
-        .iter()
-        .map(|&p| {
-            let line = line.to_owned();
-            std::thread::spawn(move || try_send(p, &line))
-        })
-        .collect();
-    handles.into_iter().map(|h| h.join().unwrap()).collect()
-}
-
 /// etcd is wiped under two running nodes (stopped, its data removed, a fresh one started on
 /// the same URL) and a third host joins the new etcd: the two old hosts' files hold entries
 /// the new chain does not. Every race after that is decided in the new etcd; the two old
@@ -103,7 +91,7 @@ fn after_etcd_is_wiped_hosts_with_the_old_chain_answer_no_race_and_keep_their_fi
     let a = etcd_node(dirs[0].path(), "Node1", ports[0], &etcd, &[]);
     let b = etcd_node(dirs[1].path(), "Node2", ports[1], &etcd, &[]);
     for t in ["before-1", "before-2"] {
-        for r in race(&ports[..2], t) {
+        for r in try_race(&ports[..2], t) {
             let r = r.expect("a reply");
             assert!(matches!(outcome(&r), "won" | "lost"), "{t}: {r}");
         }
@@ -124,7 +112,7 @@ fn after_etcd_is_wiped_hosts_with_the_old_chain_answer_no_race_and_keep_their_fi
     let c = etcd_node(dirs[2].path(), "Node3", ports[2], &etcd, &[]);
     for i in 0..3 {
         let t = format!("after-{i}");
-        let replies = race(&ports, &t);
+        let replies = try_race(&ports, &t);
         for (n, r) in replies.iter().enumerate().take(2) {
             let r = r.as_ref().expect("a reply");
             assert!(
@@ -264,7 +252,7 @@ fn two_etcd_races_cannot_share_a_ledger() {
         &etcd,
         &["--etcd-prefix", "/a/"],
     );
-    let replies = race(&ports, "one race");
+    let replies = try_race(&ports, "one race");
     let won = replies
         .iter()
         .filter(|r| r.as_ref().is_some_and(|r| outcome(r) == "won"))

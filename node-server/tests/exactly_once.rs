@@ -606,8 +606,8 @@ fn a_failed_start_leaves_nothing_behind() {
 /// (~2 ms). Stopped only at the commit, nearly every slow loser finishes within the 3 s the lock
 /// is held (each with probability 1 - e^-11); stopped at the decision, one finishes only by
 /// finding its nonce within the same fraction of a millisecond as the winner (~4·10⁻⁴ each).
-/// (A node that had not started its search when the race was decided does not start it: it
-/// answers `recorded`.)
+/// (A node that had not started its search when the race was decided starts it stopped: it
+/// answers `aborted` after no hashes.)
 #[test]
 fn losers_stop_when_the_race_is_decided_not_when_it_is_durable() {
     let dir = tempfile::tempdir().unwrap();

@@ -290,11 +290,6 @@ impl Searches {
         }
     }
 
-    /// Whether `tx_id`'s race was decided in this process lately.
-    pub fn is_decided(&self, tx_id: &Hash32) -> bool {
-        self.lock().decided.contains(tx_id)
-    }
-
     /// Stops every search, now and from now on.
     pub fn stop_all(&self) {
         self.stopping.store(true, Ordering::Release);

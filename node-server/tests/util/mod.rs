@@ -306,6 +306,15 @@ pub fn race_many(ports: &[u16], prefix: &str, count: usize) -> Vec<Value> {
 
 /// Sends `line` to every port at once (one thread each) and returns the replies by port.
 pub fn race(ports: &[u16], line: &str) -> Vec<Value> {
+    race_with(ports, line, send)
+}
+
+/// [`race`], for nodes that may not answer: `None` where a node gave no reply.
+pub fn try_race(ports: &[u16], line: &str) -> Vec<Option<Value>> {
+    race_with(ports, line, try_send)
+}
+
+fn race_with<T: Send + 'static>(ports: &[u16], line: &str, send: fn(u16, &str) -> T) -> Vec<T> {
     let handles: Vec<_> = ports
         .iter()
         .map(|&p| {
