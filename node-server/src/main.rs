@@ -696,14 +696,18 @@ fn main() -> ExitCode {
             .build()
             .context("cannot start the async runtime")
             .and_then(|rt| {
-                rt.block_on(async {
+                let result = rt.block_on(async {
                     match other {
                         Command::Serve(a) => serve(a).await,
                         Command::Node(a) => node(a).await,
                         Command::Submit(a) => submit(a).await,
                         _ => unreachable!("handled above"),
                     }
-                })
+                });
+                // Whatever still runs (a ledger write waiting on another process's lock)
+                // gets the same grace as the shutdown itself, not forever.
+                rt.shutdown_timeout(node_server::limits::SHUTDOWN_GRACE);
+                result
             }),
     };
     match result {

@@ -29,6 +29,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
 use super::keys::Keys;
+use super::members::Members;
 use super::store::{bounded, bounded_for, parse_entry, read_page, Compaction};
 use super::Decided;
 use super::{
@@ -136,7 +137,7 @@ fn decision_for(entry: Entry, claim: &Claim) -> Decided {
 
 /// Decides queued claims until every [`Store`](super::Store) handle is gone.
 pub(crate) async fn run(
-    client: Client,
+    members: Members,
     keys: Keys,
     compaction: Option<Compaction>,
     mut rx: mpsc::Receiver<ClaimRequest>,
@@ -172,12 +173,12 @@ pub(crate) async fn run(
             bytes += r.size;
             group.push(backlog.pop_front().expect("front exists"));
         }
-        let committed = decide_group(&client, &keys, &mut head, &mut rules, group).await;
+        let committed = decide_group(&members, &keys, &mut head, &mut rules, group).await;
         if let (Some(c), Some((first, last, revision))) = (compaction, committed) {
             if first / c.every_entries != (last + 1) / c.every_entries {
                 let target = revision - c.keep_revisions;
                 if target > 0 {
-                    let client = client.clone();
+                    let client = members.pinned().1;
                     tokio::spawn(async move {
                         if let Err(e) = compact(&client, target).await {
                             tracing::warn!("etcd compaction to revision {target} failed: {e}");
@@ -212,7 +213,7 @@ enum Attempt {
 /// Decides one group; answers every claim in it. Returns the indexes it committed and the
 /// revision, for compaction.
 async fn decide_group(
-    client: &Client,
+    members: &Members,
     keys: &Keys,
     head: &mut Option<Head>,
     rules: &mut Option<ChainCheck>,
@@ -250,6 +251,9 @@ async fn decide_group(
         if unique.is_empty() {
             break;
         }
+        // Each attempt on the pinned member; one that finds it unavailable moves the pin.
+        let (member, client) = members.pinned();
+        let client = &client;
         if let Some(h) = head.as_ref() {
             // Every claim at the chain's difficulty (the compare on the head holds it at
             // commit).
@@ -269,6 +273,7 @@ async fn decide_group(
                     keep_by_rules(&group, &mut unique, &mut recorded, check, h.entry.as_ref())
                 }
                 Err(e) if e.is_unavailable() => {
+                    members.failed(member);
                     *head = None;
                     last_error = Some(e);
                     tokio::time::sleep(backoff).await;
@@ -329,6 +334,7 @@ async fn decide_group(
                             fail_rest(&group, &unique, &mut recorded, e);
                             break;
                         }
+                        members.failed(member);
                         last_error = Some(e);
                     }
                 }
@@ -339,10 +345,10 @@ async fn decide_group(
                 // new head.
                 let timed_out = matches!(e, EtcdError::Timeout { .. });
                 last_error = Some(e);
+                members.failed(member);
                 if timed_out {
                     // A whole request time has passed (most likely on a connection to a
-                    // member that is cut off): again at once, on whichever member the
-                    // client picks.
+                    // member that is cut off): again at once, on the next member.
                     continue;
                 }
                 let earliest = unique.iter().map(|&i| group[i].deadline).min();

@@ -25,6 +25,8 @@ pub struct EntryStream {
     /// Entries read or watched, not yet returned, with the revision that wrote each.
     ready: VecDeque<(Entry, i64)>,
     watch: Option<WatchStream>,
+    /// The member the watch is on (see [`Members`](super::members::Members)).
+    watch_member: usize,
     probing: bool,
     /// A revision to watch from before reading anything (see [`Store::follow_from`]).
     resume: Option<i64>,
@@ -39,6 +41,7 @@ impl EntryStream {
             prev_hash,
             ready: VecDeque::new(),
             watch: None,
+            watch_member: 0,
             probing: false,
             resume,
             revision: 0,
@@ -125,15 +128,27 @@ impl EntryStream {
             .with_prefix()
             .with_start_revision(revision)
             .with_filters([WatchFilterType::NoDelete]);
-        let mut watch = bounded(
-            "watch entries",
-            self.store
-                .client()
-                .watch(keys.entries_prefix(), Some(options)),
-        )
-        .await?;
-        // The first answer says whether the watch exists (or was refused: compacted).
-        let first = bounded("watch entries", watch.message()).await?;
+        let (member, mut client) = self.store.members().pinned();
+        let opened = async {
+            let mut watch = bounded(
+                "watch entries",
+                client.watch(keys.entries_prefix(), Some(options)),
+            )
+            .await?;
+            // The first answer says whether the watch exists (or was refused: compacted).
+            let first = bounded("watch entries", watch.message()).await?;
+            Ok::<_, EtcdError>((watch, first))
+        };
+        let (watch, first) = match opened.await {
+            Ok(w) => w,
+            Err(e) => {
+                if e.is_unavailable() {
+                    self.store.members().failed(member);
+                }
+                return Err(e);
+            }
+        };
+        self.watch_member = member;
         match first {
             Some(resp) if resp.created() && !resp.canceled() => {
                 self.watch = Some(watch);
@@ -142,20 +157,26 @@ impl EntryStream {
             }
             // Compacted between the read and the watch: read again by index.
             Some(resp) if resp.compact_revision() > 0 => Ok(()),
-            Some(resp) => Err(EtcdError::Unavailable {
-                op: "watch entries",
-                detail: format!("watch not created: {}", resp.cancel_reason()),
-            }),
-            None => Err(EtcdError::Unavailable {
-                op: "watch entries",
-                detail: "the watch stream closed".into(),
-            }),
+            Some(resp) => {
+                self.store.members().failed(member);
+                Err(EtcdError::Unavailable {
+                    op: "watch entries",
+                    detail: format!("watch not created: {}", resp.cancel_reason()),
+                })
+            }
+            None => {
+                self.store.members().failed(member);
+                Err(EtcdError::Unavailable {
+                    op: "watch entries",
+                    detail: "the watch stream closed".into(),
+                })
+            }
         }
     }
 
     async fn wait_on_watch(&mut self) -> Result<(), EtcdError> {
         let watch = self.watch.as_mut().expect("a watch is open");
-        match tokio::time::timeout(WATCH_PROBE_AFTER, watch.message()).await {
+        let result = match tokio::time::timeout(WATCH_PROBE_AFTER, watch.message()).await {
             Err(_) if self.probing => {
                 self.watch = None;
                 Err(EtcdError::Timeout {
@@ -167,11 +188,13 @@ impl EntryStream {
                 // Silence is normal when no race is decided; ask etcd to prove the watch is
                 // alive.
                 self.probing = true;
-                if let Err(e) = watch.request_progress().await {
-                    self.watch = None;
-                    return Err(EtcdError::from_client("watch entries", e));
+                match watch.request_progress().await {
+                    Ok(()) => Ok(()),
+                    Err(e) => {
+                        self.watch = None;
+                        Err(EtcdError::from_client("watch entries", e))
+                    }
                 }
-                Ok(())
             }
             Ok(Err(e)) => {
                 self.watch = None;
@@ -187,13 +210,22 @@ impl EntryStream {
             Ok(Ok(Some(resp))) => {
                 self.probing = false;
                 if resp.canceled() || resp.compact_revision() > 0 {
-                    // Read the rest by index, then watch again.
+                    // Read the rest by index, then watch again (elsewhere, if the member
+                    // cancelled it: it has lost its leader).
                     self.watch = None;
-                    return Ok(());
+                    if resp.compact_revision() == 0 {
+                        self.store.members().failed(self.watch_member);
+                    }
+                    Ok(())
+                } else {
+                    self.take_events(&resp)
                 }
-                self.take_events(&resp)
             }
+        };
+        if matches!(&result, Err(e) if e.is_unavailable()) {
+            self.store.members().failed(self.watch_member);
         }
+        result
     }
 
     /// Queues the watched entries that come next; anything out of order drops the watch so

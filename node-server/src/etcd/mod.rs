@@ -21,6 +21,7 @@ mod decide;
 mod error;
 mod follow;
 pub mod keys;
+mod members;
 mod nodes;
 mod relay;
 mod store;

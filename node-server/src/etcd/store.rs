@@ -10,6 +10,7 @@ use tokio::sync::{mpsc, oneshot, Mutex};
 
 use super::decide::{self, ClaimRequest};
 use super::keys::{prefix_end, Keys};
+use super::members::Members;
 use super::{
     Decided, EtcdError, CLAIM_DEADLINE, CLAIM_QUEUE, COMPACT_EVERY_ENTRIES, COMPACT_KEEP_REVISIONS,
     CONNECT_TIMEOUT, DEFAULT_PREFIX, ENTRY_PAGE, KEEPALIVE_INTERVAL, KEEPALIVE_TIMEOUT,
@@ -80,7 +81,7 @@ impl Default for Compaction {
 }
 
 pub(crate) struct Inner {
-    pub(crate) client: Client,
+    pub(crate) members: Members,
     pub(crate) keys: Keys,
     decider: mpsc::Sender<ClaimRequest>,
     /// The lease announcements are attached to, and when it was granted.
@@ -119,15 +120,11 @@ impl Store {
         if let Some(tls) = &options.tls {
             connect = connect.with_tls(tls_options(tls)?);
         }
-        let client = bounded(
-            "connect",
-            Client::connect(&options.endpoints, Some(connect)),
-        )
-        .await?;
+        let members = Members::connect(&options.endpoints, connect).await?;
         let (decider, rx) = mpsc::channel(CLAIM_QUEUE);
         let store = Store {
             inner: Arc::new(Inner {
-                client,
+                members,
                 keys,
                 decider,
                 relay_lease: Mutex::new(None),
@@ -137,7 +134,7 @@ impl Store {
         // the first claim.
         store.head().await?;
         tokio::spawn(decide::run(
-            store.inner.client.clone(),
+            store.inner.members.clone(),
             store.inner.keys.clone(),
             options.compaction,
             rx,
@@ -150,8 +147,14 @@ impl Store {
         &self.inner.keys
     }
 
+    /// The pinned member's client (see [`Members`]).
     pub(crate) fn client(&self) -> Client {
-        self.inner.client.clone()
+        self.inner.members.pinned().1
+    }
+
+    /// The members, for requests that move the pin on when a member does not answer.
+    pub(crate) fn members(&self) -> &Members {
+        &self.inner.members
     }
 
     /// Decides a claim: a finished proof of work with its times stamped by the arbiter (an
@@ -217,7 +220,12 @@ impl Store {
                 None,
             )])
             .or_else([TxnOp::get(key, None)]);
-        let resp = bounded("agree on the race's settings", self.client().txn(txn)).await?;
+        let resp = self
+            .members()
+            .on_pinned(|mut client| async move {
+                bounded("agree on the race's settings", client.txn(txn)).await
+            })
+            .await?;
         if resp.succeeded() {
             return Ok(());
         }
@@ -243,8 +251,12 @@ impl Store {
 
     /// The chain's last entry, if any, read with a quorum.
     pub async fn head(&self) -> Result<Option<Entry>, EtcdError> {
-        let client = self.client();
-        let head = retrying(|| decide::read_head(&client, self.keys())).await?;
+        let keys = self.keys();
+        let head = retrying(|| {
+            self.members()
+                .on_pinned(|client| async move { decide::read_head(&client, keys).await })
+        })
+        .await?;
         Ok(head.entry)
     }
 
@@ -261,7 +273,12 @@ impl Store {
         index: u64,
         limit: usize,
     ) -> Result<(Vec<(Entry, i64)>, i64), EtcdError> {
-        retrying(|| read_page(&self.inner.client, self.keys(), index, limit)).await
+        let keys = self.keys();
+        retrying(|| {
+            self.members()
+                .on_pinned(|client| async move { read_page(&client, keys, index, limit).await })
+        })
+        .await
     }
 
     /// Every entry from `index` on, then each new one as it is decided: see [`EntryStream`].

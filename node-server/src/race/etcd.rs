@@ -3,7 +3,7 @@
 //! A claim is stamped the moment its search ends and queued to the [`Store`]'s decider, which
 //! decides it in one etcd transaction (the first claim for a transaction wins and gets the next
 //! index; ordering never trusts a wall clock). The answer comes once etcd has committed the
-//! decision and this host's `ledger.json` holds the entry: a recording thread follows etcd's
+//! decision and this host's `ledger.json` holds the entry: a recording task follows etcd's
 //! entries in order and appends them through the same [`Writer`] the file arbiter feeds, so
 //! every host's file ends byte for byte the same.
 //!
@@ -32,7 +32,6 @@ use std::time::{Duration, Instant};
 use futures_util::future::{FutureExt, Shared};
 use pow_core::chain::{Entry, NewEntry};
 use pow_core::Hash32;
-use tokio::runtime::Handle;
 
 use super::{Arbiter, BoxFuture, Claim, ClusterNode, DecideError, Decision, Submitted};
 use crate::clock::Stamp;
@@ -42,17 +41,17 @@ use crate::ledger::Ledger;
 use crate::limits::LEDGER_WAIT;
 use crate::recent::Recent;
 
-/// Entries the recording thread appends in one commit at most.
+/// Entries the recording task appends in one commit at most.
 const RECORD_BATCH: usize = 1024;
 
-/// How long the recording thread waits before following etcd again after an error.
+/// How long the recording task waits before following etcd again after an error.
 const RETRY_AFTER: Duration = Duration::from_millis(500);
 
 /// Claims of this process remembered for their monotonic end (exact margins between nodes of
 /// one process).
 const LOCAL_CLAIMS: usize = 4096;
 
-/// How long an answer waits for the recording thread before it reads the missing entries from
+/// How long an answer waits for the recording task before it reads the missing entries from
 /// etcd itself. The thread's watch delivers a decided entry within milliseconds, but a watch
 /// on a connection to a member that was just cut off stays silent until it is probed (about
 /// twice [`WATCH_PROBE_AFTER`](crate::etcd::WATCH_PROBE_AFTER)), while the rest of the cluster
@@ -114,7 +113,10 @@ impl Divergence {
 /// The message of a host whose ledger and etcd's chain first differ at `index`.
 fn diverged_message(ledger: &Ledger, store: &Store, index: u64) -> String {
     format!(
-        "THIS HOST'S LEDGER IS NOT THE CLUSTER'S: entry {index} of {} differs from etcd's entry          {index} under prefix {} (etcd was wiped or replaced under this node, or another writer          appended to the file). This host answers no race from now on and leaves the file as          it is; move it aside (or give another --ledger) and restart to join the cluster",
+        "THIS HOST'S LEDGER IS NOT THE CLUSTER'S: entry {index} of {} differs from etcd's entry \
+         {index} under prefix {} (etcd was wiped or replaced under this node, or another writer \
+         appended to the file). This host answers no race from now on and leaves the file as \
+         it is; move it aside (or give another --ledger) and restart to join the cluster",
         ledger.path().display(),
         store.keys().prefix()
     )
@@ -158,16 +160,12 @@ impl EtcdArbiter {
         }
         let stop = Arc::new(AtomicBool::new(false));
         let divergence = Arc::new(Divergence::default());
-        let (s, l, st, d, rt) = (
+        tokio::spawn(follow(
             store.clone(),
             ledger.clone(),
             stop.clone(),
             divergence.clone(),
-            Handle::current(),
-        );
-        std::thread::Builder::new()
-            .name("ledger-follower".into())
-            .spawn(move || follow(&s, &l, &st, &d, &rt))?;
+        ));
         Ok(EtcdArbiter {
             store,
             ledger,
@@ -191,15 +189,25 @@ impl Drop for EtcdArbiter {
     }
 }
 
-/// The recording thread: every entry etcd decides, in order, into the local ledger; it stops
-/// at a divergence (see [`Divergence`]).
-fn follow(store: &Store, ledger: &Ledger, stop: &AtomicBool, divergence: &Divergence, rt: &Handle) {
+/// The recording task: every entry etcd decides, in order, into the local ledger; it stops
+/// at a divergence (see [`Divergence`]), when the arbiter is dropped, or with the runtime (a
+/// task, not a thread that blocks on the runtime: a process that exits while it follows, say
+/// after its registration timed out, just drops it).
+async fn follow(
+    store: Store,
+    ledger: Arc<Ledger>,
+    stop: Arc<AtomicBool>,
+    divergence: Arc<Divergence>,
+) {
     // Whether the ledger and etcd disagree, and where (`None` also when etcd cannot tell now).
-    let diverged_at = |hint: Option<u64>| -> Option<u64> {
-        match rt.block_on(first_difference(store, ledger)) {
-            Ok(Some(i)) => Some(i),
-            Ok(None) => None,
-            Err(_) => hint,
+    let diverged_at = |hint: Option<u64>| {
+        let (store, ledger) = (&store, &ledger);
+        async move {
+            match first_difference(store, ledger).await {
+                Ok(Some(i)) => Some(i),
+                Ok(None) => None,
+                Err(_) => hint,
+            }
         }
     };
     while !stop.load(Ordering::Acquire) {
@@ -208,34 +216,38 @@ fn follow(store: &Store, ledger: &Ledger, stop: &AtomicBool, divergence: &Diverg
             if stop.load(Ordering::Acquire) {
                 return;
             }
-            let first = match rt.block_on(stream.next_within(Duration::from_secs(1))) {
+            let first = match stream.next_within(Duration::from_secs(1)).await {
                 Ok(Some(e)) => e,
                 Ok(None) => continue,
                 Err(e) => {
                     // An entry that does not follow this host's head: the chains may differ.
                     if matches!(e, EtcdError::Protocol(_)) {
-                        if let Some(i) = diverged_at(None) {
-                            divergence.set(ledger, store, i);
+                        if let Some(i) = diverged_at(None).await {
+                            divergence.set(&ledger, &store, i);
                             return;
                         }
                     }
                     tracing::warn!("following etcd's entries: {e}; retrying");
-                    std::thread::sleep(RETRY_AFTER);
+                    tokio::time::sleep(RETRY_AFTER).await;
                     break;
                 }
             };
             let mut batch = vec![first];
             while batch.len() < RECORD_BATCH {
-                match rt.block_on(stream.next_within(Duration::ZERO)) {
+                match stream.next_within(Duration::ZERO).await {
                     Ok(Some(e)) => batch.push(e),
                     _ => break,
                 }
             }
-            match record(ledger, batch) {
+            let l = ledger.clone();
+            let recorded = tokio::task::spawn_blocking(move || record(&l, batch))
+                .await
+                .unwrap_or_else(|e| Err(RecordError::Other(e.into())));
+            match recorded {
                 Ok(()) => {}
                 Err(RecordError::Diverged(i)) => {
-                    let i = diverged_at(Some(i)).unwrap_or(i);
-                    divergence.set(ledger, store, i);
+                    let i = diverged_at(Some(i)).await.unwrap_or(i);
+                    divergence.set(&ledger, &store, i);
                     return;
                 }
                 Err(RecordError::Other(e)) => {
@@ -243,7 +255,7 @@ fn follow(store: &Store, ledger: &Ledger, stop: &AtomicBool, divergence: &Diverg
                         "recording etcd's entries in {}: {e}; retrying",
                         ledger.path().display()
                     );
-                    std::thread::sleep(RETRY_AFTER);
+                    tokio::time::sleep(RETRY_AFTER).await;
                     break;
                 }
             }
@@ -299,7 +311,7 @@ fn record(ledger: &Ledger, mut batch: Vec<Entry>) -> Result<(), RecordError> {
 }
 
 /// Records every entry through index `through`, read from etcd by index: for an answer whose
-/// decision the recording thread has not delivered (see [`FOLLOW_GRACE`]). One reader at a
+/// decision the recording task has not delivered (see [`FOLLOW_GRACE`]). One reader at a
 /// time; the ledger's writer checks that each entry continues the chain.
 async fn catch_up(
     store: &Store,
