@@ -22,7 +22,7 @@ use futures_util::{SinkExt, Stream, StreamExt};
 use serde::de::{self, Deserialize, Deserializer, MapAccess, Visitor};
 use serde_json::json;
 use tokio::sync::broadcast::error::RecvError;
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 use warp::filters::BoxedFilter;
 use warp::http::{header, HeaderValue, StatusCode};
@@ -39,10 +39,27 @@ use crate::limits::{
 use crate::node::Node;
 use crate::origins::{Origins, Refused};
 use crate::protocol::{self, ErrorCode, ErrorReply, LineError};
-use crate::server::ConnectionSlot;
 
 /// The routes of one node, boxed so they can be named and cloned per connection.
 pub type Routes = BoxedFilter<(Box<dyn Reply>,)>;
+
+/// A connection's place among the [`MAX_CONNECTIONS`](crate::limits::MAX_CONNECTIONS) of its
+/// node, taken by the server when it accepts and held until the connection ends. The server
+/// puts it on every request of an HTTP connection (a request extension,
+/// `Arc<ConnectionSlot>`), so that a connection upgraded to a WebSocket hands it on to its
+/// viewer here.
+#[derive(Debug)]
+pub struct ConnectionSlot(
+    // Held, never read: dropping it frees the slot.
+    #[allow(dead_code)] OwnedSemaphorePermit,
+);
+
+impl ConnectionSlot {
+    /// The slot that `permit` (from the node's connection semaphore) holds.
+    pub fn new(permit: OwnedSemaphorePermit) -> Self {
+        Self(permit)
+    }
+}
 
 /// The largest text body of `POST /tx`: the longest line and its `\r\n`.
 const MAX_TX_TEXT_BYTES: usize = MAX_LINE_BYTES + 2;
