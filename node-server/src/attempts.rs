@@ -1,8 +1,9 @@
-//! The attempts log: every node's attempt, won or lost, as JSON Lines beside the ledger, and
-//! the per-node comparison `node-server report` prints from it.
+//! The attempts log: every node's attempt, won, lost or aborted, as JSON Lines beside the
+//! ledger, and how it is read back (by [`report`](crate::report), `verify` and
+//! `GET /attempts`).
 //!
 //! The log consumes the event stream (a [`Sink`]): each `won` or `lost` event becomes one
-//! line. A writer thread appends lines in groups and fsyncs each group; several processes
+//! line (`aborted` for a search that started after its race was decided). A writer thread appends lines in groups and fsyncs each group; several processes
 //! may append to one log (each line is a single `O_APPEND` write).
 
 use std::fs::OpenOptions;
@@ -46,7 +47,7 @@ pub struct Attempt {
     pub hashes: Option<u64>,
     /// Lost: seconds behind the winner.
     pub margin: Option<f64>,
-    /// Won: the ledger entry's index and hash, to cross-check the ledger.
+    /// Won: the ledger entry's index (with `entry_hash`, to cross-check the ledger).
     pub entry_index: Option<u64>,
     /// Won: the entry's `entry_hash`.
     pub entry_hash: Option<Hash32>,

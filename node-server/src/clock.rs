@@ -10,7 +10,8 @@ use chrono::{DateTime, TimeDelta, Utc};
 
 pub use pow_core::chain::TIME_FORMAT;
 
-/// A wall-clock instant, kept as microseconds since the Unix epoch.
+/// A wall-clock instant (UTC, to the nanosecond: [`plus_nanos`](Self::plus_nanos) keeps
+/// them); written in the ledger's layout, to the microsecond, by [`text`](Self::text).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Stamp(DateTime<Utc>);
 

@@ -1,5 +1,7 @@
-//! `mine`, `verify` and `report`: the commands that work on files and puzzles, not nodes.
+//! `mine` and `verify`: the commands that work on puzzles and files, not nodes (`report` is
+//! [`crate::report`]).
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
 use std::time::Instant;
@@ -11,8 +13,6 @@ use pow_core::{Difficulty, Prepared};
 
 use crate::attempts;
 use crate::clock::Stamp;
-use std::collections::HashMap;
-
 use crate::ledger;
 
 /// The result of `mine`, the lab's `pow.py`.
@@ -30,7 +30,7 @@ pub struct Mined {
     pub hash: pow_core::Hash32,
     /// Seconds, unrounded.
     pub time_taken: f64,
-    /// Start, microseconds, UTC.
+    /// When the search started: UTC, in the ledger's layout (to the microsecond).
     pub start_time: String,
     /// End.
     pub end_time: String,
@@ -94,8 +94,9 @@ pub enum Verdict {
 }
 
 /// Verifies a ledger file in bounded memory: every hash, difficulty and link; with `smallest`,
-/// also that every lab entry's nonce is the smallest (a lottery entry's need not be); with an attempts log, that every win the log
-/// recorded for this ledger is in it (which catches entries removed from the end). Wins the
+/// also that every lab entry's nonce is the smallest (a lottery entry's need not be); with an
+/// attempts log, that every win the log recorded for this ledger is in it (which catches
+/// entries removed from the end). Wins the
 /// log recorded for another ledger (one started over after `rm ledger.json`) are counted and
 /// said, not held against this one.
 pub fn verify(path: &Path, smallest: bool, attempts_log: Option<&Path>) -> anyhow::Result<Verdict> {

@@ -14,15 +14,13 @@
 //!   [`WS_SEND_TIMEOUT`] is dropped.
 
 use std::convert::Infallible;
-use std::fmt;
 use std::sync::Arc;
 
 use bytes::{Buf, BytesMut};
 use futures_util::{SinkExt, Stream, StreamExt};
-use serde::de::{self, Deserialize, Deserializer, MapAccess, Visitor};
 use serde_json::json;
 use tokio::sync::broadcast::error::RecvError;
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 use warp::filters::BoxedFilter;
 use warp::http::{header, HeaderValue, StatusCode};
@@ -39,10 +37,27 @@ use crate::limits::{
 use crate::node::Node;
 use crate::origins::{Origins, Refused};
 use crate::protocol::{self, ErrorCode, ErrorReply, LineError};
-use crate::server::ConnectionSlot;
 
 /// The routes of one node, boxed so they can be named and cloned per connection.
 pub type Routes = BoxedFilter<(Box<dyn Reply>,)>;
+
+/// A connection's place among the [`MAX_CONNECTIONS`](crate::limits::MAX_CONNECTIONS) of its
+/// node, taken by the server when it accepts and held until the connection ends. The server
+/// puts it on every request of an HTTP connection (a request extension,
+/// `Arc<ConnectionSlot>`), so that a connection upgraded to a WebSocket hands it on to its
+/// viewer here.
+#[derive(Debug)]
+pub struct ConnectionSlot(
+    // Held, never read: dropping it frees the slot.
+    #[allow(dead_code)] OwnedSemaphorePermit,
+);
+
+impl ConnectionSlot {
+    /// The slot that `permit` (from the node's connection semaphore) holds.
+    pub fn new(permit: OwnedSemaphorePermit) -> Self {
+        Self(permit)
+    }
+}
 
 /// The largest text body of `POST /tx`: the longest line and its `\r\n`.
 const MAX_TX_TEXT_BYTES: usize = MAX_LINE_BYTES + 2;
@@ -598,37 +613,27 @@ async fn read_body<B: Buf>(
 }
 
 /// The JSON body of `POST /tx`: exactly `{"transaction_data": "..."}` (an object, that key
-/// once, nothing else).
-struct TxBody(String);
+/// once, nothing else: serde refuses a repeated or an unknown key).
+#[derive(serde::Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = r#"an object {"transaction_data": "..."}"#
+)]
+struct TxBody {
+    transaction_data: String,
+}
 
-impl<'de> Deserialize<'de> for TxBody {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct Object;
-        impl<'de> Visitor<'de> for Object {
-            type Value = TxBody;
-
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(r#"an object {"transaction_data": "..."}"#)
-            }
-
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<TxBody, A::Error> {
-                let mut data = None;
-                while let Some(key) = map.next_key::<String>()? {
-                    if key != "transaction_data" {
-                        return Err(de::Error::custom(format_args!(
-                            "unknown key {key:?}: the only key is \"transaction_data\""
-                        )));
-                    }
-                    if data.is_some() {
-                        return Err(de::Error::custom("duplicate key \"transaction_data\""));
-                    }
-                    data = Some(map.next_value::<String>()?);
-                }
-                data.map(TxBody)
-                    .ok_or_else(|| de::Error::missing_field("transaction_data"))
-            }
+impl TxBody {
+    /// Parses a body. A derived struct also takes its fields as a JSON array (`["..."]`),
+    /// which is not the object the route documents: that is refused here.
+    fn parse(body: &[u8]) -> Result<TxBody, serde_json::Error> {
+        if body.trim_ascii_start().starts_with(b"[") {
+            return Err(serde::de::Error::invalid_type(
+                serde::de::Unexpected::Seq,
+                &r#"an object {"transaction_data": "..."}"#,
+            ));
         }
-        d.deserialize_map(Object)
+        serde_json::from_slice(body)
     }
 }
 
@@ -643,7 +648,9 @@ fn transaction(json: bool, body: &[u8]) -> Result<String, (StatusCode, ErrorCode
         (status, e.code(), e.to_string())
     };
     if json {
-        let TxBody(data) = serde_json::from_slice(body).map_err(|e| {
+        let TxBody {
+            transaction_data: data,
+        } = TxBody::parse(body).map_err(|e| {
             (
                 StatusCode::BAD_REQUEST,
                 ErrorCode::BadRequest,
@@ -831,6 +838,35 @@ mod tests {
                 (400, ErrorCode::BadRequest),
                 "{}",
                 String::from_utf8_lossy(bad)
+            );
+        }
+        // Each refusal says what is wrong.
+        let says = |body: &[u8]| transaction(true, body).unwrap_err().2;
+        for (body, what) in [
+            (
+                &br#"["tx"]"#[..],
+                "invalid type: sequence, expected an object",
+            ),
+            (
+                br#""tx""#,
+                "invalid type: string \"tx\", expected an object",
+            ),
+            (br#"{}"#, "missing field `transaction_data`"),
+            (
+                br#"{"transaction_data": "a", "transaction_data": "b"}"#,
+                "duplicate field `transaction_data`",
+            ),
+            (
+                br#"{"transaction_data": "a", "node": "Mallory"}"#,
+                "unknown field `node`, expected `transaction_data`",
+            ),
+        ] {
+            let message = says(body);
+            assert!(
+                message.starts_with(r#"expected {"transaction_data": "..."}: "#)
+                    && message.contains(what),
+                "{}: {message}",
+                String::from_utf8_lossy(body)
             );
         }
         // The decoded string is checked, without a line ending to strip.

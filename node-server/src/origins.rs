@@ -27,6 +27,8 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::str::FromStr;
 use std::sync::RwLock;
 
+use http::uri::Authority;
+
 /// A web origin, `scheme://host[:port]`, normalised: lower case, the default port explicit,
 /// an IPv6 host without brackets.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -76,23 +78,24 @@ impl Origin {
 }
 
 /// Splits `host[:port]` (an IPv6 host in brackets) into a lower-case host and its port.
-fn split_authority(authority: &str) -> Result<(String, Option<u16>), &'static str> {
-    let (host, port) = if let Some(rest) = authority.strip_prefix('[') {
-        let (v6, after) = rest
-            .split_once(']')
-            .ok_or("an IPv6 address needs its ']'")?;
-        v6.parse::<Ipv6Addr>()
-            .map_err(|_| "not an IPv6 address in brackets")?;
-        let port = match after {
-            "" => None,
-            p => Some(p.strip_prefix(':').ok_or("junk after the IPv6 address")?),
-        };
-        (v6, port)
-    } else {
-        match authority.rsplit_once(':') {
-            Some((h, p)) => (h, Some(p)),
-            None => (authority, None),
+/// The URI grammar is `http`'s [`Authority`]; on top of it, an origin or a `Host` names no
+/// user, an IPv6 host is an IPv6 address, and a host name is letters, digits, `.`, `-`, `_`.
+fn split_authority(text: &str) -> Result<(String, Option<u16>), &'static str> {
+    let authority: Authority = text.parse().map_err(|_| "not host[:port]")?;
+    if authority.as_str().contains('@') {
+        return Err("an origin has no user");
+    }
+    let bracketed = authority.host();
+    let host = match bracketed.strip_prefix('[') {
+        Some(rest) => {
+            let v6 = rest
+                .strip_suffix(']')
+                .ok_or("an IPv6 address needs its ']'")?;
+            v6.parse::<Ipv6Addr>()
+                .map_err(|_| "not an IPv6 address in brackets")?;
+            v6
         }
+        None => bracketed,
     };
     if host.is_empty() {
         return Err("no host");
@@ -103,12 +106,22 @@ fn split_authority(authority: &str) -> Result<(String, Option<u16>), &'static st
     {
         return Err("the host holds a character a host name cannot");
     }
-    let port = match port {
-        None => None,
-        Some(p) if !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) => {
-            Some(p.parse::<u16>().map_err(|_| "the port is above 65535")?)
+    // What follows the host: nothing, or `:` and the port (`Authority::port` is `None` for
+    // a port that does not parse, which must not pass for no port).
+    let port = match &authority.as_str()[bracketed.len()..] {
+        "" => None,
+        after => {
+            let digits = after
+                .strip_prefix(':')
+                .ok_or("junk after the IPv6 address")?;
+            match authority.port_u16() {
+                Some(p) => Some(p),
+                None if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) => {
+                    return Err("the port is above 65535")
+                }
+                None => return Err("the port is not a number"),
+            }
         }
-        Some(_) => return Err("the port is not a number"),
     };
     Ok((host.to_ascii_lowercase(), port))
 }

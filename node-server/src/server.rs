@@ -23,7 +23,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::events::EventKind;
-use crate::http::Routes;
+use crate::http::{ConnectionSlot, Routes};
 use crate::limits::{
     HTTP_IDLE_TIMEOUT, LINE_DEADLINE, LINGERING_CLOSE, LINGERING_CLOSE_BYTES, MAX_CONNECTIONS,
     MAX_HTTP_HEADER_BYTES, MAX_LINE_BYTES, MAX_LINGERING_REFUSALS, REFUSAL_PEEK_BYTES,
@@ -32,15 +32,6 @@ use crate::limits::{
 use crate::node::Node;
 use crate::origins::Origins;
 use crate::protocol::{self, ErrorCode, ErrorReply, LineError};
-
-/// A connection's place among the [`MAX_CONNECTIONS`] of its node, held until the connection
-/// ends; an HTTP connection upgraded to a WebSocket hands it on to its viewer (it is a
-/// request extension, `Arc<ConnectionSlot>`).
-#[derive(Debug)]
-pub struct ConnectionSlot(
-    // Held, never read: dropping it frees the slot.
-    #[allow(dead_code)] OwnedSemaphorePermit,
-);
 
 /// Serves `node` on `listener` until `shutdown` is cancelled, admitting web pages by
 /// `origins`. Connection tasks are tracked by `tracker`, so the caller can wait for them to
@@ -384,7 +375,7 @@ async fn handle(
     let end = first_line_end.or(eof.then_some(buf.len()));
     match end.map_or(FirstLine::Other, |end| request_line(&buf[..end])) {
         FirstLine::Http1 => {
-            let slot = Arc::new(ConnectionSlot(slot));
+            let slot = Arc::new(ConnectionSlot::new(slot));
             return serve_http(stream, buf.freeze(), routes, slot, shutdown).await;
         }
         FirstLine::OtherHttp => {

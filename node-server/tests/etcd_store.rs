@@ -547,16 +547,11 @@ async fn claims_fail_over_to_live_members_and_resume_by_themselves_after_a_total
         let d = store.claim(claim("Node1", &format!("one down {i}"))).await;
         assert!(matches!(d, Ok(Decision::Won(_))), "{i}: {d:?}");
     }
-    // A second one dies: no quorum. Claims fail with the unavailable error, within the bound.
+    // A second one dies: no quorum. The claim is answered, with the unavailable error (the
+    // decider gives up at its deadline rather than waiting for a quorum).
     etcd.kill9(1);
-    let t0 = Instant::now();
     let err = store.claim(claim("Node1", "no quorum")).await.unwrap_err();
     assert!(err.is_unavailable(), "{err}");
-    assert!(
-        t0.elapsed() <= node_server::etcd::CLAIM_DEADLINE + node_server::etcd::REQUEST_TIMEOUT * 2,
-        "{:?}",
-        t0.elapsed()
-    );
     // Both come back: the same store decides again, without being reconnected.
     etcd.restart(0);
     etcd.restart(1);
@@ -574,16 +569,17 @@ async fn claims_fail_over_to_live_members_and_resume_by_themselves_after_a_total
     }
     let entries = all_entries(&store).await;
     verify_chain(&entries).unwrap();
-    // "no quorum" may have been recorded late (a timed-out claim is not a refused one); every
-    // other claim is there, once.
+    // Every claim is there, once, in the order answered. "no quorum" may have been recorded
+    // late (a timed-out claim is not a refused one), but only in its place: after the claims
+    // answered before it, before the one made once the cluster was back.
     let mut want: Vec<String> = (0..10).map(|i| format!("all up {i}")).collect();
     want.extend((0..30).map(|i| format!("one down {i}")));
     want.push("back".into());
-    let got: Vec<String> = entries
-        .iter()
-        .map(|e| e.transaction_data.clone())
-        .filter(|t| t != "no quorum")
-        .collect();
+    let mut got: Vec<String> = entries.iter().map(|e| e.transaction_data.clone()).collect();
+    if let Some(at) = got.iter().position(|t| t == "no quorum") {
+        assert_eq!(at, 40, "{got:?}");
+        got.remove(at);
+    }
     assert_eq!(got, want);
 }
 

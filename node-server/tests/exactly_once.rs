@@ -11,6 +11,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use node_server::clock::Stamp;
+use rand_chacha::rand_core::{RngCore, SeedableRng};
+use rand_chacha::ChaCha8Rng;
 use serde_json::Value;
 use util::*;
 
@@ -205,10 +208,7 @@ fn separate_processes_record_the_first_to_finish() {
         assert!(seen.problems.is_empty(), "{:?}", seen.problems);
     }
     drop(nodes);
-    let micros = |r: &Value, f: &str| {
-        let t = r[f].as_str().unwrap();
-        chrono_like_micros(t)
-    };
+    let micros = |r: &Value, f: &str| micros(r[f].as_str().unwrap());
     let mut winners = HashSet::new();
     for r in &replies {
         match r["outcome"]
@@ -242,12 +242,11 @@ fn separate_processes_record_the_first_to_finish() {
     );
 }
 
-/// `YYYY-MM-DD HH:MM:SS.ffffff` → microseconds of the day plus days since an epoch, enough to
-/// compare two stamps of one run.
-fn chrono_like_micros(t: &str) -> i64 {
-    let p = |r: std::ops::Range<usize>| t[r].parse::<i64>().unwrap();
-    let days = p(0..4) * 400 + p(5..7) * 31 + p(8..10);
-    ((days * 24 + p(11..13)) * 60 + p(14..16)) * 60_000_000 + p(17..19) * 1_000_000 + p(20..26)
+/// A ledger timestamp (`YYYY-MM-DD HH:MM:SS.ffffff`, UTC) in microseconds since the epoch.
+fn micros(t: &str) -> i64 {
+    Stamp::parse(t)
+        .unwrap_or_else(|| panic!("not a timestamp: {t:?}"))
+        .micros()
 }
 
 /// The byte of `ledger.json.lock` that is the commit lock, and the decision lock's.
@@ -297,7 +296,6 @@ fn a_held_ledger_lock_gets_a_clear_error_in_bounded_time_and_loses_nothing() {
     // The commit lock held (a stopped process in the middle of a commit): the race is decided,
     // the client is told within the bound that it will be recorded, and it is, once free.
     let mut holder = hold_lock(d, COMMIT_LOCK, 8);
-    let t0 = Instant::now();
     let reply = send(port, "during a held commit lock");
     assert_eq!(reply["code"], "ledger_unavailable", "{reply}");
     assert!(
@@ -307,8 +305,9 @@ fn a_held_ledger_lock_gets_a_clear_error_in_bounded_time_and_loses_nothing() {
             .contains("will be recorded"),
         "{reply}"
     );
+    // Answered while the lock is still held, not once it comes back.
     assert!(
-        t0.elapsed() < Duration::from_secs(8),
+        holder.try_wait().unwrap().is_none(),
         "answered only when the lock came back"
     );
     holder.wait().unwrap();
@@ -411,12 +410,13 @@ fn a_stopped_node_process_does_not_freeze_the_others() {
             })
         })
         .collect();
-    let mut seed = std::process::id() as u64 | 1;
+    // When the stops come varies run to run; the seed is printed, so a failing run can be
+    // replayed.
+    let seed = u64::from(std::process::id());
+    eprintln!("SIGSTOP timings: seed {seed}");
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
     for _ in 0..ROUNDS {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        std::thread::sleep(Duration::from_millis(100 + seed % 400));
+        std::thread::sleep(Duration::from_millis(100 + rng.next_u64() % 400));
         nodes[0].send_signal("-STOP");
         std::thread::sleep(Duration::from_secs(7));
         nodes[0].send_signal("-CONT");
@@ -571,7 +571,7 @@ fn a_stepped_wall_clock_never_makes_an_entry_fail_verify_or_stops_a_node() {
     assert_verifies(d, "ledger.json");
     // The steps took effect: the second race started an hour before the first.
     let l = read_ledger(&d.join("ledger.json"));
-    let start = |i: usize| chrono_like_micros(l[i]["start_time"].as_str().unwrap());
+    let start = |i: usize| micros(l[i]["start_time"].as_str().unwrap());
     assert!(start(0) - start(1) > 3_000_000_000, "{l:?}");
     // And it restarts on its own ledger (at the chain's difficulty, which its first entry fixes).
     let server = Server::serve(d, &["--difficulty", "3"]);

@@ -19,6 +19,9 @@
 //! what was decided: a claim whose transaction turns out decided is `Won` if the recorded
 //! entry is this very claim, `Lost` otherwise. So a claim is never told `Won` unless its entry is
 //! committed, and never told `Lost` when it won.
+//!
+//! What a claim is answered ([`Decided`]) and the history compaction the decider runs after
+//! its commits ([`Compaction`]) are defined here, where they are made.
 
 use std::collections::{HashMap, VecDeque};
 
@@ -28,14 +31,52 @@ use pow_core::Hash32;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
+use super::error::EtcdError;
 use super::keys::Keys;
-use super::members::Members;
-use super::store::{bounded, bounded_for, parse_entry, read_page, Compaction};
-use super::Decided;
-use super::{
-    EtcdError, CLAIM_DEADLINE, DECIDE_REQUEST_TIMEOUT, ENTRY_PAGE, MAX_CLAIMS_PER_TXN,
-    MAX_TXN_BYTES, RETRY_BACKOFF_MAX, RETRY_BACKOFF_MIN,
+use super::limits::{
+    CLAIM_DEADLINE, COMPACT_EVERY_ENTRIES, COMPACT_KEEP_REVISIONS, DECIDE_REQUEST_TIMEOUT,
+    ENTRY_PAGE, MAX_CLAIMS_PER_TXN, MAX_TXN_BYTES, RETRY_BACKOFF_MAX, RETRY_BACKOFF_MIN,
 };
+use super::members::Members;
+use super::rpc::{bounded, bounded_for, parse_entry, read_page};
+
+/// What etcd decided for a claim. The arbiter adds what only it knows (the loser's margin,
+/// from its own clocks) to make the race's [`Decision`](crate::race::Decision).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Decided {
+    /// This claim was first: its entry, committed in etcd.
+    Won(Entry),
+    /// Another claim was first: the recorded entry.
+    Lost(Entry),
+}
+
+impl Decided {
+    /// The recorded entry, won or lost.
+    pub fn entry(&self) -> &Entry {
+        match self {
+            Decided::Won(e) | Decided::Lost(e) => e,
+        }
+    }
+}
+
+/// The store's own compaction of etcd's history. Entries are never removed by it (they are
+/// live keys); it drops superseded versions of the head and deleted announcements.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Compaction {
+    /// Compact when the ledger crosses a multiple of this many entries.
+    pub every_entries: u64,
+    /// Keep this many revisions of history behind the newest.
+    pub keep_revisions: i64,
+}
+
+impl Default for Compaction {
+    fn default() -> Self {
+        Self {
+            every_entries: COMPACT_EVERY_ENTRIES,
+            keep_revisions: COMPACT_KEEP_REVISIONS,
+        }
+    }
+}
 
 type Answer = Result<Decided, EtcdError>;
 

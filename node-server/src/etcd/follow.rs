@@ -6,8 +6,27 @@ use etcd_client::{EventType, WatchFilterType, WatchOptions, WatchStream};
 use pow_core::chain::Entry;
 use pow_core::Hash32;
 
-use super::store::{bounded, parse_entry, Store};
-use super::{EtcdError, ENTRY_PAGE, WATCH_PROBE_AFTER};
+use super::error::EtcdError;
+use super::limits::{ENTRY_PAGE, WATCH_PROBE_AFTER};
+use super::rpc::{bounded, parse_entry};
+use super::store::Store;
+
+impl Store {
+    /// Every entry from `index` on, then each new one as it is decided: see [`EntryStream`].
+    /// `prev_hash` is the `entry_hash` of the entry at `index - 1` (zeros from 0), so that
+    /// the stream checks the chain from its first entry on.
+    pub fn follow(&self, index: u64, prev_hash: Hash32) -> EntryStream {
+        EntryStream::new(self.clone(), index, prev_hash, None)
+    }
+
+    /// As [`follow`](Self::follow), but first watching from `revision` (one past
+    /// [`EntryStream::revision`] of the last entry applied), which costs no read when etcd
+    /// still has that history. When it does not (compacted), or the revision does not match
+    /// the index, the stream reads by index instead: the entries are the same either way.
+    pub fn follow_from(&self, index: u64, prev_hash: Hash32, revision: i64) -> EntryStream {
+        EntryStream::new(self.clone(), index, prev_hash, Some(revision))
+    }
+}
 
 /// Every entry from a given index on, in order, each checked and linked to the one before;
 /// then each new entry as it is decided, on any host.

@@ -1,4 +1,4 @@
-//! The key schema, under one prefix (default [`DEFAULT_PREFIX`](super::DEFAULT_PREFIX)):
+//! The key schema, under one prefix (default [`DEFAULT_PREFIX`]):
 //!
 //! | key | value | written |
 //! |---|---|---|
@@ -14,7 +14,11 @@
 
 use pow_core::Hash32;
 
-use super::EtcdError;
+use super::error::EtcdError;
+
+/// The key prefix when none is given: several races can share one etcd under different
+/// prefixes (`/powrace/classA/`, `/powrace/classB/`).
+pub const DEFAULT_PREFIX: &str = "/powrace/";
 
 /// The keys of one race under its prefix.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -18,8 +18,8 @@ use std::sync::{Arc, Mutex};
 
 use etcd_client::{Client, ConnectOptions};
 
-use super::store::bounded;
-use super::EtcdError;
+use super::error::EtcdError;
+use super::rpc::bounded;
 
 /// Every member's client (made lazily where it could not be made at start) and the pinned one.
 #[derive(Clone)]

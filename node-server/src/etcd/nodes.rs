@@ -7,11 +7,13 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use super::store::{bounded, retrying, Store};
-use super::{
-    EtcdError, MAX_NODE_ADDR_BYTES, NODE_KEEPALIVE_EVERY, NODE_LEASE_TTL_SECS, REQUEST_TIMEOUT,
+use super::error::EtcdError;
+use super::limits::{
+    MAX_NODE_ADDR_BYTES, NODE_KEEPALIVE_EVERY, NODE_LEASE_TTL_SECS, REQUEST_TIMEOUT,
     RETRY_BACKOFF_MAX,
 };
+use super::rpc::{bounded, retrying};
+use super::store::Store;
 
 /// A live node, as registered.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

@@ -10,8 +10,10 @@ use etcd_client::{
 };
 use pow_core::Hash32;
 
-use super::store::{bounded, Store};
-use super::{EtcdError, RELAY_SEEN_MEMORY, RELAY_TTL_SECS, WATCH_PROBE_AFTER};
+use super::error::EtcdError;
+use super::limits::{RELAY_SEEN_MEMORY, RELAY_TTL_SECS, WATCH_PROBE_AFTER};
+use super::rpc::bounded;
+use super::store::Store;
 
 /// A transaction as it first reached the cluster.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

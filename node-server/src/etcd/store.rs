@@ -4,18 +4,19 @@ use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use etcd_client::{Client, ConnectOptions, GetOptions};
+use etcd_client::{Client, ConnectOptions};
 use pow_core::chain::{Entry, NewEntry};
 use tokio::sync::{mpsc, oneshot, Mutex};
 
-use super::decide::{self, ClaimRequest};
-use super::keys::{prefix_end, Keys};
-use super::members::Members;
-use super::{
-    Decided, EtcdError, CLAIM_DEADLINE, CLAIM_QUEUE, COMPACT_EVERY_ENTRIES, COMPACT_KEEP_REVISIONS,
-    CONNECT_TIMEOUT, DEFAULT_PREFIX, ENTRY_PAGE, KEEPALIVE_INTERVAL, KEEPALIVE_TIMEOUT,
-    READ_DEADLINE, REQUEST_TIMEOUT, RETRY_BACKOFF_MAX, RETRY_BACKOFF_MIN,
+use super::decide::{self, ClaimRequest, Compaction, Decided};
+use super::error::EtcdError;
+use super::keys::{Keys, DEFAULT_PREFIX};
+use super::limits::{
+    CLAIM_DEADLINE, CLAIM_QUEUE, CONNECT_TIMEOUT, KEEPALIVE_INTERVAL, KEEPALIVE_TIMEOUT,
+    REQUEST_TIMEOUT,
 };
+use super::members::Members;
+use super::rpc::{bounded, read_page, retrying};
 
 /// Where the cluster is and how to log in.
 #[derive(Clone, Debug)]
@@ -59,25 +60,6 @@ pub struct TlsFiles {
     /// The name the members' certificates are checked against, when it is not the endpoint's
     /// host.
     pub domain: Option<String>,
-}
-
-/// The store's own compaction of etcd's history. Entries are never removed by it (they are
-/// live keys); it drops superseded versions of the head and deleted announcements.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Compaction {
-    /// Compact when the ledger crosses a multiple of this many entries.
-    pub every_entries: u64,
-    /// Keep this many revisions of history behind the newest.
-    pub keep_revisions: i64,
-}
-
-impl Default for Compaction {
-    fn default() -> Self {
-        Self {
-            every_entries: COMPACT_EVERY_ENTRIES,
-            keep_revisions: COMPACT_KEEP_REVISIONS,
-        }
-    }
 }
 
 pub(crate) struct Inner {
@@ -281,30 +263,6 @@ impl Store {
         .await
     }
 
-    /// Every entry from `index` on, then each new one as it is decided: see [`EntryStream`].
-    /// `prev_hash` is the `entry_hash` of the entry at `index - 1` (zeros from 0), so that
-    /// the stream checks the chain from its first entry on.
-    ///
-    /// [`EntryStream`]: super::EntryStream
-    pub fn follow(&self, index: u64, prev_hash: pow_core::Hash32) -> super::EntryStream {
-        super::EntryStream::new(self.clone(), index, prev_hash, None)
-    }
-
-    /// As [`follow`](Self::follow), but first watching from `revision` (one past
-    /// [`EntryStream::revision`] of the last entry applied), which costs no read when etcd
-    /// still has that history. When it does not (compacted), or the revision does not match
-    /// the index, the stream reads by index instead: the entries are the same either way.
-    ///
-    /// [`EntryStream::revision`]: super::EntryStream::revision
-    pub fn follow_from(
-        &self,
-        index: u64,
-        prev_hash: pow_core::Hash32,
-        revision: i64,
-    ) -> super::EntryStream {
-        super::EntryStream::new(self.clone(), index, prev_hash, Some(revision))
-    }
-
     /// Compacts etcd's history up to `revision` (keeping what is at it). Returns `Ok` if it was
     /// compacted already.
     pub async fn compact(&self, revision: i64) -> Result<(), EtcdError> {
@@ -343,43 +301,6 @@ impl StoredRule {
     }
 }
 
-/// Up to `limit` entries from `index` on, each with the revision that wrote it, and the
-/// revision they were read at.
-pub(crate) async fn read_page(
-    client: &Client,
-    keys: &Keys,
-    index: u64,
-    limit: usize,
-) -> Result<(Vec<(Entry, i64)>, i64), EtcdError> {
-    let limit = limit.clamp(1, ENTRY_PAGE) as u64;
-    // The range ends at the page's last key, not at the end of the entries: etcd 3.4
-    // walks the whole key range of a request before applying its limit, so an open range
-    // would cost a read in proportion to the ledger's length.
-    let end = match index.checked_add(limit) {
-        Some(end) => keys.entry(end).into_bytes(),
-        None => prefix_end(&keys.entries_prefix()),
-    };
-    let options = GetOptions::new().with_range(end);
-    let mut resp = bounded(
-        "read entries",
-        client.clone().get(keys.entry(index), Some(options)),
-    )
-    .await?;
-    let revision = resp.header().map_or(0, |h| h.revision());
-    let mut entries = Vec::with_capacity(resp.kvs().len());
-    for (i, kv) in resp.take_kvs().into_iter().enumerate() {
-        let expected = index + i as u64;
-        if keys.entry_index(kv.key()) != Some(expected) {
-            return Err(EtcdError::Protocol(format!(
-                "entries are not contiguous: expected index {expected}, found key {}",
-                String::from_utf8_lossy(kv.key())
-            )));
-        }
-        entries.push((parse_entry(expected, kv.value())?, kv.mod_revision()));
-    }
-    Ok((entries, revision))
-}
-
 /// Waits for the decider's answer; a dropped answer means the decider stopped.
 async fn answer_of(
     answer: oneshot::Receiver<Result<Decided, EtcdError>>,
@@ -394,63 +315,6 @@ async fn answer_of(
             after: CLAIM_DEADLINE,
         }),
     }
-}
-
-/// Runs a read until it succeeds, fails for a reason other than unavailability, or
-/// [`READ_DEADLINE`] has passed. Only for requests that can be repeated safely.
-pub(crate) async fn retrying<T, F, Fut>(mut read: F) -> Result<T, EtcdError>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<T, EtcdError>>,
-{
-    let deadline = tokio::time::Instant::now() + READ_DEADLINE;
-    let mut backoff = RETRY_BACKOFF_MIN;
-    loop {
-        match read().await {
-            Err(e) if e.is_unavailable() && tokio::time::Instant::now() + backoff < deadline => {
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(RETRY_BACKOFF_MAX);
-            }
-            other => return other,
-        }
-    }
-}
-
-/// Runs one request to etcd within [`REQUEST_TIMEOUT`].
-pub(crate) async fn bounded<T>(
-    op: &'static str,
-    fut: impl Future<Output = Result<T, etcd_client::Error>>,
-) -> Result<T, EtcdError> {
-    bounded_for(op, REQUEST_TIMEOUT, fut).await
-}
-
-/// Runs one request to etcd within `after`.
-pub(crate) async fn bounded_for<T>(
-    op: &'static str,
-    after: std::time::Duration,
-    fut: impl Future<Output = Result<T, etcd_client::Error>>,
-) -> Result<T, EtcdError> {
-    match tokio::time::timeout(after, fut).await {
-        Ok(result) => result.map_err(|e| EtcdError::from_client(op, e)),
-        Err(_) => Err(EtcdError::Timeout { op, after }),
-    }
-}
-
-/// An entry as stored, checked to be at `index` by itself (its own hash, proof of work,
-/// `tx_id`); the links are checked by whoever reads the chain in order.
-pub(crate) fn parse_entry(index: u64, bytes: &[u8]) -> Result<Entry, EtcdError> {
-    let entry: Entry = serde_json::from_slice(bytes)
-        .map_err(|e| EtcdError::Protocol(format!("entry {index} is not a ledger entry: {e}")))?;
-    if entry.index != index {
-        return Err(EtcdError::Protocol(format!(
-            "the entry stored at index {index} says index {}",
-            entry.index
-        )));
-    }
-    entry
-        .verify()
-        .map_err(|e| EtcdError::Protocol(format!("entry {index} does not verify: {e}")))?;
-    Ok(entry)
 }
 
 fn tls_options(files: &TlsFiles) -> Result<etcd_client::TlsOptions, EtcdError> {

@@ -4,7 +4,7 @@
 use core::arch::asm;
 use core::arch::x86_64::*;
 
-use super::{Layout, DIGITS4};
+use super::chunk::{Layout, DIGITS4};
 use crate::puzzle::{Prepared, Solution};
 
 cpufeatures::new!(cpuid_avx2, "avx2");

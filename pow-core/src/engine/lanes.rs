@@ -42,7 +42,7 @@ macro_rules! lanes_compress {
                 );
             }
             if $t >= $from {
-                lanes_round!($s, add(splat(super::K[$t]), $w[$t % 16]));
+                lanes_round!($s, add(splat(super::chunk::K[$t]), $w[$t % 16]));
             }
         )*
     };
@@ -62,7 +62,7 @@ macro_rules! lanes_compress_kw {
 }
 
 /// The chunk kernel of a lane module: `chunk::<I0, TWO>` for each layout and `scan_chunk`,
-/// which picks the instance for a [`super::Layout`].
+/// which picks the instance for a [`super::chunk::Layout`].
 macro_rules! lanes_kernel {
     ($feature:literal) => {
         /// Scans offsets `s..e` of the aligned chunk `lay`, `LANES` nonces per step.
@@ -129,9 +129,11 @@ macro_rules! lanes_kernel {
                 } else {
                     add(out[0], ff[0])
                 };
-                let bits = zero_bits(a, mask) & super::lane_mask(e - i, LANES);
+                let bits = zero_bits(a, mask) & super::chunk::lane_mask(e - i, LANES);
                 if bits != 0 {
-                    if let Some(sol) = super::first_confirmed(p, lay.base + u64::from(i), bits) {
+                    if let Some(sol) =
+                        super::chunk::first_confirmed(p, lay.base + u64::from(i), bits)
+                    {
                         return (Some(sol), sol.nonce - lay.base - u64::from(s) + 1);
                     }
                 }

@@ -3,7 +3,7 @@
 
 use core::arch::x86_64::*;
 
-use super::{Layout, DIGITS4, K};
+use super::chunk::{first_confirmed, lane_mask, Layout, DIGITS4, K};
 use crate::puzzle::{Prepared, Solution};
 
 cpufeatures::new!(cpuid_shani, "sha", "sse2", "ssse3", "sse4.1");
@@ -149,9 +149,9 @@ unsafe fn chunk<const I0: usize, const TWO: bool>(
         for (m, a) in firsts.iter().enumerate() {
             bits |= u32::from(a & mask == 0) << m;
         }
-        bits &= super::lane_mask(e - i, MSGS as u32);
+        bits &= lane_mask(e - i, MSGS as u32);
         if bits != 0 {
-            if let Some(sol) = super::first_confirmed(p, lay.base + u64::from(i), bits) {
+            if let Some(sol) = first_confirmed(p, lay.base + u64::from(i), bits) {
                 return (Some(sol), sol.nonce - lay.base - u64::from(s) + 1);
             }
         }
