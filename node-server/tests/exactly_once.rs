@@ -211,7 +211,10 @@ fn separate_processes_record_the_first_to_finish() {
     };
     let mut winners = HashSet::new();
     for r in &replies {
-        match r["outcome"].as_str().unwrap_or_else(|| panic!("not an outcome: {r}")) {
+        match r["outcome"]
+            .as_str()
+            .unwrap_or_else(|| panic!("not an outcome: {r}"))
+        {
             "won" => assert!(winners.insert(r["tx_id"].as_str().unwrap().to_owned())),
             "lost" => {
                 let (own, winner) = (micros(r, "end_time"), micros(&r["entry"], "end_time"));
