@@ -117,12 +117,15 @@ pub fn race_times(races: &[RaceInput], alpha: f64) -> Result<RaceTimes, StatsErr
     times.sort_by(f64::total_cmp);
     let observed_mean = times.iter().sum::<f64>() / n as f64;
     let predicted_mean = means.iter().sum::<f64>() / n as f64;
+    // The law depends on a race only through its mean: one term per distinct mean (under one hash
+    // rate, one per difficulty), so the quantiles and bins cost O(distinct means), not O(races).
+    let laws = mean_groups(&means);
     let percentiles = PERCENTILES
         .iter()
         .map(|&p| Percentile {
             p,
             observed: percentile_sorted(&times, p),
-            predicted: mixture_quantile(&means, p),
+            predicted: mixture_quantile(&laws, p),
         })
         .collect();
 
@@ -144,7 +147,7 @@ pub fn race_times(races: &[RaceInput], alpha: f64) -> Result<RaceTimes, StatsErr
     let bins = histogram_bins(n);
     let mut top = times[n - 1];
     if top <= 0.0 {
-        top = mixture_quantile(&means, 0.99);
+        top = mixture_quantile(&laws, 0.99);
     }
     let width = top / bins as f64;
     let mut histogram: Vec<Bin> = bin_edges(bins, top)
@@ -152,22 +155,22 @@ pub fn race_times(races: &[RaceInput], alpha: f64) -> Result<RaceTimes, StatsErr
             lo,
             hi,
             observed: 0,
-            predicted: means
+            predicted: laws
                 .iter()
-                .map(|&mu| (-lo / mu).exp() - (-hi / mu).exp())
+                .map(|&(mu, c)| c * ((-lo / mu).exp() - (-hi / mu).exp()))
                 .sum(),
         })
         .collect();
     for &t in &times {
         histogram[bin_of(t, width, bins)].observed += 1;
     }
-    let predicted_beyond = means.iter().map(|&mu| (-top / mu).exp()).sum();
+    let predicted_beyond = laws.iter().map(|&(mu, c)| c * (-top / mu).exp()).sum();
     Ok(RaceTimes {
         races: n as u64,
         observed_mean,
         predicted_mean,
         observed_median: percentile_sorted(&times, 0.5),
-        predicted_median: mixture_quantile(&means, 0.5),
+        predicted_median: mixture_quantile(&laws, 0.5),
         percentiles,
         ks,
         histogram,
@@ -248,18 +251,11 @@ pub fn predicted_curve(races: &[RaceInput], histogram: &[Bin], points: usize) ->
     };
     let width = first.hi - first.lo;
     let end = if last.hi > 0.0 { last.hi } else { 1.0 };
-    let mut means: Vec<f64> = races
+    let means: Vec<f64> = races
         .iter()
         .map(|r| predicted_mean_secs(r.difficulty_bits, r.total_hash_rate))
         .collect();
-    means.sort_by(f64::total_cmp);
-    let mut groups: Vec<(f64, f64)> = Vec::new();
-    for mu in means {
-        match groups.last_mut() {
-            Some((m, count)) if *m == mu => *count += 1.0,
-            _ => groups.push((mu, 1.0)),
-        }
-    }
+    let groups = mean_groups(&means);
     let points = points.max(1);
     (0..=points)
         .map(|i| {
@@ -296,12 +292,32 @@ pub fn percentile_sorted(sorted: &[f64], p: f64) -> f64 {
     }
 }
 
-/// The `p` quantile of an equal mixture of exponential laws with these means (bisection; for
-/// a single mean it is −μ·ln(1 − p)).
-pub(super) fn mixture_quantile(means: &[f64], p: f64) -> f64 {
-    let cdf =
-        |t: f64| means.iter().map(|&mu| -(-t / mu).exp_m1()).sum::<f64>() / means.len() as f64;
-    let max_mu = means.iter().copied().fold(0.0, f64::max);
+/// The distinct means among `means`, each with how many races have it: `(mean, count)`, in
+/// increasing order of mean.
+fn mean_groups(means: &[f64]) -> Vec<(f64, f64)> {
+    let mut sorted = means.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let mut groups: Vec<(f64, f64)> = Vec::new();
+    for mu in sorted {
+        match groups.last_mut() {
+            Some((m, count)) if *m == mu => *count += 1.0,
+            _ => groups.push((mu, 1.0)),
+        }
+    }
+    groups
+}
+
+/// The `p` quantile of a mixture of exponential laws, `(mean, weight)` each (bisection; for a
+/// single mean it is −μ·ln(1 − p)).
+pub(super) fn mixture_quantile(laws: &[(f64, f64)], p: f64) -> f64 {
+    let total: f64 = laws.iter().map(|&(_, c)| c).sum();
+    let cdf = |t: f64| {
+        laws.iter()
+            .map(|&(mu, c)| -c * (-t / mu).exp_m1())
+            .sum::<f64>()
+            / total
+    };
+    let max_mu = laws.iter().map(|&(mu, _)| mu).fold(0.0, f64::max);
     // Every component's quantile is at most the largest mean's, so the mixture's is too.
     let (mut lo, mut hi) = (0.0, -max_mu * (-p).ln_1p());
     for _ in 0..200 {

@@ -573,7 +573,8 @@ fn mixture_quantiles_solve_the_mixture() {
         (0.5, 1.146735257520107),
         (0.9, 4.9378399958134755),
     ] {
-        assert_rel(mixture_quantile(&[1.0, 3.0], p), want, 1e-12);
+        assert_rel(mixture_quantile(&[(1.0, 1.0), (3.0, 1.0)], p), want, 1e-12);
+        assert_rel(mixture_quantile(&[(1.0, 2.0), (3.0, 2.0)], p), want, 1e-12);
     }
 }
 
@@ -683,6 +684,53 @@ fn the_predicted_curve_is_the_density_per_bin_width() {
     let t = c[2].t;
     assert_rel(c[2].count, ((-t).exp() + 0.5 * (-t / 2.0).exp()) * w, 1e-12);
     assert!(predicted_curve(&mixed, &[], 4).is_empty());
+}
+
+/// The law is summed once per distinct mean, not once per race: the same figures as the sums
+/// over every race, to rounding (3,000 races at 16..20 bits, as under retargeting).
+#[test]
+fn grouping_races_by_mean_changes_no_figure() {
+    let mut rng = ChaCha8Rng::seed_from_u64(7);
+    let races: Vec<RaceInput> = (0..3000)
+        .map(|i| {
+            let bits = 16 + (i % 5) as u32;
+            RaceInput {
+                time_secs: -(1.0 - uniform(&mut rng)).ln() * predicted_mean_secs(bits, 4e6),
+                difficulty_bits: bits,
+                total_hash_rate: 4e6,
+            }
+        })
+        .collect();
+    let r = race_times(&races, ALPHA).unwrap();
+    assert_eq!(r.histogram.len(), 29);
+    let means: Vec<f64> = races
+        .iter()
+        .map(|r| predicted_mean_secs(r.difficulty_bits, r.total_hash_rate))
+        .collect();
+    for b in &r.histogram {
+        let per_race: f64 = means
+            .iter()
+            .map(|&mu| (-b.lo / mu).exp() - (-b.hi / mu).exp())
+            .sum();
+        assert_rel(b.predicted, per_race, 1e-12);
+    }
+    let top = r.histogram.last().unwrap().hi;
+    let beyond: f64 = means.iter().map(|&mu| (-top / mu).exp()).sum();
+    assert_rel(r.predicted_beyond, beyond, 1e-12);
+    assert_rel(
+        r.histogram.iter().map(|b| b.predicted).sum::<f64>() + r.predicted_beyond,
+        3000.0,
+        1e-9,
+    );
+    // Each percentile solves the per-race mixture: F(q) = p.
+    for pc in &r.percentiles {
+        let f = means
+            .iter()
+            .map(|&mu| -(-pc.predicted / mu).exp_m1())
+            .sum::<f64>()
+            / 3000.0;
+        assert!((f - pc.p).abs() < 1e-12, "{pc:?}: F = {f}");
+    }
 }
 
 #[test]
