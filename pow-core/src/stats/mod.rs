@@ -24,12 +24,12 @@
 //!   the race, tested against "every rank wins equally often".
 //! - this file: the level [`ALPHA`], [`StatsError`], and Wilson's [`Interval`].
 
-mod arrival;
-mod fairness;
-mod fit;
-mod ks;
-mod race_time;
-mod work;
+pub mod arrival;
+pub mod fairness;
+pub mod fit;
+pub mod ks;
+pub mod race_time;
+pub mod work;
 
 pub use arrival::{arrival_order, ArrivalOrder, RankShare};
 pub use fairness::{fairness, Fairness, NodeFairness, NodeInput};
