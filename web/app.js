@@ -274,9 +274,10 @@ function renderAll() {
 }
 
 // ---------------------------------------------------------------------------- the experiment
-// Figures over the races this page has seen (experiment.js), redrawn after races end, at most
-// every EXPERIMENT_REDRAW_MS (or four times what the last redraw cost), so thousands of races
-// in a batch do not redraw thousands of times.
+// Figures over the races this page has seen (experiment.js; computed by pow-core's statistics in
+// the WebAssembly module, so not before it has loaded), redrawn after races end, at most every
+// EXPERIMENT_REDRAW_MS (or four times what the last redraw cost), so thousands of races in a
+// batch do not redraw thousands of times.
 let experimentTimer = null;
 let experimentCost = 0;
 let lastExperimentAt = 0;
@@ -298,9 +299,10 @@ function clusterNames() {
 let lastFigures = null;
 function renderExperiment() {
   const t0 = performance.now();
+  renderTotals();
+  if (!wasm) return; // drawn once the module has loaded (wasmReady renders everything)
   const x = experiment(book.races.values(), clusterNames());
   lastFigures = x;
-  renderTotals();
   const statuses = [...conns.values()].map((c) => c.status ?? c.hello ?? {});
   const nextBits = [...new Set(statuses.map((s) => s.difficulty_bits).filter((b) => b != null))];
   const target = statuses.map((s) => s.target_time_s).find((t) => t != null) ?? null;

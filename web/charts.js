@@ -175,15 +175,8 @@ export function histogramChart(x) {
   );
   let curve = null;
   if (rt) {
-    // The predicted count per bin width, as a smooth curve: Σ n_b/μ_b · e^(−t/μ_b) × width.
-    const width = bins[0].hi - bins[0].lo;
-    const pts = [];
-    const steps = 120;
-    for (let i = 0; i <= steps; i++) {
-      const t = (xmax * i) / steps;
-      const dens = rt.means.reduce((a, [mu, c]) => a + (c / mu) * Math.exp(-t / mu), 0);
-      pts.push(`${sx(t).toFixed(1)},${sy(Math.min(dens * width, ymax)).toFixed(1)}`);
-    }
+    // The predicted count per bin width, as a smooth curve (pow-core's predicted_curve).
+    const pts = rt.curve.map((p) => `${sx(p.t).toFixed(1)},${sy(Math.min(p.count, ymax)).toFixed(1)}`);
     curve = [
       svg('polyline.predicted', { points: pts.join(' '), 'data-predicted-mean': rt.predicted_mean }),
       svg('line.mean-mark', { x1: sx(Math.min(rt.predicted_mean, xmax)), x2: sx(Math.min(rt.predicted_mean, xmax)), y1: top, y2: bottom }),

@@ -1,12 +1,15 @@
 // The race as an experiment, from the races this page has seen (history replay and live): which
-// races count, and the figures over them (stats.js). Pure data, no DOM: charts.js draws it.
+// races count, and the figures over them, computed by pow-core's `stats` compiled to WebAssembly
+// (the functions `node-server report` runs, at its level). No DOM, and no statistic computed
+// here: this file gathers the inputs; charts.js draws the figures. The WebAssembly module must
+// be initialised before `experiment` is called.
 //
 // A race counts when every node of the page's cluster took part and finished it (won, lost or
 // aborted, with its hashes and time) and exactly one node won, the rule `node-server report`
 // applies to its log ("races every node entered"). Races of another set of nodes (before a node
 // joined, while one was down) and races not finished are left out and counted. Lab and lottery
 // races are kept apart; the figures shown are those of the mode of the latest counted race.
-import { fairness, raceTimes, expectedWastedShare, histogramBins, goodnessOfFit, wilsonInterval, ALPHA } from './stats.js';
+import { fairness, raceTimes, observedHistogram, wastedWork, expectedWastedShare, arrivalOrder, statsAlpha } from './pkg/powrace_web.js';
 
 const FINAL = new Set(['won', 'lost', 'aborted']);
 const byName = (a, b) => a.localeCompare(b, undefined, { numeric: true });
@@ -26,24 +29,12 @@ export function raceBits(race) {
   return w?.difficulty_bits ?? race.entry?.difficulty_bits ?? (race.difficulty != null ? race.difficulty * 8 : null);
 }
 
-/** Observed race times in equal bins from 0 to the longest (the binning of stats.rs). */
-export function observedHistogram(times) {
-  const n = times.length;
-  if (!n) return [];
-  const bins = histogramBins(n);
-  const top = Math.max(...times);
-  const width = top > 0 ? top / bins : 1;
-  const out = [...Array(bins).keys()].map((i) => ({ lo: width * i, hi: i + 1 === bins ? Math.max(top, width * bins) : width * (i + 1), observed: 0, predicted: null }));
-  for (const t of times) out[Math.min(bins - 1, Math.floor(t / width))].observed += 1;
-  return out;
-}
-
 /**
  * The figures over `races` (RaceBook races) for the nodes named in `nodeNames`:
  * {nodes, mode, races, leftOut, running, otherModes, fairness | fairnessNote, raceTimes |
  * raceTimesNote, histogram, wasted, expectedWasted, losersStop, difficulty: [{us, bits, index}]}.
  */
-export function experiment(races, nodeNames, alpha = ALPHA) {
+export function experiment(races, nodeNames, alpha = statsAlpha()) {
   const names = [...new Set(nodeNames)].sort(byName);
   const set = new Set(names);
   const modes = new Map();
@@ -52,7 +43,7 @@ export function experiment(races, nodeNames, alpha = ALPHA) {
   const mode = (m) => {
     let acc = modes.get(m);
     if (!acc) {
-      acc = { races: 0, leftOut: 0, lastUs: -Infinity, nodes: new Map(names.map((n) => [n, { wins: 0, races: 0, hashes: 0, secs: 0 }])), times: [], winnerHashes: 0, loserHashes: 0, aborted: 0, ranks: [] };
+      acc = { races: 0, leftOut: 0, lastUs: -Infinity, nodes: new Map(names.map((n) => [n, { wins: 0, races: 0, hashes: 0, secs: 0 }])), times: [], work: [], aborted: 0, ranks: [] };
       modes.set(m, acc);
     }
     return acc;
@@ -95,13 +86,9 @@ export function experiment(races, nodeNames, alpha = ALPHA) {
       else losers += l.hashes;
       if (l.outcome === 'aborted') acc.aborted += 1;
     }
-    acc.winnerHashes += w.hashes;
-    acc.loserHashes += losers;
+    acc.work.push({ winner_hashes: w.hashes, loser_hashes: losers });
     // Who started first: the winner's rank among the nodes' starts (0 = first).
-    if (w.startUs != null) {
-      const rank = Math.min(names.length - 1, lanes.filter((l) => l.startUs != null && l.startUs < w.startUs).length);
-      acc.ranks[rank] = (acc.ranks[rank] ?? 0) + 1;
-    }
+    if (w.startUs != null) acc.ranks.push(Math.min(names.length - 1, lanes.filter((l) => l.startUs != null && l.startUs < w.startUs).length));
     acc.times.push({ time_secs: w.time_taken, difficulty_bits: bits ?? 0 });
   }
   difficulty.sort((a, b) => a.us - b.us); // over time: each race at its winner's end
@@ -121,14 +108,14 @@ export function experiment(races, nodeNames, alpha = ALPHA) {
     return { name, wins: n.wins, races: n.races, hashes: n.hashes, mining_secs: n.secs };
   });
   try {
-    out.fairness = fairness(inputs, alpha);
+    out.fairness = fairness({ nodes: inputs, alpha });
   } catch (e) {
     out.fairnessNote = e.message;
   }
-  const totalRate = out.fairness ? out.fairness.nodes.reduce((a, n) => a + n.hash_rate, 0) : 0;
+  const totalRate = out.fairness?.total_hash_rate ?? 0;
   if (shownMode === 'lottery' && totalRate > 0 && acc.times.length) {
     try {
-      out.raceTimes = raceTimes(acc.times, totalRate, alpha);
+      out.raceTimes = raceTimes({ races: acc.times, total_hash_rate: totalRate, alpha });
       out.totalHashRate = totalRate;
     } catch (e) {
       out.raceTimesNote = e.message;
@@ -137,30 +124,17 @@ export function experiment(races, nodeNames, alpha = ALPHA) {
     out.raceTimesNote = shownMode === 'lottery' ? 'no hash rate to predict from yet' : 'lab races: every node searches the same nonces from 0, so no exponential law is predicted';
   }
   out.histogram = out.raceTimes?.histogram ?? observedHistogram(acc.times.map((t) => t.time_secs));
-  if (acc.races > 0) {
-    const all = acc.winnerHashes + acc.loserHashes;
-    out.wasted = { races: acc.races, winner_hashes: acc.winnerHashes, loser_hashes: acc.loserHashes, wasted_share: all > 0 ? acc.loserHashes / all : 0 };
-  }
+  if (acc.races > 0) out.wasted = wastedWork(acc.work);
   if (out.fairness) out.expectedWasted = expectedWastedShare(out.fairness.nodes.map((n) => n.hash_share));
-  out.arrival = arrivalOrder(acc.ranks, names.length, alpha);
-  return out;
-}
-
-/** Win share by the order in which the nodes started (stats.rs arrival_order): in a lab race
- * every node searches the same nonces, so the first to start tends to win; tested against
- * "every rank wins equally often". Null without races or with fewer than two nodes. */
-function arrivalOrder(ranks, nodes, alpha) {
-  const wins = [...Array(nodes).keys()].map((r) => ranks[r] ?? 0);
-  const races = wins.reduce((a, b) => a + b, 0);
-  if (nodes < 2 || !races) return null;
-  try {
-    return {
-      races,
-      nodes,
-      ranks: wins.map((w, rank) => ({ rank, wins: w, win_share: w / races, win_interval: wilsonInterval(w, races) })),
-      test: goodnessOfFit(wins, wins.map(() => 1 / nodes), alpha),
-    };
-  } catch {
-    return null;
+  // Win share by the order in which the nodes started (the report's arrival order): null with
+  // fewer than two nodes, no start seen, or no test possible.
+  out.arrival = null;
+  if (names.length >= 2 && acc.ranks.length) {
+    try {
+      out.arrival = arrivalOrder({ winner_ranks: acc.ranks, nodes: names.length, alpha });
+    } catch {
+      out.arrival = null;
+    }
   }
+  return out;
 }

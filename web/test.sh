@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# Every check of web/: the page's statistics against textbook values (and its other pure
-# modules) in Node; the committed pkg/ was built from the sources as they are (whatever the
-# toolchain) and passes the vectors as committed; the vectors pass on wasm32 for pow-core and
-# for powrace-web in Node and in headless Chromium; and the dashboard works end to end against
-# the real node-server, with a short ledger, a lottery batch and its charts, and a 100,000-entry
-# ledger, in headless Chromium and, when firefox-esr and geckodriver are on PATH, in headless
-# Firefox (required when CI=true).
+# Every check of web/: the page's pure modules in Node; the committed pkg/ was built from the
+# sources as they are (whatever the toolchain) and passes, as committed, the vectors and the
+# statistics' textbook values; the vectors pass on wasm32 for pow-core and for powrace-web in
+# Node and in headless Chromium; and the dashboard works end to end against the real
+# node-server, with a short ledger, a lottery batch and its charts, and a 100,000-entry ledger,
+# in headless Chromium and, when firefox-esr and geckodriver are on PATH, in headless Firefox
+# (required when CI=true).
 # Assumes the tools of web/README.md ("Tools") are installed.
 set -euo pipefail
 
@@ -64,13 +64,13 @@ step "web/pkg was built by web/build.sh from the sources as they are (and the ch
 "$web/check-pkg.sh"
 "$web/tests/check-pkg.test.sh"
 
-step "the page's modules in Node: the statistics against textbook values, the batch, exact nonces, which races count"
-node --test "$web/tests/stats.test.mjs" "$web/tests/batch.test.mjs" "$web/tests/page.test.mjs"
+step "the page's modules in Node: the batch, exact nonces, which races count and their figures (from the committed WebAssembly)"
+node --test "$web/tests/batch.test.mjs" "$web/tests/page.test.mjs"
 
 step "native unit tests of powrace-web"
 cargo test --locked -p powrace-web
 
-step "the committed web/pkg in Node: the vectors, and ledgers sealed here with node:crypto"
+step "the committed web/pkg in Node: the vectors, ledgers sealed here with node:crypto, the figures against textbook values"
 node --test "$web/tests/pkg.test.mjs"
 
 for crate in pow-core web; do

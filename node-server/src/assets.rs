@@ -29,7 +29,6 @@ const FILES: &[(&str, &[u8], &str)] = &[
         include_bytes!("../../web/miner-worker.js"),
         JS,
     ),
-    ("/stats.js", include_bytes!("../../web/stats.js"), JS),
     (
         "/experiment.js",
         include_bytes!("../../web/experiment.js"),
@@ -94,7 +93,6 @@ mod tests {
             "/dom.js",
             "/ledger-view.js",
             "/ledger-worker.js",
-            "/stats.js",
             "/experiment.js",
             "/charts.js",
             "/batch.js",

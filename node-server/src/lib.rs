@@ -11,7 +11,6 @@
 //! - [`printer`]: the lab's terminal lines, from the events.
 //! - [`metrics`]: Prometheus counters from the event stream (`GET /metrics`).
 //! - [`attempts`]: the attempts log (JSON Lines) and the per-node report.
-//! - [`stats`]: the race as an experiment: win vs hash share, race times, wasted work, test sizes.
 //! - [`plot`]: the report's charts as one SVG or PNG (`report --plot`).
 //! - [`server`]: the TCP port: tells `nc` lines from HTTP by the first line.
 //! - [`protocol`]: the line protocol's request, reply and error formats.
@@ -58,4 +57,3 @@ pub mod recent;
 pub mod report;
 pub mod server;
 pub mod settings;
-pub mod stats;

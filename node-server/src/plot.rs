@@ -1,5 +1,5 @@
 //! `report --plot`: the experiment's charts in one file for a lab write-up, drawn with
-//! plotters from the [`stats`](crate::stats) figures.
+//! plotters from the [`pow_core::stats`] figures.
 //!
 //! The charts, one line each:
 //! - **Win share vs hash share**: one point per node at (hash share, win share) with its 95%
@@ -24,7 +24,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use thiserror::Error;
 
-use crate::stats::{ArrivalOrder, Fairness, RaceTimes, WastedWork};
+use pow_core::stats::{ArrivalOrder, Fairness, RaceTimes, WastedWork};
 
 /// Width of the picture, pixels.
 pub const WIDTH: u32 = 1400;
@@ -64,7 +64,7 @@ pub struct Charts<'a> {
     pub target_time_secs: Option<f64>,
     /// Wasted work.
     pub wasted: Option<&'a WastedWork>,
-    /// The wasted share a fair lottery predicts ([`expected_wasted_share`](crate::stats::expected_wasted_share)).
+    /// The wasted share a fair lottery predicts ([`expected_wasted_share`](pow_core::stats::expected_wasted_share)).
     pub expected_wasted_share: Option<f64>,
     /// Win share by arrival order (lab races).
     pub arrival: Option<&'a ArrivalOrder>,

@@ -3,8 +3,9 @@
 //! The log is read once, line by line. Each node's attempts are summed and their times kept in
 //! a histogram (3 significant digits) for the median; attempts are grouped into races by
 //! transaction in a bounded window (a race's attempts are written close together), and each
-//! race, once complete, adds to the experiment's figures ([`crate::stats`]): win share against
-//! hash share, the race-time law, wasted work, and who won by order of arrival. The race-time
+//! race, once complete, adds to the experiment's figures ([`pow_core::stats`], the code the
+//! dashboard runs as WebAssembly): win share against hash share, the race-time law, wasted work,
+//! and who won by order of arrival, tested at [`ALPHA`]. The race-time
 //! test keeps a uniform sample of at most [`RACE_SAMPLE`] races, so memory stays bounded
 //! whatever the log's length.
 
@@ -19,7 +20,9 @@ use serde::Serialize;
 
 use crate::attempts::{self, Attempt, LongLines};
 use crate::limits::{MAX_ATTEMPT_LINE_BYTES, MAX_CLUSTER_BODY_BYTES};
-use crate::stats::{self, ArrivalOrder, Fairness, RaceInput, RaceTimes, RaceWork, WastedWork};
+use pow_core::stats::{
+    self, ArrivalOrder, Fairness, RaceInput, RaceTimes, RaceWork, WastedWork, ALPHA,
+};
 
 /// Races held open while their attempts arrive; the oldest is closed beyond this.
 pub const OPEN_RACES: usize = 16_384;
@@ -29,9 +32,6 @@ pub const RACE_SAMPLE: usize = 100_000;
 
 /// Points kept for the difficulty-over-time chart (every k-th race beyond it).
 pub const DIFFICULTY_POINTS: usize = 4096;
-
-/// The significance level of the report's tests.
-pub const ALPHA: f64 = 0.01;
 
 /// One node's figures.
 #[derive(Clone, Debug, Serialize)]
@@ -387,9 +387,7 @@ fn mode_report(name: &'static str, m: ModeAcc) -> ModeReport {
         Ok(f) => (Some(f), None),
         Err(e) => (None, Some(e.to_string())),
     };
-    let total_rate: f64 = fairness
-        .as_ref()
-        .map_or(0.0, |f| f.nodes.iter().map(|n| n.hash_rate).sum());
+    let total_rate = fairness.as_ref().map_or(0.0, Fairness::total_hash_rate);
     let race_times = (name == "lottery" && total_rate > 0.0)
         .then(|| {
             let races: Vec<RaceInput> = m

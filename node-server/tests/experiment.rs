@@ -8,7 +8,7 @@ use serde_json::Value;
 use util::*;
 
 /// The significance level of the fairness test, and the races it needs (from
-/// `stats::rejection_probability`: a correct 2:1:1 lottery fails with probability 1.0e-5, and
+/// `pow_core::stats::rejection_probability`: a correct 2:1:1 lottery fails with probability 1.0e-5, and
 /// wins that ignored hash rate (1:1:1) would pass with probability 5.0e-5).
 const ALPHA: f64 = 1e-5;
 const LOTTERY_RACES: u64 = 640;

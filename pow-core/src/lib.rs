@@ -18,8 +18,12 @@
 //!   in integer arithmetic so every node, `verify` and the browser agree.
 //! - [`chain`] (feature `alloc`): the ledger entry and its tamper-evident hash chain, verified
 //!   without I/O so the node and the browser check a ledger the same way.
+//! - [`stats`] (feature `stats`): the experiment's statistics (fairness, goodness of fit,
+//!   Kolmogorov–Smirnov, race times, wasted work, arrival order), shared by `node-server report`
+//!   and the dashboard, no I/O.
 //!
-//! The crate is `no_std`; `std` (default) adds threads, `alloc` adds the ledger types.
+//! The crate is `no_std`; `std` (default) adds threads, `alloc` adds the ledger types, `stats`
+//! (off by default; implies `std`) the statistics.
 #![cfg_attr(not(feature = "std"), no_std)]
 #![warn(missing_docs)]
 
@@ -34,6 +38,8 @@ pub mod hash;
 pub mod puzzle;
 pub mod retarget;
 pub mod search;
+#[cfg(feature = "stats")]
+pub mod stats;
 
 pub use difficulty::{Difficulty, DifficultyError};
 pub use hash::Hash32;

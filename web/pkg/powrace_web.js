@@ -242,6 +242,59 @@ export class Miner {
 if (Symbol.dispose) Miner.prototype[Symbol.dispose] = Miner.prototype.free;
 
 /**
+ * Win share by arrival rank: `{winner_ranks, nodes, alpha?}`; see [`figures::arrival_order`].
+ * @param {any} input
+ * @returns {any}
+ */
+export function arrivalOrder(input) {
+    const ret = wasm.arrivalOrder(input);
+    if (ret[2]) {
+        throw takeFromExternrefTable0(ret[1]);
+    }
+    return takeFromExternrefTable0(ret[0]);
+}
+
+/**
+ * What a fair lottery whose losers stop at once wastes, from the hash shares: 1 − Σ share².
+ * @param {any} shares
+ * @returns {number}
+ */
+export function expectedWastedShare(shares) {
+    const ret = wasm.expectedWastedShare(shares);
+    if (ret[2]) {
+        throw takeFromExternrefTable0(ret[1]);
+    }
+    return ret[0];
+}
+
+/**
+ * Win share against hash share: `{nodes: [{name, wins, races, hashes, mining_secs}], alpha?}`;
+ * see [`figures::fairness`].
+ * @param {any} input
+ * @returns {any}
+ */
+export function fairness(input) {
+    const ret = wasm.fairness(input);
+    if (ret[2]) {
+        throw takeFromExternrefTable0(ret[1]);
+    }
+    return takeFromExternrefTable0(ret[0]);
+}
+
+/**
+ * Counts against probabilities: `{observed, probs, alpha?}`; see [`figures::goodness_of_fit`].
+ * @param {any} input
+ * @returns {any}
+ */
+export function goodnessOfFit(input) {
+    const ret = wasm.goodnessOfFit(input);
+    if (ret[2]) {
+        throw takeFromExternrefTable0(ret[1]);
+    }
+    return takeFromExternrefTable0(ret[0]);
+}
+
+/**
  * `SHA-256(data ‖ decimal(nonce))` as 64 hex digits.
  * @param {string} data
  * @param {bigint} nonce
@@ -313,6 +366,19 @@ export function meetsDifficulty(hash_hex, difficulty_bytes) {
 }
 
 /**
+ * Race times (`[seconds, …]`) in the report's bins, with no law to predict them.
+ * @param {any} input
+ * @returns {any}
+ */
+export function observedHistogram(input) {
+    const ret = wasm.observedHistogram(input);
+    if (ret[2]) {
+        throw takeFromExternrefTable0(ret[1]);
+    }
+    return takeFromExternrefTable0(ret[0]);
+}
+
+/**
  * Checks every entry of a page on its own, without the chain — the part of the work that
  * workers can share page by page; a [`LedgerVerifier`] then places them in order
  * ([`LedgerVerifier::place_own_page`]). Returns `{count, records: Uint8Array (105 bytes per
@@ -324,6 +390,29 @@ export function ownPage(page) {
     const ptr0 = passArray8ToWasm0(page, wasm.__wbindgen_malloc);
     const len0 = WASM_VECTOR_LEN;
     const ret = wasm.ownPage(ptr0, len0);
+    return ret;
+}
+
+/**
+ * Race times against the exponential law: `{races: [{time_secs, difficulty_bits}],
+ * total_hash_rate, alpha?}`; see [`figures::race_times`].
+ * @param {any} input
+ * @returns {any}
+ */
+export function raceTimes(input) {
+    const ret = wasm.raceTimes(input);
+    if (ret[2]) {
+        throw takeFromExternrefTable0(ret[1]);
+    }
+    return takeFromExternrefTable0(ret[0]);
+}
+
+/**
+ * The significance level of the experiment's tests, `report`'s: [`pow_core::stats::ALPHA`].
+ * @returns {number}
+ */
+export function statsAlpha() {
+    const ret = wasm.statsAlpha();
     return ret;
 }
 
@@ -379,6 +468,33 @@ export function verifyPage(text, first_index, prev_hash) {
         throw e;
     }
     const ret = wasm.verifyPage(ptr0, len0, val3, ptr1, len1);
+    if (ret[2]) {
+        throw takeFromExternrefTable0(ret[1]);
+    }
+    return takeFromExternrefTable0(ret[0]);
+}
+
+/**
+ * The losers' hashes: `[{winner_hashes, loser_hashes}, …]`; see [`figures::wasted_work`].
+ * @param {any} input
+ * @returns {any}
+ */
+export function wastedWork(input) {
+    const ret = wasm.wastedWork(input);
+    if (ret[2]) {
+        throw takeFromExternrefTable0(ret[1]);
+    }
+    return takeFromExternrefTable0(ret[0]);
+}
+
+/**
+ * The 95% Wilson interval `{lo, hi}` of `successes` out of `trials`, or `null` without trials.
+ * @param {number} successes
+ * @param {number} trials
+ * @returns {any}
+ */
+export function wilsonInterval(successes, trials) {
+    const ret = wasm.wilsonInterval(successes, trials);
     if (ret[2]) {
         throw takeFromExternrefTable0(ret[1]);
     }

@@ -1,19 +1,25 @@
 //! pow-core for the browser: the dashboard's WebAssembly module.
 //!
 //! A thin layer of `wasm-bindgen` exports over [`pow_core`], so the page checks hashes, ledger
-//! entries and whole ledgers with the same code as the nodes, and mines in the browser.
+//! entries and whole ledgers with the same code as the nodes, mines in the browser, and computes
+//! the experiment's figures with the code of `node-server report`.
 //!
 //! # Layout
 //! - [`check`]: the checks as plain Rust returning JSON values (tested natively and in wasm).
+//! - [`figures`]: [`pow_core::stats`] behind JSON in and out, for the experiment's panel.
 //! - this file: the JS-facing exports — [`hash_hex`], [`verify_entry`], [`verify_ledger`] (a
 //!   whole file), [`verify_page`] (one page of `GET /ledger?from=&limit=`), the
 //!   [`LedgerVerifier`] that walks a long ledger page by page or a file as a byte stream,
 //!   [`own_page`] (a page's entries checked on their own, for helper workers),
-//!   [`meets_difficulty`], [`leading_zero_bits`] and the cancellable [`Miner`].
+//!   [`meets_difficulty`], [`leading_zero_bits`] and the cancellable [`Miner`]; the figures
+//!   [`fairness`], [`race_times`], [`observed_histogram`], [`goodness_of_fit`],
+//!   [`wilson_interval`], [`arrival_order`], [`wasted_work`], [`expected_wasted_share`] and the
+//!   level [`stats_alpha`].
 //!
 //! The generated glue and `.wasm` live in `web/pkg/` (see `web/build.sh`).
 
 pub mod check;
+pub mod figures;
 
 use pow_core::engine::Kernel;
 use pow_core::{Difficulty, Hash32, Prepared, Solution};
@@ -383,4 +389,75 @@ impl Miner {
             exhausted: false,
         }
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The experiment's figures: each takes a JSON object (or its text) and returns the figure in
+// `node-server report --json`'s shape, or throws the reason it cannot be computed.
+
+/// A figure's JSON as a JS value, or its reason as an exception.
+fn figure(value: Result<serde_json::Value, String>) -> Result<JsValue, JsError> {
+    value.map(|v| to_js(&v)).map_err(|e| JsError::new(&e))
+}
+
+/// The significance level of the experiment's tests, `report`'s: [`pow_core::stats::ALPHA`].
+#[wasm_bindgen(js_name = statsAlpha)]
+pub fn stats_alpha() -> f64 {
+    pow_core::stats::ALPHA
+}
+
+/// Win share against hash share: `{nodes: [{name, wins, races, hashes, mining_secs}], alpha?}`;
+/// see [`figures::fairness`].
+#[wasm_bindgen]
+pub fn fairness(input: JsValue) -> Result<JsValue, JsError> {
+    figure(figures::fairness(&json_text(&input)?))
+}
+
+/// Race times against the exponential law: `{races: [{time_secs, difficulty_bits}],
+/// total_hash_rate, alpha?}`; see [`figures::race_times`].
+#[wasm_bindgen(js_name = raceTimes)]
+pub fn race_times(input: JsValue) -> Result<JsValue, JsError> {
+    figure(figures::race_times(&json_text(&input)?))
+}
+
+/// Race times (`[seconds, …]`) in the report's bins, with no law to predict them.
+#[wasm_bindgen(js_name = observedHistogram)]
+pub fn observed_histogram(input: JsValue) -> Result<JsValue, JsError> {
+    figure(figures::observed_histogram(&json_text(&input)?))
+}
+
+/// Counts against probabilities: `{observed, probs, alpha?}`; see [`figures::goodness_of_fit`].
+#[wasm_bindgen(js_name = goodnessOfFit)]
+pub fn goodness_of_fit(input: JsValue) -> Result<JsValue, JsError> {
+    figure(figures::goodness_of_fit(&json_text(&input)?))
+}
+
+/// Win share by arrival rank: `{winner_ranks, nodes, alpha?}`; see [`figures::arrival_order`].
+#[wasm_bindgen(js_name = arrivalOrder)]
+pub fn arrival_order(input: JsValue) -> Result<JsValue, JsError> {
+    figure(figures::arrival_order(&json_text(&input)?))
+}
+
+/// The losers' hashes: `[{winner_hashes, loser_hashes}, …]`; see [`figures::wasted_work`].
+#[wasm_bindgen(js_name = wastedWork)]
+pub fn wasted_work(input: JsValue) -> Result<JsValue, JsError> {
+    figure(figures::wasted_work(&json_text(&input)?))
+}
+
+/// What a fair lottery whose losers stop at once wastes, from the hash shares: 1 − Σ share².
+#[wasm_bindgen(js_name = expectedWastedShare)]
+pub fn expected_wasted_share(shares: JsValue) -> Result<f64, JsError> {
+    figures::expected_wasted_share(&json_text(&shares)?).map_err(|e| JsError::new(&e))
+}
+
+/// The 95% Wilson interval `{lo, hi}` of `successes` out of `trials`, or `null` without trials.
+#[wasm_bindgen(js_name = wilsonInterval)]
+pub fn wilson_interval(successes: f64, trials: f64) -> Result<JsValue, JsError> {
+    let count = |x: f64| {
+        index_from_js(x).map_err(|_| JsError::new(&format!("{x} is not a number of races")))
+    };
+    Ok(to_js(&figures::wilson_interval(
+        count(successes)?,
+        count(trials)?,
+    )))
 }

@@ -1,14 +1,19 @@
 // The page's pure modules in Node: exact 64-bit nonces (json.js), the race book's relay lanes and
 // newest races (race.js), and which races the experiment counts (experiment.js), on events in
-// the nodes' schema (node-server/src/events.rs).
+// the nodes' schema (node-server/src/events.rs). The figures are the committed WebAssembly's
+// (pow-core's statistics), loaded here from web/pkg as the page loads it.
 //
 //   node --test web/tests/page.test.mjs
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseJson, stringifyJson } from '../json.js';
 import { RaceBook, parseRelay, parseTs } from '../race.js';
+import { readFileSync } from 'node:fs';
 import { experiment, raceMode, raceBits } from '../experiment.js';
-import { fairness, raceTimes, wilsonInterval, goodnessOfFit } from '../stats.js';
+import { initSync, fairness, raceTimes, wilsonInterval, goodnessOfFit, wastedWork, statsAlpha } from '../pkg/powrace_web.js';
+
+// The module experiment.js imports, initialised from the committed bytes (the page fetches them).
+initSync({ module: readFileSync(new URL('../pkg/powrace_web_bg.wasm', import.meta.url)) });
 
 test('JSON keeps nonces beyond 2^53 exact, and writes them back as numbers', () => {
   const text =
@@ -116,7 +121,8 @@ test('the arrival order: the winner ranked by when each node started, tested aga
     [3, 2, 1],
   );
   assert.deepEqual(x.arrival.ranks[0].win_interval, wilsonInterval(3, 6));
-  assert.deepEqual(x.arrival.test, goodnessOfFit([3, 2, 1], [1 / 3, 1 / 3, 1 / 3]));
+  assert.deepEqual(x.arrival.test, goodnessOfFit({ observed: [3, 2, 1], probs: [1 / 3, 1 / 3, 1 / 3] }));
+  assert.equal(x.arrival.test.alpha, 0.01, "the report's level");
   // Equal starts: nobody started before the winner, rank 0 every time.
   const same = new RaceBook();
   winners.forEach((w, i) => race(same, `s${i}`, w, figs, { at: T0 + i * 1e6 }));
@@ -135,9 +141,11 @@ test('the experiment counts the races every node finished, keeps modes apart, an
   let loserHashes = 0;
   let winnerHashes = 0;
   const times = [];
+  const work = [];
   wins.forEach((w, i) => {
     const t = 0.01 * (i + 1);
-    const figs = { Node1: [t, 2000 * t], Node2: [t * 1.5, 1000 * t * 1.5], Node3: [t * 0.5, 1000 * t * 0.5] };
+    // Hashes are whole numbers (the nodes count them; pow-core's inputs are integers).
+    const figs = { Node1: [t, Math.round(2000 * t)], Node2: [t * 1.5, Math.round(1000 * t * 1.5)], Node3: [t * 0.5, Math.round(1000 * t * 0.5)] };
     race(book, `r${i}`, w, figs, { at: T0 + i * 100_000, bits: 16 + (i % 2), index: i, aborted: i % 3 ? [] : names.filter((n) => n !== w) });
     for (const n of names) {
       sums[n][0] += figs[n][1];
@@ -146,6 +154,7 @@ test('the experiment counts the races every node finished, keeps modes apart, an
       else loserHashes += figs[n][1];
     }
     times.push({ time_secs: figs[w][0], difficulty_bits: 16 + (i % 2) });
+    work.push({ winner_hashes: figs[w][1], loser_hashes: names.filter((n) => n !== w).reduce((a, n) => a + figs[n][1], 0) });
   });
   // Left out: one without Node3; one where Node2 received it but never started (answered
   // `recorded`). Running: one undecided, one with a node still mining. Another mode: one lab race.
@@ -163,14 +172,21 @@ test('the experiment counts the races every node finished, keeps modes apart, an
   assert.deepEqual(x.nodes, names);
   assert.equal(x.mode, 'lottery');
   assert.deepEqual([x.races, x.leftOut, x.running, x.otherModes], [8, 2, 2, { lab: 1 }]);
-  // The same figures as stats.js over the hand-summed inputs.
-  const want = fairness(names.map((n) => ({ name: n, wins: wins.filter((w) => w === n).length, races: 8, hashes: sums[n][0], mining_secs: sums[n][1] })));
+  // The same figures as pow-core's over the hand-summed inputs, at the report's level.
+  assert.equal(x.alpha, statsAlpha());
+  assert.equal(x.alpha, 0.01);
+  const want = fairness({ nodes: names.map((n) => ({ name: n, wins: wins.filter((w) => w === n).length, races: 8, hashes: sums[n][0], mining_secs: sums[n][1] })) });
   assert.deepEqual(x.fairness, want);
+  assert.equal(x.fairness.test.alpha, 0.01);
   assert.ok(Math.abs(x.fairness.nodes[0].hash_share - 0.5) < 1e-12, 'rates 2:1:1');
   assert.deepEqual(x.fairness.nodes[0].win_interval, wilsonInterval(4, 8));
-  assert.deepEqual(x.raceTimes, raceTimes(times, 4000));
-  assert.equal(x.totalHashRate, x.fairness.nodes.reduce((a, n) => a + n.hash_rate, 0));
-  assert.deepEqual(x.wasted, { races: 8, winner_hashes: winnerHashes, loser_hashes: loserHashes, wasted_share: loserHashes / (winnerHashes + loserHashes) });
+  assert.equal(x.totalHashRate, x.fairness.total_hash_rate);
+  assert.ok(Math.abs(x.totalHashRate - 4000) < 1e-9, `${x.totalHashRate}`);
+  assert.deepEqual(x.raceTimes, raceTimes({ races: times, total_hash_rate: x.totalHashRate }));
+  assert.equal(x.raceTimes.curve.length, 121, 'the predicted curve, drawn through the bins');
+  assert.deepEqual(x.wasted, wastedWork(work));
+  assert.deepEqual([x.wasted.races, x.wasted.winner_hashes, x.wasted.loser_hashes], [8, winnerHashes, loserHashes]);
+  assert.equal(x.wasted.wasted_share, loserHashes / (winnerHashes + loserHashes));
   assert.ok(Math.abs(x.expectedWasted - 0.625) < 1e-12);
   assert.equal(x.losersStop, true);
   // Every decided race is on the difficulty line, in time order (the lab race came first).

@@ -1,6 +1,7 @@
 // The COMMITTED web/pkg/ (glue and .wasm, as node-server serves them), loaded in Node and run
 // against ../shared/vectors.json and ledgers whose entry hashes are computed here, independently,
-// with node:crypto. wasm-pack's suites test a fresh build; this one tests the bytes the page gets,
+// with node:crypto; and its experiment's figures (pow-core's statistics) against the textbook
+// values pow-core/src/stats/tests.rs checks them with. wasm-pack's suites test a fresh build; this one tests the bytes the page gets,
 // whatever toolchain built them.
 //
 //   node --test web/tests/pkg.test.mjs
@@ -234,4 +235,136 @@ test('an entry with a duplicate key is refused, naming the key (issue 8 §7)', (
   const b = v.pushBytes(new TextEncoder().encode(dup));
   assert.deepEqual([...b.statuses], [1, 1, 2, 3]);
   assert.match(b.reasons[0][1], /duplicate field `node`/);
+});
+
+// ------------------------------------------------------------------------------ the figures
+// The answers are independent of the code: published tables, and scipy 1.17.1 / numpy values
+// (each names its call), the ones pow-core/src/stats/tests.rs holds the Rust to.
+
+function assertRel(got, want, rel, what = '') {
+  assert.ok(Math.abs(got - want) <= rel * Math.abs(want), `${what} got ${got}, want ${want} (±${rel} relative)`);
+}
+
+test("the figures' level is the report's, and Wilson matches Newcombe (1998), Table II", () => {
+  assert.equal(core.statsAlpha(), 0.01);
+  // Statistics in Medicine 17:857, the score interval without continuity correction, to 4 decimals.
+  for (const [k, n, lo, hi] of [
+    [81, 263, 0.2553, 0.3662],
+    [15, 148, 0.0624, 0.1605],
+    [0, 20, 0.0, 0.1611],
+    [1, 29, 0.0061, 0.1718],
+  ]) {
+    const i = core.wilsonInterval(k, n);
+    assert.ok(Math.abs(i.lo - lo) <= 5e-5 && Math.abs(i.hi - hi) <= 5e-5, `${k}/${n}: ${JSON.stringify(i)}`);
+  }
+  assert.equal(core.wilsonInterval(29, 29).hi, 1);
+  assert.equal(core.wilsonInterval(0, 20).lo, 0);
+  assert.equal(core.wilsonInterval(0, 0), null);
+  assert.equal(core.wilsonInterval(3, 2), null);
+});
+
+test("goodness of fit: Mendel's peas (scipy.stats.chisquare), the exact test (scipy binomtest, multinomial enumeration)", () => {
+  const t = core.goodnessOfFit({ observed: [315, 108, 101, 32], probs: [9 / 16, 3 / 16, 3 / 16, 1 / 16], alpha: 0.05 });
+  assert.deepEqual([t.method.kind, t.df, t.rejected], ['chi_square', 3, false]);
+  assertRel(t.statistic, 0.4700239808153477, 1e-12);
+  assertRel(t.p_value, 0.925425895103616, 1e-9);
+  for (const [k, n, p, want] of [
+    [3, 20, 0.1, 0.4446498494011033],
+    [0, 10, 0.3, 0.0388396033],
+    [7, 12, 0.25, 0.014252781867980957],
+  ]) {
+    const b = core.goodnessOfFit({ observed: [k, n - k], probs: [p, 1 - p], alpha: 0.05 });
+    assert.equal(b.method.kind, 'exact_multinomial');
+    assertRel(b.p_value, want, 1e-9, `binomtest(${k}, ${n}, ${p})`);
+  }
+  const m = core.goodnessOfFit({ observed: [2, 6, 4], probs: [0.5, 0.25, 0.25], alpha: 0.05 });
+  assert.deepEqual(m.method, { kind: 'exact_multinomial', outcomes: 91 });
+  assertRel(m.p_value, 0.02455902099609373, 1e-9);
+  // A win where the share is 0: p = 0, and the statistic (infinite) is null, as in report --json.
+  const z = core.goodnessOfFit({ observed: [5, 5, 1], probs: [0.5, 0.5, 0] });
+  assert.deepEqual([z.p_value, z.rejected, z.statistic], [0, true, null]);
+  assert.throws(() => core.goodnessOfFit({ observed: [1, 2], probs: [0.5, 0.4] }), /category probabilities must be finite, non-negative and add up to 1/);
+});
+
+const nodes = (wins, rates) => {
+  const races = wins.reduce((a, b) => a + b, 0);
+  return wins.map((w, i) => ({ name: `Node${i + 1}`, wins: w, races, hashes: rates[i] * 10, mining_secs: 10 }));
+};
+
+test('fairness for a known split: X² = 2.375, p = e^(-2.375/2); 1:1:1 against 2:1:1 rejected', () => {
+  const f = core.fairness({ nodes: nodes([215, 95, 90], [2e6, 1e6, 1e6]), alpha: 0.05 });
+  assert.equal(f.races, 400);
+  assert.equal(f.test.method.kind, 'chi_square');
+  assertRel(f.test.statistic, 2.375, 1e-12);
+  assertRel(f.test.p_value, Math.exp(-2.375 / 2), 1e-9);
+  assertRel(f.nodes[0].hash_share, 0.5, 1e-12);
+  assertRel(f.nodes[0].expected_wins, 200, 1e-12);
+  assert.equal(f.total_hash_rate, 4e6);
+  assert.deepEqual(f.nodes[0].win_interval, core.wilsonInterval(215, 400));
+  assert.ok(f.nodes.every((n) => n.agrees));
+  const g = core.fairness({ nodes: nodes([200, 200, 200], [2e6, 1e6, 1e6]) });
+  assertRel(g.test.statistic, 200 / 3, 1e-12);
+  assertRel(g.test.p_value, Math.exp(-100 / 3), 1e-9);
+  assert.deepEqual([g.test.alpha, g.test.rejected, g.nodes[0].agrees], [0.01, true, false]);
+  const bad = nodes([5, 5], [1, 1]);
+  bad[0].wins = 4;
+  assert.throws(() => core.fairness({ nodes: bad }), { message: "the nodes' wins add up to 9, not to the 10 races they entered" });
+  assert.throws(() => core.fairness({ nodes: [] }), { message: 'no nodes' });
+});
+
+// 20 race times, predicted exponential with mean 0.5 s (10 bits at 2,048 H/s).
+const TIMES = [0.012, 0.95, 0.31, 0.044, 1.62, 0.27, 0.58, 0.08, 0.73, 0.19, 0.41, 2.05, 0.36, 0.11, 0.66, 0.025, 1.2, 0.5, 0.15, 0.88];
+
+test('race times match scipy and numpy: mean, median, Kolmogorov–Smirnov, the histogram and its curve', () => {
+  const r = core.raceTimes({ races: TIMES.map((t) => ({ time_secs: t, difficulty_bits: 10 })), total_hash_rate: 2048, alpha: 0.05 });
+  assert.equal(r.races, 20);
+  assertRel(r.observed_mean, 0.55655, 1e-12);
+  assertRel(r.predicted_mean, 0.5, 1e-15);
+  assertRel(r.observed_median, 0.385, 1e-12); // numpy.median(TIMES)
+  assertRel(r.predicted_median, 0.5 * Math.LN2, 1e-9);
+  // scipy.stats.kstest(TIMES, 'expon', args=(0, 0.5), method='exact')
+  assertRel(r.ks.statistic, 0.08651381911739475, 1e-12);
+  assertRel(r.ks.p_value, 0.9950719139277662, 1e-9);
+  assert.equal(r.ks.rejected, false);
+  // numpy.histogram over 6 equal bins from 0 to the maximum; predicted 20·(e^(-lo/0.5) − e^(-hi/0.5)).
+  assert.deepEqual(
+    r.histogram.map((b) => b.observed),
+    [9, 5, 3, 1, 1, 1],
+  );
+  const want = [9.901378390562206, 4.999513688907594, 2.524409848774116, 1.2746529924953933, 0.6436119127274269, 0.32497965849803934];
+  r.histogram.forEach((b, i) => assertRel(b.predicted, want[i], 1e-9, `bin ${i}`));
+  assertRel(r.predicted_beyond, 0.3314535080352251, 1e-9);
+  assert.equal(r.histogram.at(-1).hi, 2.05);
+  // The curve: 20 races × (1/0.5 s) e^(−t/0.5) per second, times the bin width.
+  assert.equal(r.curve.length, 121);
+  for (const p of r.curve) assertRel(p.count, 40 * Math.exp(-p.t / 0.5) * (2.05 / 6), 1e-12, `curve at ${p.t}`);
+  // Three times too slow: scipy.stats.kstest(3·TIMES, 'expon', args=(0, 0.5), method='exact').
+  const slow = core.raceTimes({ races: TIMES.map((t) => ({ time_secs: 3 * t, difficulty_bits: 10 })), total_hash_rate: 2048, alpha: 0.05 });
+  assertRel(slow.ks.statistic, 0.45210130091638534, 1e-12);
+  assertRel(slow.ks.p_value, 0.0002981288090740194, 1e-6);
+  assert.equal(slow.ks.rejected, true);
+  // Lab races, no law: the same bins.
+  assert.deepEqual(
+    core.observedHistogram(TIMES),
+    r.histogram.map(({ lo, hi, observed }) => ({ lo, hi, observed })),
+  );
+  assert.throws(() => core.raceTimes({ races: [], total_hash_rate: 1 }), { message: 'no races' });
+});
+
+test('wasted work: the losers’ share, and 1 − Σ share² for a fair lottery; the arrival order', () => {
+  assertRel(core.expectedWastedShare([0.5, 0.25, 0.25]), 0.625, 1e-15);
+  assertRel(core.expectedWastedShare([1 / 3, 1 / 3, 1 / 3]), 2 / 3, 1e-15);
+  const w = core.wastedWork([
+    { winner_hashes: 100, loser_hashes: 300 },
+    { winner_hashes: 50, loser_hashes: 50 },
+    { winner_hashes: 0, loser_hashes: 0 },
+  ]);
+  assert.deepEqual(w, { races: 3, winner_hashes: 150, loser_hashes: 350, wasted_share: 0.7, per_race_share: [0.75, 0.5, null] });
+  const a = core.arrivalOrder({ winner_ranks: [0, 0, 0, 1, 2, 0], nodes: 3 });
+  assert.deepEqual(
+    a.ranks.map((r) => r.wins),
+    [4, 1, 1],
+  );
+  assert.deepEqual(a.test, core.goodnessOfFit({ observed: [4, 1, 1], probs: [1 / 3, 1 / 3, 1 / 3] }));
+  assert.throws(() => core.arrivalOrder({ winner_ranks: [0, 3], nodes: 3 }), /race 1: winner's arrival rank 3 with 3 nodes/);
 });

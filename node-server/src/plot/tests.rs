@@ -2,7 +2,7 @@
 //! label, and as a PNG whose text was really drawn (decoded with `image`).
 
 use super::*;
-use crate::stats::{
+use pow_core::stats::{
     arrival_order, expected_wasted_share, fairness, race_times, wasted_work, NodeInput, RaceInput,
     RaceWork,
 };

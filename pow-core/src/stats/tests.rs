@@ -1,6 +1,8 @@
 //! Known answers (published tables, and scipy 1.17.1 values computed once: each constant names
 //! the exact call) and seeded simulations where the truth is known.
 
+use super::fit::{chi_square_sf, outcome_count, Plan};
+use super::race_time::mixture_quantile;
 use super::*;
 use rand_chacha::rand_core::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -58,10 +60,18 @@ fn wilson_matches_newcombe_1998() {
         );
     }
     assert_eq!(wilson_interval(29, 29, Z_95).unwrap().hi, 1.0);
+    assert_eq!(wilson_interval(0, 20, Z_95).unwrap().lo, 0.0);
     assert_eq!(wilson_interval(0, 0, Z_95), None);
     assert_eq!(wilson_interval(3, 2, Z_95), None);
     // Z_95 is scipy.stats.norm.ppf(0.975).
     assert_eq!(Z_95, 1.959963984540054);
+}
+
+#[test]
+fn one_level_the_reports() {
+    // `node-server report` and the dashboard test at this level (one in a hundred correct runs
+    // fails).
+    assert_eq!(ALPHA, 0.01);
 }
 
 // --- Chi-square and the exact test -------------------------------------------------------------
@@ -81,6 +91,38 @@ fn chi_square_tail_matches_published_critical_values() {
     ] {
         assert_rel(chi_square_sf(x, df), want, 1e-9);
     }
+    // The rest of the table: every df of the 5% and 1% columns to 30; the tail at each tabled
+    // value is within the table's 3 decimals of 0.05 and 0.01.
+    let crit05 = [
+        3.841, 5.991, 7.815, 9.488, 11.07, 12.592, 14.067, 15.507, 16.919, 18.307, 19.675, 21.026,
+        22.362, 23.685, 24.996, 26.296, 27.587, 28.869, 30.144, 31.41, 32.671, 33.924, 35.172,
+        36.415, 37.652, 38.885, 40.113, 41.337, 42.557, 43.773,
+    ];
+    let crit01 = [
+        6.635, 9.21, 11.345, 13.277, 15.086, 16.812, 18.475, 20.09, 21.666, 23.209, 24.725, 26.217,
+        27.688, 29.141, 30.578, 32.0, 33.409, 34.805, 36.191, 37.566, 38.932, 40.289, 41.638,
+        42.98, 44.314, 45.642, 46.963, 48.278, 49.588, 50.892,
+    ];
+    for df in 1..=30u32 {
+        let (c05, c01) = (crit05[df as usize - 1], crit01[df as usize - 1]);
+        assert!(close(chi_square_sf(c05, df), 0.05, 2e-4), "df {df} at 5%");
+        assert!(close(chi_square_sf(c01, df), 0.01, 5e-5), "df {df} at 1%");
+    }
+    // Closed forms: df 2 is e^(-x/2); df 1 at 1 is erfc(√½) = scipy.stats.chi2.sf(1, 1).
+    for x in [0.01, 0.5, 1.0, 3.0, 7.5, 20.0, 80.0] {
+        assert_rel(chi_square_sf(x, 2), (-x / 2.0).exp(), 1e-13);
+    }
+    assert_rel(chi_square_sf(1.0, 1), 0.31731050786291115, 1e-12);
+    assert_eq!(chi_square_sf(0.0, 3), 1.0);
+    assert_eq!(chi_square_sf(f64::INFINITY, 3), 0.0);
+}
+
+#[test]
+fn ln_factorial_behind_the_exact_test() {
+    // ln 10! = ln 3628800; ln 200! is Python's math.lgamma(201).
+    use statrs::function::factorial::ln_factorial;
+    assert_rel(ln_factorial(10), 3_628_800f64.ln(), 1e-15);
+    assert_rel(ln_factorial(200), 863.2319871924054, 1e-14);
 }
 
 #[test]
@@ -131,6 +173,8 @@ fn exact_test_matches_scipy_binomtest_and_multinomial_enumeration() {
     }
     assert_eq!(outcome_count(10, 3), 66);
     assert_eq!(outcome_count(600, 3), 180_901);
+    // C(3058, 29) is far beyond u64: saturated.
+    assert_eq!(outcome_count(3029, 30), u64::MAX);
 }
 
 #[test]
@@ -327,22 +371,37 @@ fn fairness_figures_for_a_known_split() {
     assert_rel(n1.win_share, 215.0 / 400.0, 1e-12);
     assert_eq!(n1.win_interval, wilson_interval(215, 400, Z_95).unwrap());
     assert!(f.nodes.iter().all(|n| n.agrees));
+    assert_rel(f.total_hash_rate(), 4e6, 1e-12);
+    // 1:1:1 wins against a 2:1:1 split over 600 races: X² = 100²/300 + 2·50²/150 = 200/3,
+    // df 2, p = e^(-100/3) ≈ 3e-15.
+    let g = fairness(&nodes(&[200, 200, 200], &[2e6, 1e6, 1e6]), ALPHA).unwrap();
+    assert_rel(g.test.statistic, 200.0 / 3.0, 1e-12);
+    assert_rel(g.test.p_value, (-100.0f64 / 3.0).exp(), 1e-9);
+    assert!(g.test.rejected && !g.nodes[0].agrees);
 }
 
 #[test]
 fn fairness_input_errors_say_what_is_wrong() {
     let mut n = nodes(&[5, 5], &[1.0, 1.0]);
     n[1].races = 9;
-    assert!(matches!(
-        fairness(&n, 0.05),
-        Err(StatsError::UnequalRaces { ref node, .. }) if node == "Node2"
-    ));
+    let e = fairness(&n, 0.05).unwrap_err();
+    assert!(
+        matches!(e, StatsError::UnequalRaces { ref node, .. } if node == "Node2"),
+        "{e:?}"
+    );
+    assert!(e
+        .to_string()
+        .starts_with("Node2 entered 9 races but Node1 entered 10"));
     let mut n = nodes(&[5, 5], &[1.0, 1.0]);
     n[0].wins = 4;
     n[1].races = 10;
     assert_eq!(
         fairness(&n, 0.05),
         Err(StatsError::WinsDoNotAddUp { wins: 9, races: 10 })
+    );
+    assert_eq!(
+        StatsError::WinsDoNotAddUp { wins: 9, races: 10 }.to_string(),
+        "the nodes' wins add up to 9, not to the 10 races they entered"
     );
     let mut n = nodes(&[5, 5], &[1.0, 1.0]);
     n[0].mining_secs = 0.0;
@@ -462,6 +521,7 @@ fn race_times_match_scipy_and_numpy() {
     }
     assert_rel(r.predicted_beyond, 0.3314535080352251, 1e-9);
     assert_eq!(r.histogram.last().unwrap().hi, 2.05);
+    assert_eq!(predicted_mean_secs(10, 2048.0), 0.5);
 
     // Three times too slow: scipy.stats.kstest(3·TIMES, 'expon', args=(0, 0.5),
     // method='exact') = (0.45210130091638534, 0.0002981288090740194).
@@ -513,7 +573,8 @@ fn mixture_quantiles_solve_the_mixture() {
         (0.5, 1.146735257520107),
         (0.9, 4.9378399958134755),
     ] {
-        assert_rel(mixture_quantile(&[1.0, 3.0], p), want, 1e-12);
+        assert_rel(mixture_quantile(&[(1.0, 1.0), (3.0, 1.0)], p), want, 1e-12);
+        assert_rel(mixture_quantile(&[(1.0, 2.0), (3.0, 2.0)], p), want, 1e-12);
     }
 }
 
@@ -558,6 +619,118 @@ fn seeded_exponential_times_fit_and_slowed_ones_do_not() {
         .collect();
     let r = race_times(&slow, 1e-4).unwrap();
     assert!(r.ks.rejected && r.ks.p_value < 1e-20, "{:?}", r.ks);
+}
+
+#[test]
+fn readable_at_thousands_of_races() {
+    // Rice's rule, 2·n^(1/3), within 5..=40 bins.
+    for (n, bins) in [
+        (1, 5),
+        (20, 6),
+        (2000, 26),
+        (3000, 29),
+        (10_000, 40),
+        (1_000_000, 40),
+    ] {
+        assert_eq!(histogram_bins(n), bins, "{n} races");
+    }
+}
+
+#[test]
+fn observed_histogram_bins_as_race_times_does() {
+    // The same bins, edges and counts as race_times' histogram over the same times.
+    let r = race_times(&races(&TIMES), 0.05).unwrap();
+    let h = observed_histogram(&TIMES);
+    assert_eq!(h.len(), r.histogram.len());
+    for (o, b) in h.iter().zip(&r.histogram) {
+        assert_eq!((o.lo, o.hi, o.observed), (b.lo, b.hi, b.observed));
+    }
+    assert!(observed_histogram(&[]).is_empty());
+    // All zero (no law to scale by): bins of 1 s, every race in the first.
+    let h = observed_histogram(&[0.0, 0.0]);
+    assert_eq!(h.len(), MIN_BINS);
+    assert_eq!((h[0].observed, h[0].hi, h[4].hi), (2, 1.0, 5.0));
+}
+
+#[test]
+fn the_predicted_curve_is_the_density_per_bin_width() {
+    // 20 races of mean 0.5 s in 6 bins of 2.05/6 s: at t the law predicts
+    // 20 · (1/0.5) · e^(-t/0.5) races per second, times the bin width.
+    let rs = races(&TIMES);
+    let r = race_times(&rs, 0.05).unwrap();
+    let curve = predicted_curve(&rs, &r.histogram, 120);
+    assert_eq!(curve.len(), 121);
+    let width = 2.05 / 6.0;
+    for p in &curve {
+        assert_rel(p.count, 40.0 * (-p.t / 0.5).exp() * width, 1e-12);
+    }
+    assert_eq!((curve[0].t, curve[120].t), (0.0, 2.05));
+    // A mixture: each race adds its own law's density (one of each mean here).
+    let mixed = [
+        RaceInput {
+            time_secs: 1.0,
+            difficulty_bits: 10,
+            total_hash_rate: 1024.0,
+        },
+        RaceInput {
+            time_secs: 2.0,
+            difficulty_bits: 11,
+            total_hash_rate: 1024.0,
+        },
+    ];
+    let r = race_times(&mixed, 0.05).unwrap();
+    let w = r.histogram[0].hi;
+    let c = predicted_curve(&mixed, &r.histogram, 4);
+    let t = c[2].t;
+    assert_rel(c[2].count, ((-t).exp() + 0.5 * (-t / 2.0).exp()) * w, 1e-12);
+    assert!(predicted_curve(&mixed, &[], 4).is_empty());
+}
+
+/// The law is summed once per distinct mean, not once per race: the same figures as the sums
+/// over every race, to rounding (3,000 races at 16..20 bits, as under retargeting).
+#[test]
+fn grouping_races_by_mean_changes_no_figure() {
+    let mut rng = ChaCha8Rng::seed_from_u64(7);
+    let races: Vec<RaceInput> = (0..3000)
+        .map(|i| {
+            let bits = 16 + (i % 5) as u32;
+            RaceInput {
+                time_secs: -(1.0 - uniform(&mut rng)).ln() * predicted_mean_secs(bits, 4e6),
+                difficulty_bits: bits,
+                total_hash_rate: 4e6,
+            }
+        })
+        .collect();
+    let r = race_times(&races, ALPHA).unwrap();
+    assert_eq!(r.histogram.len(), 29);
+    let means: Vec<f64> = races
+        .iter()
+        .map(|r| predicted_mean_secs(r.difficulty_bits, r.total_hash_rate))
+        .collect();
+    for b in &r.histogram {
+        let per_race: f64 = means
+            .iter()
+            .map(|&mu| (-b.lo / mu).exp() - (-b.hi / mu).exp())
+            .sum();
+        assert_rel(b.predicted, per_race, 1e-12);
+    }
+    let top = r.histogram.last().unwrap().hi;
+    let beyond: f64 = means.iter().map(|&mu| (-top / mu).exp()).sum();
+    assert_rel(r.predicted_beyond, beyond, 1e-12);
+    assert_rel(
+        r.histogram.iter().map(|b| b.predicted).sum::<f64>() + r.predicted_beyond,
+        3000.0,
+        1e-9,
+    );
+    // Each percentile solves the per-race mixture: F(q) = p.
+    for pc in &r.percentiles {
+        let f = means
+            .iter()
+            .map(|&mu| -(-pc.predicted / mu).exp_m1())
+            .sum::<f64>()
+            / 3000.0;
+        assert!((f - pc.p).abs() < 1e-12, "{pc:?}: F = {f}");
+    }
 }
 
 #[test]
