@@ -87,7 +87,9 @@ fn a_lottery_among_unequal_miners_gives_wins_in_proportion_to_hash_rate() {
         ],
     );
     batch(&server, "lottery", LOTTERY_RACES);
-    drop(server);
+    // A clean stop flushes the attempts log (a kill could lose the last race's lines, which
+    // are written a moment after the replies).
+    assert_eq!(server.stop(), Some(0));
     assert_verifies(dir.path(), "ledger.json");
     let r = report_json(dir.path());
     let m = mode(&r, "lottery");
@@ -128,7 +130,9 @@ fn the_labs_race_among_equal_nodes_is_won_by_arrival_order() {
         &["--difficulty", "2", "--threads-per-node", "1"],
     );
     batch_with(&server, "lab", 200, &["--stagger", "1ms"]);
-    drop(server);
+    // A clean stop flushes the attempts log (a kill could lose the last race's lines, which
+    // are written a moment after the replies).
+    assert_eq!(server.stop(), Some(0));
     let r = report_json(dir.path());
     let a = &mode(&r, "lab")["arrival"];
     let first = a["ranks"][0]["win_share"].as_f64().unwrap();
@@ -164,7 +168,9 @@ fn a_retargeted_chain_converges_and_a_forged_difficulty_fails_verify() {
         ],
     );
     batch(&server, "retarget", 192);
-    drop(server);
+    // A clean stop flushes the attempts log (a kill could lose the last race's lines, which
+    // are written a moment after the replies).
+    assert_eq!(server.stop(), Some(0));
     assert_verifies(dir.path(), "ledger.json");
     let ledger = read_ledger(&dir.path().join("ledger.json"));
     let bits: Vec<u64> = ledger

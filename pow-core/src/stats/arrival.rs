@@ -2,8 +2,8 @@
 
 use serde::Serialize;
 
+use super::common::{check_alpha, wilson_interval, Interval, StatsError, Z_95};
 use super::fit::{goodness_of_fit, GofTest};
-use super::{check_alpha, wilson_interval, Interval, StatsError, Z_95};
 
 /// Win share of the nodes that started a race in a given order.
 #[derive(Clone, Debug, PartialEq, Serialize)]

@@ -2,8 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::common::{check_alpha, wilson_interval, Interval, StatsError, Z_95};
 use super::fit::{goodness_of_fit, GofTest};
-use super::{check_alpha, wilson_interval, Interval, StatsError, Z_95};
 
 /// One node's figures for the fairness test.
 #[derive(Clone, Debug, PartialEq, Deserialize)]

@@ -7,10 +7,8 @@ use serde::Serialize;
 use statrs::distribution::{ChiSquared, ContinuousCDF};
 use statrs::function::factorial::ln_factorial;
 
-use super::{check_alpha, check_probs, StatsError};
+use super::common::{check_alpha, check_probs, StatsError, MIN_EXPECTED_COUNT};
 
-/// least this.
-pub const MIN_EXPECTED_COUNT: f64 = 5.0;
 /// The largest number of multinomial outcomes (all ways `n` races can split over the nodes)
 /// the exact test enumerates; beyond it small categories are pooled instead (3 nodes: up to
 /// ~2,000 races).

@@ -4,8 +4,8 @@
 
 use serde::Serialize;
 
+use super::common::{check_alpha, StatsError};
 use super::ks::{kolmogorov_sf, ks_statistic_uniform, KsTest};
-use super::{check_alpha, StatsError};
 
 /// The fewest histogram bins.
 pub const MIN_BINS: usize = 5;
