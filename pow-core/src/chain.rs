@@ -572,15 +572,18 @@ impl ChainCheck {
                 });
             }
         }
-        self.retarget = match e.target_time_us {
-            None => None,
+        // Nothing is changed until the entry is known to link: a refused entry leaves the
+        // check as it was, so the next entry is checked against the same chain (the file
+        // arbiter drops a claim mined for a place another race took and goes on with the rest).
+        match e.target_time_us {
+            None => self.retarget = None,
             Some(target) => {
                 let race = crate::retarget::Race {
                     time_us: e.race_micros(),
                     bits: e.zero_bits(),
                 };
-                match self.retarget.take() {
-                    Some((t, mut schedule)) if t == target => {
+                match self.retarget.as_mut() {
+                    Some((t, schedule)) if *t == target => {
                         let expected = schedule.next_bits();
                         if race.bits != expected {
                             return Err(EntryError::WrongRetarget {
@@ -589,7 +592,6 @@ impl ChainCheck {
                             });
                         }
                         schedule.push(race);
-                        Some((t, schedule))
                     }
                     _ => {
                         let rule =
@@ -604,11 +606,11 @@ impl ChainCheck {
                             })?;
                         let mut schedule = rule.schedule();
                         schedule.push(race);
-                        Some((target, schedule))
+                        self.retarget = Some((target, schedule));
                     }
                 }
             }
-        };
+        }
         self.next_index += 1;
         self.prev = e.entry_hash;
         self.rule = Some(rule);
@@ -848,6 +850,43 @@ mod tests {
                 found: bits[20] - 1
             }
         );
+    }
+
+    /// A refused entry changes nothing: after a claim mined for a place another race took is
+    /// refused (the file arbiter drops it and goes on), the next entry is checked against the
+    /// same chain. It did not: the refusal took the retarget schedule out of the check, the
+    /// next entry started a new schedule, and an entry the rule refuses was let through (the
+    /// ledger's own check then refused the commit: "the difficulty was forged").
+    #[test]
+    fn a_refused_entry_leaves_the_check_as_it_was() {
+        let target = 500_000;
+        let mut chain: Vec<Entry> = Vec::new();
+        let mut check = ChainCheck::new();
+        for i in 0..20 {
+            let bits = check.next_bits(target, 4);
+            let e = experiment(
+                &alloc::format!("r {i}"),
+                bits,
+                Some(target),
+                0.25,
+                chain.last(),
+            );
+            check.link(&e).unwrap();
+            chain.push(e);
+        }
+        let want = check.next_bits(target, 4);
+        assert_eq!(want, 5, "the rule raised the difficulty at the window");
+        let wrong = experiment("late", want - 1, Some(target), 0.25, chain.last());
+        assert!(matches!(
+            check.link(&wrong),
+            Err(EntryError::WrongRetarget { .. })
+        ));
+        assert_eq!(check.next_bits(target, 4), want);
+        assert_eq!(check.next_index(), 20);
+        // Still refused a second time, and the right one still links.
+        assert!(check.link(&wrong).is_err());
+        let right = experiment("right", want, Some(target), 0.25, chain.last());
+        check.link(&right).unwrap();
     }
 
     /// The chain's first entry fixes the difficulty: a valid proof of work at another one
