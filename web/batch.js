@@ -1,6 +1,6 @@
 // A batch of races started from the page: N transactions (numbered or random) at R per second,
-// each sent to every node (the send form's way: POST /tx to all at once). No DOM: app.js shows
-// the progress; tests/batch.test.mjs runs it on a virtual clock.
+// each sent to every node (the send form's way: POST /tx to all at once). No DOM: batch-form.js
+// shows the progress; tests/batch.test.mjs runs it on a virtual clock.
 
 /** Transactions awaiting their replies at most; past it the batch waits (and falls behind its
  * rate) rather than pile requests up in the browser. */

@@ -1,5 +1,5 @@
 // The race book: every node's events folded into one record per transaction.
-// Pure data, no DOM: app.js renders it.
+// Pure data, no DOM: timeline.js and totals.js render it.
 
 /** µs since the Unix epoch of "YYYY-MM-DD HH:MM:SS.ffffff" (UTC), or null. */
 export function parseTs(s) {

@@ -64,8 +64,8 @@ step "web/pkg was built by web/build.sh from the sources as they are (and the ch
 "$web/check-pkg.sh"
 "$web/tests/check-pkg.test.sh"
 
-step "the page's modules in Node: the batch, exact nonces, which races count and their figures (from the committed WebAssembly)"
-node --test "$web/tests/batch.test.mjs" "$web/tests/page.test.mjs"
+step "the page's modules in Node: no import cycle and every one served, the batch, exact nonces, which races count and their figures (from the committed WebAssembly)"
+node --test "$web/tests/modules.test.mjs" "$web/tests/batch.test.mjs" "$web/tests/page.test.mjs"
 
 step "native unit tests of powrace-web"
 cargo test --locked -p powrace-web

@@ -80,19 +80,20 @@ export function nc(addr, line) {
 
 /**
  * Starts `node-server serve` with NODES nodes at difficulty 2 on free ports (and `args`, e.g.
- * `--race lottery`), its ledger in a fresh temp dir (a copy of `ledger` when given), and waits
+ * `--race lottery`), its ledger in a fresh temp dir (a copy of `ledger` when given, a fixture's:
+ * then at the fixture's difficulty, as a node refuses a chain mined at another), and waits
  * for every /status (`startMs` for each, longer for a long ledger). Returns { dir, addrs, front, stop }: `front` are the addresses
  * the page uses — the nodes themselves, or with LEDGER_API_STANDIN=1 or WEB_FROM_DISK=1 the
  * stand-ins of standin.mjs in front of them.
  */
-export async function startNodes(prefix = 'powrace-e2e-', { ledger = null, startMs = STEP_MS, args = [] } = {}) {
+export async function startNodes(prefix = 'powrace-e2e-', { ledger = null, difficulty = ledger ? FIXTURE_DIFFICULTY : 2, startMs = STEP_MS, args = [] } = {}) {
   assert.ok(existsSync(BIN), `node-server binary not found at ${BIN} (cargo build --release -p node-server)`);
   const dir = mkdtempSync(path.join(tmpdir(), prefix));
   const ledgerFile = path.join(dir, 'ledger.json');
   if (ledger) copyFileSync(ledger, ledgerFile);
   const base = await freeBase();
   const addrs = [...Array(NODES).keys()].map((i) => `127.0.0.1:${base + i}`);
-  const server = spawn(BIN, ['serve', '--nodes', String(NODES), '--base-port', String(base), '--difficulty', '2', '--ledger', ledgerFile, ...args], {
+  const server = spawn(BIN, ['serve', '--nodes', String(NODES), '--base-port', String(base), '--difficulty', String(difficulty), '--ledger', ledgerFile, ...args], {
     cwd: dir,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -128,9 +129,12 @@ export const FIXTURE_BIN =
 /** The transaction of a fixture's entry `i`. */
 export const fixtureTx = (i) => `fixture ${i}: Alice pays Bob ${i % 1000} coins`;
 
-/** Writes a fixture ledger of `entries` entries at difficulty 1 to `out`; returns the tool's report. */
+/** The difficulty (zero bytes) of the fixture ledgers: quick to mine, 100,000 entries in seconds. */
+export const FIXTURE_DIFFICULTY = 1;
+
+/** Writes a fixture ledger of `entries` entries at FIXTURE_DIFFICULTY to `out`; returns the tool's report. */
 export function makeFixture(out, entries, ...args) {
-  const r = spawnSync(FIXTURE_BIN, ['--entries', String(entries), '--difficulty', '1', '--out', out, ...args], { encoding: 'utf8' });
+  const r = spawnSync(FIXTURE_BIN, ['--entries', String(entries), '--difficulty', String(FIXTURE_DIFFICULTY), '--out', out, ...args], { encoding: 'utf8' });
   assert.equal(r.status, 0, `${FIXTURE_BIN}: ${r.error ?? r.stderr} (cargo build --release -p powrace-web --example fixture_ledger)`);
   log(r.stderr);
   return r.stderr.trim();
