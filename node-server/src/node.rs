@@ -135,6 +135,81 @@ impl RaceError {
 
 type RaceFuture = Shared<BoxFuture<'static, Result<Reply, RaceError>>>;
 
+/// What a node remembers so that it mines a transaction at most once: the races under way,
+/// the transactions raced recently, and the answers of races run on a relayed copy. Held
+/// behind one lock ([`Node::races_book`]): a copy's look at all three, and the start of its
+/// race, are one step, as is a race's end.
+///
+/// Invariants: a transaction in `in_flight` is in `raced` (until `raced` forgets it by age);
+/// a race leaves `in_flight` in the same step that keeps its relayed answer, so a client's
+/// copy finds one or the other.
+struct RaceBook {
+    in_flight: HashMap<Hash32, RaceFuture>,
+    // Transactions this node has raced recently: sending one again is answered from the
+    // ledger. A copy that arrives after another node won, but that this node has not raced,
+    // is still mined (and lost), so every node's time can be compared.
+    raced: Recent<Hash32, ()>,
+    // Answers of races run on a relayed copy, for the first client copy that comes after the
+    // race ended (the lab's way: the client's copy was slower than the relay).
+    relayed: Recent<Hash32, Reply>,
+}
+
+impl RaceBook {
+    fn new() -> Self {
+        RaceBook {
+            in_flight: HashMap::new(),
+            raced: Recent::new(RACED_MEMORY),
+            relayed: Recent::new(RELAYED_REPLIES),
+        }
+    }
+
+    /// The race under way for `tx_id`, to join.
+    fn under_way(&self, tx_id: &Hash32) -> Option<RaceFuture> {
+        self.in_flight.get(tx_id).cloned()
+    }
+
+    /// The answer of a race this node ran on a relayed copy of `tx_id`, once.
+    fn take_relayed(&mut self, tx_id: &Hash32) -> Option<Reply> {
+        let reply = self.relayed.get(tx_id).cloned()?;
+        self.relayed.remove(tx_id);
+        Some(reply)
+    }
+
+    /// Whether this node raced `tx_id` recently.
+    fn has_raced(&self, tx_id: &Hash32) -> bool {
+        self.raced.contains(tx_id)
+    }
+
+    /// Notes that this node races `tx_id`, before the race is known to start.
+    fn mark_raced(&mut self, tx_id: Hash32) {
+        self.raced.insert(tx_id, ());
+    }
+
+    /// Forgets that this node raced `tx_id` (nothing was recorded for it): a later copy races
+    /// again.
+    fn unmark_raced(&mut self, tx_id: &Hash32) {
+        self.raced.remove(tx_id);
+    }
+
+    /// The race for `tx_id` has started: copies join it.
+    fn start(&mut self, tx_id: Hash32, race: RaceFuture) {
+        self.in_flight.insert(tx_id, race);
+    }
+
+    /// The race for `tx_id` has ended: it leaves `in_flight`, keeping `relayed_answer` (the
+    /// answer of a race on a relayed copy) for a client's copy, and, when it was not decided,
+    /// forgetting that it was raced.
+    fn end(&mut self, tx_id: &Hash32, relayed_answer: Option<Reply>, decided: bool) {
+        if let Some(reply) = relayed_answer {
+            self.relayed.insert(*tx_id, reply);
+        }
+        self.in_flight.remove(tx_id);
+        if !decided {
+            self.unmark_raced(tx_id);
+        }
+    }
+}
+
 /// One miner node.
 pub struct Node {
     config: NodeConfig,
@@ -144,14 +219,8 @@ pub struct Node {
     searches: Arc<Searches>,
     metrics: Arc<Metrics>,
     events: EventBus,
-    in_flight: Mutex<HashMap<Hash32, RaceFuture>>,
-    // Transactions this node has raced recently: sending one again is answered from the
-    // ledger. A copy that arrives after another node won, but that this node has not raced,
-    // is still mined (and lost), so every node's time can be compared.
-    raced: Mutex<Recent<Hash32, ()>>,
-    // Answers of races run on a relayed copy, for the first client copy that comes after the
-    // race ended (the lab's way: the client's copy was slower than the relay).
-    relayed: Mutex<Recent<Hash32, Reply>>,
+    // Races under way, raced recently, and relayed answers: one lock.
+    book: Mutex<RaceBook>,
     // Entries in the ledger when the node started: a transaction among them was raced before,
     // by this node or another, and is answered from the ledger.
     ledger_at_start: u64,
@@ -189,8 +258,7 @@ impl Node {
             .map_err(|e| anyhow::anyhow!("{}: {e}", config.name))?;
         let ledger_at_start = arbiter.ledger().len();
         Ok(Arc::new(Node {
-            raced: Mutex::new(Recent::new(RACED_MEMORY)),
-            relayed: Mutex::new(Recent::new(RELAYED_REPLIES)),
+            book: Mutex::new(RaceBook::new()),
             ledger_at_start,
             peers,
             config,
@@ -199,7 +267,6 @@ impl Node {
             searches,
             metrics,
             events,
-            in_flight: Mutex::new(HashMap::new()),
             slots: Arc::new(Semaphore::new(MAX_RACES_IN_FLIGHT)),
             searchers: Semaphore::new(MAX_CONCURRENT_SEARCHES),
             races: AtomicU64::new(0),
@@ -264,10 +331,7 @@ impl Node {
 
     /// Races under way at this node.
     pub fn in_flight(&self) -> usize {
-        self.in_flight
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .len()
+        self.races_book().in_flight.len()
     }
 
     /// Waits for every race under way to end: stopped searches give up, decided races
@@ -282,8 +346,8 @@ impl Node {
         self.started.elapsed().as_secs_f64()
     }
 
-    fn raced(&self) -> std::sync::MutexGuard<'_, Recent<Hash32, ()>> {
-        self.raced.lock().unwrap_or_else(|e| e.into_inner())
+    fn races_book(&self) -> std::sync::MutexGuard<'_, RaceBook> {
+        self.book.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Whether a copy of a recorded transaction is answered from the ledger rather than mined:
@@ -345,61 +409,48 @@ impl Node {
         }
         let recorded = self.arbiter.recorded(&tx_id).map_err(RaceError::from)?;
         let race = {
-            let mut in_flight = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
-            if let Some(race) = in_flight.get(&tx_id) {
-                race.clone()
+            let mut book = self.races_book();
+            if let Some(race) = book.under_way(&tx_id) {
+                race
             } else {
                 if announce {
                     // A client's copy of a race this node ran on a relayed copy: the node's
                     // own answer, once.
-                    let mut relayed = self.relayed.lock().unwrap_or_else(|e| e.into_inner());
-                    if let Some(reply) = relayed.get(&tx_id).cloned() {
-                        relayed.remove(&tx_id);
+                    if let Some(reply) = book.take_relayed(&tx_id) {
                         return Ok(reply);
                     }
                 }
-                let mut raced = self.raced();
                 if let Some(entry) = recorded {
-                    if self.answer_from_ledger(&entry, raced.contains(&tx_id)) {
+                    if self.answer_from_ledger(&entry, book.has_raced(&tx_id)) {
                         return Ok(self.recorded_reply(entry));
                     }
                 }
-                raced.insert(tx_id, ());
-                drop(raced);
-                let permit = self.slots.clone().try_acquire_owned().map_err(|_| {
-                    self.raced().remove(&tx_id);
-                    RaceError::Busy
-                })?;
+                book.mark_raced(tx_id);
+                let Ok(permit) = self.slots.clone().try_acquire_owned() else {
+                    book.unmark_raced(&tx_id);
+                    return Err(RaceError::Busy);
+                };
                 let node = self.clone();
                 let data = data.clone();
                 let received = std::time::Instant::now();
                 let fut: BoxFuture<'static, Result<Reply, RaceError>> = Box::pin(async move {
                     let result = node.clone().mine(tx_id, data, received).await;
-                    if let (false, Ok(reply)) = (announce, &result) {
-                        // Kept before the race leaves `in_flight`, so a client's copy finds
-                        // one or the other.
-                        node.relayed
-                            .lock()
-                            .unwrap_or_else(|e| e.into_inner())
-                            .insert(tx_id, reply.clone());
-                    }
-                    node.in_flight
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .remove(&tx_id);
                     let decided = matches!(
                         result,
                         Ok(_) | Err(RaceError::Unavailable { decided: true, .. })
                     );
-                    if !decided {
-                        // Nothing was recorded for this node: a later copy races again.
-                        node.raced().remove(&tx_id);
-                    }
+                    // The answer of a race on a relayed copy is kept in the step that takes
+                    // the race out of `in_flight`, so a client's copy finds one or the other.
+                    let relayed_answer = match (announce, &result) {
+                        (false, Ok(reply)) => Some(reply.clone()),
+                        _ => None,
+                    };
+                    node.races_book().end(&tx_id, relayed_answer, decided);
                     drop(permit);
                     result
                 });
                 let race = fut.shared();
-                in_flight.insert(tx_id, race.clone());
+                book.start(tx_id, race.clone());
                 self.races.fetch_add(1, Ordering::Relaxed);
                 // Run the race on its own task so a client that disconnects cannot stop it.
                 self.race_tasks.spawn(race.clone());
