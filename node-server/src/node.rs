@@ -135,6 +135,14 @@ impl RaceError {
 
 type RaceFuture = Shared<BoxFuture<'static, Result<Reply, RaceError>>>;
 
+/// How a node's search ended: its outcome, its claim's submission (when it found a solution)
+/// and when it stopped (monotonic nanoseconds).
+type SearchEnd = (
+    pow_core::search::Outcome,
+    Option<Result<Submitted, DecideError>>,
+    u64,
+);
+
 /// What a node remembers so that it mines a transaction at most once: the races under way,
 /// the transactions raced recently, and the answers of races run on a relayed copy. Held
 /// behind one lock ([`Node::races_book`]): a copy's look at all three, and the start of its
@@ -479,6 +487,8 @@ impl Node {
         }
     }
 
+    /// Mines `data` for its race: waits for a searcher, searches on the node's pool, hands the
+    /// solution to the arbiter the moment it is found, and answers with the decision.
     async fn mine(
         self: Arc<Self>,
         tx_id: Hash32,
@@ -505,18 +515,6 @@ impl Node {
         let (bits, target_time_us) = self.next_difficulty();
         let difficulty = Difficulty::from_zero_bits(u64::from(bits))
             .map_err(|e| RaceError::Withdrawn(format!("difficulty of {bits} bits: {e}")))?;
-        let mode = match self.config.race {
-            RaceMode::Lab => Mode::Smallest,
-            // Each node searches its own part of the nonce space: where depends on the node
-            // and the transaction, so the same node never repeats its start.
-            RaceMode::Lottery => Mode::Lottery {
-                start: u64::from_le_bytes(
-                    Hash32::digest(format!("{}\0{tx_id}", self.config.name).as_bytes()).0[..8]
-                        .try_into()
-                        .expect("8 bytes"),
-                ),
-            },
-        };
         let start = Start::now();
         self.events.emit(
             tx,
@@ -526,12 +524,6 @@ impl Node {
                 threads: self.config.threads,
             },
         );
-
-        // The search runs on the node's pool threads, never on the async runtime's workers.
-        // The moment it ends, the thread that ends it hands the claim to the arbiter, which
-        // stamps the finish: claims are decided in the order searches finish.
-        let (done, result) = oneshot::channel();
-        let arbiter = self.arbiter.clone();
         let claim = Claim {
             node: self.config.name.clone(),
             transaction_data: data.to_string(),
@@ -545,30 +537,10 @@ impl Node {
         };
         let job = Job {
             prepared: Arc::new(Prepared::new(data.as_bytes(), difficulty)),
-            mode,
+            mode: self.search_mode(&tx_id),
             cancel: guard.cancel.clone(),
         };
-        let searches = self.searches.clone();
-        let on_done = Box::new(move |outcome: pow_core::search::Outcome| {
-            let submitted = outcome.solution.map(|s| {
-                arbiter.submit(Claim {
-                    nonce: s.nonce,
-                    hash: s.hash,
-                    ..claim
-                })
-            });
-            // Decided now: the race's other searches in this process stop at once, not after
-            // the commit's disk sync (the win is still answered only once durable).
-            if let Some(Ok(Submitted { first: true, .. })) = &submitted {
-                searches.decided(&tx_id);
-            }
-            let stopped_at = mono_ns();
-            let _ = done.send((outcome, submitted, stopped_at));
-        });
-        if let Err(e) = self.pool.search(job, on_done) {
-            tracing::error!(node = self.name(), "cannot start a search: {e}");
-            return Err(RaceError::SearchFailed);
-        }
+        let result = self.search(tx_id, job, claim)?;
         // The sender is dropped without a value only if the search failed (a bug).
         let (outcome, submitted, stopped_at) = result.await.map_err(|_| RaceError::SearchFailed)?;
         drop(guard);
@@ -578,29 +550,9 @@ impl Node {
 
         let (Some(solution), Some(submitted)) = (outcome.solution, submitted) else {
             // Stopped: either the race was decided elsewhere (abort) or the node is stopping.
-            if let Some(entry) = self.recorded_soon(&tx_id).await? {
-                let (end, taken) = start.end_at(stopped_at);
-                self.events.emit(
-                    tx,
-                    EventKind::Lost {
-                        winner: entry.node.clone(),
-                        margin: None,
-                        work: None,
-                        aborted: true,
-                        hashes: Some(outcome.hashes),
-                        time_taken: Some(taken),
-                        start_time: Some(start.wall.text()),
-                    },
-                );
-                let mut reply = self.recorded_reply(entry);
-                reply.outcome = Outcome::Aborted;
-                reply.start_time = Some(start.wall.text());
-                reply.end_time = Some(end.text());
-                reply.time_taken = Some(taken);
-                reply.hashes = Some(outcome.hashes);
-                return Ok(reply);
-            }
-            return Err(RaceError::ShuttingDown);
+            return self
+                .stopped(&tx_id, &data, start, stopped_at, outcome.hashes)
+                .await;
         };
         let submitted = match submitted {
             Ok(s) => s,
@@ -631,10 +583,113 @@ impl Node {
             Ok(d) => d,
             Err(e) => return Err(self.failed(tx, e.into())),
         };
+        Ok(self.decided(&tx_id, &data, bits, work, decision))
+    }
+
+    /// Where this node's search for `tx_id` runs through the nonces.
+    fn search_mode(&self, tx_id: &Hash32) -> Mode {
+        match self.config.race {
+            RaceMode::Lab => Mode::Smallest,
+            // Each node searches its own part of the nonce space: where depends on the node
+            // and the transaction, so the same node never repeats its start.
+            RaceMode::Lottery => Mode::Lottery {
+                start: u64::from_le_bytes(
+                    Hash32::digest(format!("{}\0{tx_id}", self.config.name).as_bytes()).0[..8]
+                        .try_into()
+                        .expect("8 bytes"),
+                ),
+            },
+        }
+    }
+
+    /// Starts `job` on the node's pool; the search's outcome, its claim's submission (with
+    /// `claim`'s nonce and hash set to the solution's) and when it stopped arrive on the
+    /// returned channel.
+    fn search(
+        &self,
+        tx_id: Hash32,
+        job: Job,
+        claim: Claim,
+    ) -> Result<oneshot::Receiver<SearchEnd>, RaceError> {
+        // The search runs on the node's pool threads, never on the async runtime's workers.
+        // The moment it ends, the thread that ends it hands the claim to the arbiter, which
+        // stamps the finish: claims are decided in the order searches finish.
+        let (done, result) = oneshot::channel();
+        let arbiter = self.arbiter.clone();
+        let searches = self.searches.clone();
+        let on_done = Box::new(move |outcome: pow_core::search::Outcome| {
+            let submitted = outcome.solution.map(|s| {
+                arbiter.submit(Claim {
+                    nonce: s.nonce,
+                    hash: s.hash,
+                    ..claim
+                })
+            });
+            // Decided now: the race's other searches in this process stop at once, not after
+            // the commit's disk sync (the win is still answered only once durable).
+            if let Some(Ok(Submitted { first: true, .. })) = &submitted {
+                searches.decided(&tx_id);
+            }
+            let stopped_at = mono_ns();
+            let _ = done.send((outcome, submitted, stopped_at));
+        });
+        if let Err(e) = self.pool.search(job, on_done) {
+            tracing::error!(node = self.name(), "cannot start a search: {e}");
+            return Err(RaceError::SearchFailed);
+        }
+        Ok(result)
+    }
+
+    /// The answer of a search stopped at `stopped_at` after `hashes`: aborted, once the race
+    /// it was stopped for is recorded; shutting down otherwise.
+    async fn stopped(
+        &self,
+        tx_id: &Hash32,
+        data: &Arc<str>,
+        start: Start,
+        stopped_at: u64,
+        hashes: u64,
+    ) -> Result<Reply, RaceError> {
+        let tx = Some((tx_id, data));
+        let Some(entry) = self.recorded_soon(tx_id).await? else {
+            return Err(RaceError::ShuttingDown);
+        };
+        let (end, taken) = start.end_at(stopped_at);
+        self.events.emit(
+            tx,
+            EventKind::Lost {
+                winner: entry.node.clone(),
+                margin: None,
+                work: None,
+                aborted: true,
+                hashes: Some(hashes),
+                time_taken: Some(taken),
+                start_time: Some(start.wall.text()),
+            },
+        );
+        let mut reply = self.recorded_reply(entry);
+        reply.outcome = Outcome::Aborted;
+        reply.start_time = Some(start.wall.text());
+        reply.end_time = Some(end.text());
+        reply.time_taken = Some(taken);
+        reply.hashes = Some(hashes);
+        Ok(reply)
+    }
+
+    /// The answer of this node's `work` at `bits` once its race is decided, with its events.
+    fn decided(
+        &self,
+        tx_id: &Hash32,
+        data: &Arc<str>,
+        bits: u32,
+        work: Work,
+        decision: Decision,
+    ) -> Reply {
+        let tx = Some((tx_id, data));
         let mut reply = Reply {
             node: self.config.name.clone(),
             outcome: Outcome::Won,
-            tx_id,
+            tx_id: *tx_id,
             transaction_data: data.to_string(),
             difficulty: bits / 8,
             winner: decision.entry().node.clone(),
@@ -649,7 +704,7 @@ impl Node {
         };
         match decision {
             Decision::Won(entry) => {
-                self.searches.decided(&tx_id);
+                self.searches.decided(tx_id);
                 let ledger_id = self
                     .arbiter
                     .ledger()
@@ -687,7 +742,7 @@ impl Node {
                 );
             }
         }
-        Ok(reply)
+        reply
     }
 
     /// The recorded entry of a race this node's search was stopped for. A race is decided (and
