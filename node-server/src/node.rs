@@ -515,6 +515,7 @@ impl Node {
         let (bits, target_time_us) = self.next_difficulty();
         let difficulty = Difficulty::from_zero_bits(u64::from(bits))
             .map_err(|e| RaceError::Withdrawn(format!("difficulty of {bits} bits: {e}")))?;
+        let mode = self.search_mode(&tx_id);
         let start = Start::now();
         self.events.emit(
             tx,
@@ -537,7 +538,7 @@ impl Node {
         };
         let job = Job {
             prepared: Arc::new(Prepared::new(data.as_bytes(), difficulty)),
-            mode: self.search_mode(&tx_id),
+            mode,
             cancel: guard.cancel.clone(),
         };
         let result = self.search(tx_id, job, claim)?;
