@@ -119,42 +119,7 @@ pub async fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
 /// lets decided races finish committing (up to [`SHUTDOWN_GRACE`]) and returns.
 pub async fn run(options: Options, shutdown: CancellationToken) -> anyhow::Result<()> {
     raise_fd_limit();
-    let (ledger, loaded) = Ledger::open(&options.ledger).map_err(|e| match e {
-        LedgerError::Malformed { .. } | LedgerError::Invalid { .. } => {
-            let path = options.ledger.display();
-            anyhow::Error::new(e).context(format!(
-                "refusing to start on a damaged ledger, which is left untouched; run \
-                 `node-server verify {path}` to see the first bad entry, then restore {path} \
-                 from a backup or move it aside (the entries before the bad one can be kept \
-                 by cutting the array there)"
-            ))
-        }
-        other => anyhow::Error::new(other).context("cannot open the ledger"),
-    })?;
-    if options.print && loaded.entries > 0 {
-        println!(
-            "{}: {} entries ({:.1} MB) loaded and verified in {:.3} s",
-            options.ledger.display(),
-            loaded.entries,
-            loaded.bytes as f64 / 1e6,
-            loaded.seconds
-        );
-    }
-    // The chain's first entry fixes the difficulty of every entry: a node held to another
-    // could only lose, or win entries that do not verify.
-    if let Some(chain) = ledger.rule() {
-        for (config, _) in &options.nodes {
-            let own = chain_rule(config);
-            anyhow::ensure!(
-                own == chain,
-                "{} is mined at {own}, but {} holds a chain at {chain} (its first entry fixes \
-                 it for every entry): start it with the chain's difficulty, or give another \
-                 --ledger",
-                config.name,
-                options.ledger.display()
-            );
-        }
-    }
+    let ledger = open_ledger(&options)?;
     // One arbiter feeds the file at a time: refused here if another process feeds it from
     // another (held until this function returns).
     let owner = match &options.cluster {
@@ -163,31 +128,7 @@ pub async fn run(options: Options, shutdown: CancellationToken) -> anyhow::Resul
     };
     let _owner = crate::ledger::owner::claim(ledger.paths(), &owner)
         .context("refusing to start on this ledger")?;
-    let (arbiter, membership): (Arc<dyn Arbiter>, _) = match &options.cluster {
-        None => (
-            Arc::new(
-                FileArbiter::new(ledger.clone())
-                    .context("cannot start the ledger's writer thread")?,
-            ),
-            None,
-        ),
-        Some((settings, advertised)) => {
-            let names: Vec<(String, String)> = options
-                .nodes
-                .iter()
-                .map(|(c, _)| c.name.clone())
-                .zip(advertised.iter().cloned())
-                .collect();
-            let rule = options
-                .nodes
-                .first()
-                .map(|(c, _)| chain_rule(c))
-                .context("no node to run")?;
-            let (arbiter, membership) =
-                crate::cluster::start(settings, ledger.clone(), &names, rule).await?;
-            (arbiter, Some(membership))
-        }
-    };
+    let (arbiter, membership) = start_arbiter(&options, &ledger).await?;
     let attempts_path = attempts::path_for(ledger.path());
     let attempts_log = Arc::new(
         AttemptsLog::open(&attempts_path)
@@ -247,7 +188,105 @@ pub async fn run(options: Options, shutdown: CancellationToken) -> anyhow::Resul
         tokio::spawn(m.run(nodes.clone(), options.origins.clone(), shutdown.clone()));
     }
     shutdown.cancelled().await;
-    shared.searches.stop_all();
+    stop(
+        &shared.searches,
+        servers,
+        tracker,
+        &nodes,
+        arbiter.as_ref(),
+        attempts_log,
+    )
+    .await;
+    Ok(())
+}
+
+/// Opens and verifies the ledger, refusing a damaged one (saying what to do about it) and one
+/// whose chain is mined at another difficulty than the nodes'; says how much was loaded when
+/// the nodes print.
+fn open_ledger(options: &Options) -> anyhow::Result<Arc<Ledger>> {
+    let (ledger, loaded) = Ledger::open(&options.ledger).map_err(|e| match e {
+        LedgerError::Malformed { .. } | LedgerError::Invalid { .. } => {
+            let path = options.ledger.display();
+            anyhow::Error::new(e).context(format!(
+                "refusing to start on a damaged ledger, which is left untouched; run \
+                 `node-server verify {path}` to see the first bad entry, then restore {path} \
+                 from a backup or move it aside (the entries before the bad one can be kept \
+                 by cutting the array there)"
+            ))
+        }
+        other => anyhow::Error::new(other).context("cannot open the ledger"),
+    })?;
+    if options.print && loaded.entries > 0 {
+        println!(
+            "{}: {} entries ({:.1} MB) loaded and verified in {:.3} s",
+            options.ledger.display(),
+            loaded.entries,
+            loaded.bytes as f64 / 1e6,
+            loaded.seconds
+        );
+    }
+    // The chain's first entry fixes the difficulty of every entry: a node held to another
+    // could only lose, or win entries that do not verify.
+    if let Some(chain) = ledger.rule() {
+        for (config, _) in &options.nodes {
+            let own = chain_rule(config);
+            anyhow::ensure!(
+                own == chain,
+                "{} is mined at {own}, but {} holds a chain at {chain} (its first entry fixes \
+                 it for every entry): start it with the chain's difficulty, or give another \
+                 --ledger",
+                config.name,
+                options.ledger.display()
+            );
+        }
+    }
+    Ok(ledger)
+}
+
+/// The arbiter of the races: the ledger file's own, or the etcd cluster's (with this process's
+/// membership in it).
+async fn start_arbiter(
+    options: &Options,
+    ledger: &Arc<Ledger>,
+) -> anyhow::Result<(Arc<dyn Arbiter>, Option<crate::cluster::Membership>)> {
+    Ok(match &options.cluster {
+        None => (
+            Arc::new(
+                FileArbiter::new(ledger.clone())
+                    .context("cannot start the ledger's writer thread")?,
+            ),
+            None,
+        ),
+        Some((settings, advertised)) => {
+            let names: Vec<(String, String)> = options
+                .nodes
+                .iter()
+                .map(|(c, _)| c.name.clone())
+                .zip(advertised.iter().cloned())
+                .collect();
+            let rule = options
+                .nodes
+                .first()
+                .map(|(c, _)| chain_rule(c))
+                .context("no node to run")?;
+            let (arbiter, membership) =
+                crate::cluster::start(settings, ledger.clone(), &names, rule).await?;
+            (arbiter, Some(membership))
+        }
+    })
+}
+
+/// Stops accepting, stops the searches, lets decided races finish committing (up to
+/// [`SHUTDOWN_GRACE`]) and flushes the attempts log.
+async fn stop(
+    searches: &Searches,
+    servers: Vec<tokio::task::JoinHandle<()>>,
+    tracker: TaskTracker,
+    nodes: &[Arc<Node>],
+    arbiter: &dyn Arbiter,
+    attempts_log: Arc<AttemptsLog>,
+) {
+    searches.stop_all();
     for s in servers {
         let _ = s.await;
     }
@@ -255,7 +294,7 @@ pub async fn run(options: Options, shutdown: CancellationToken) -> anyhow::Resul
     let drained = async {
         tracker.wait().await;
         // Races whose client has gone are not connection tasks; wait for them too.
-        for node in &nodes {
+        for node in nodes {
             node.drain().await;
         }
         arbiter.flush().await;
@@ -269,7 +308,6 @@ pub async fn run(options: Options, shutdown: CancellationToken) -> anyhow::Resul
     if tokio::time::timeout(SHUTDOWN_GRACE, flushed).await.is_err() {
         tracing::warn!("the attempts log was not flushed at shutdown");
     }
-    Ok(())
 }
 
 /// Raises the soft limit on open files to the hard limit: each node may hold

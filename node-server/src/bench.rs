@@ -14,7 +14,7 @@ use pow_core::engine::{Kernel, KERNEL_ENV};
 use pow_core::search::pool::{Job, Mode, Pool};
 use pow_core::search::{parallel, Outcome};
 use pow_core::{Difficulty, Prepared};
-use serde_json::{json, Value};
+use serde::{Serialize, Serializer};
 
 /// The transaction every hash-rate measurement scans: the seed's first (34 bytes).
 pub const BENCH_DATA: &str = "Gova and Emmanuel Blockchain Lab 3";
@@ -107,19 +107,125 @@ pub struct BenchArgs {
     pub json: bool,
 }
 
+/// Every figure of one run, as `--json` prints it (one object, keys in alphabetical order):
+/// one part per section of the table.
+#[derive(Debug, Serialize)]
+struct BenchReport {
+    #[serde(flatten)]
+    machine: Machine,
+    #[serde(flatten)]
+    hash_rates: HashRates,
+    layouts: Layouts,
+    #[serde(flatten)]
+    solves: Solves,
+    races: Races,
+    rate_caps: RateCaps,
+    abort_latency: AbortLatencies,
+}
+
+/// The machine: its cores, the CPU features the kernels depend on, and the node's kernel.
+#[derive(Debug, Serialize)]
+struct Machine {
+    cores: usize,
+    #[serde(serialize_with = "features_map")]
+    cpu_features: Vec<(&'static str, bool)>,
+    node_kernel: NodeKernel,
+}
+
+/// The kernel a node started here would mine with, or why it would refuse [`KERNEL_ENV`].
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+enum NodeKernel {
+    Mines(&'static str),
+    Refuses { error: String },
+}
+
+/// The hash rate of every kernel at every thread count, and of the lab's Python loop.
+#[derive(Debug, Serialize)]
+struct HashRates {
+    data: &'static str,
+    seconds_per_measurement: f64,
+    rates: Vec<Rate>,
+    python: Python,
+}
+
+/// The lab's Python loop: its rate, or why it could not be measured.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+enum Python {
+    Measured {
+        #[serde(serialize_with = "rounded")]
+        mhs: f64,
+        nonces: u64,
+    },
+    Failed {
+        error: String,
+    },
+}
+
+/// Every kernel on one thread over every layout of the changing digits.
+#[derive(Debug, Serialize)]
+struct Layouts {
+    data_lengths: [usize; LAYOUT_LENGTHS.len()],
+    first_nonce: u64,
+    threads: usize,
+    /// Per kernel, MH/s at each of [`LAYOUT_LENGTHS`]; empty when skipped.
+    #[serde(serialize_with = "layouts_map")]
+    mhs: Vec<(Kernel, Vec<f64>)>,
+}
+
+/// The time to solve puzzles of difficulty 1–3 (and 4 with `--diff4`).
+#[derive(Debug, Serialize)]
+struct Solves {
+    solve_kernel: &'static str,
+    solve_threads: usize,
+    solves: Vec<Solve>,
+    difficulty_4: &'static str,
+}
+
+/// Races at the lab's difficulty, each way of racing; no runs when skipped.
+#[derive(Debug, Serialize)]
+struct Races {
+    difficulty: u64,
+    kernel: &'static str,
+    parked_gap_ms: f64,
+    runs: Vec<RaceLatency>,
+}
+
+/// How closely a pool holds each hash-rate cap; no runs when skipped.
+#[derive(Debug, Serialize)]
+struct RateCaps {
+    kernel: &'static str,
+    seconds: f64,
+    races_per_cap: usize,
+    runs: Vec<CapAccuracy>,
+}
+
+/// How fast a stopped search stops, under each cap; no runs when skipped.
+#[derive(Debug, Serialize)]
+struct AbortLatencies {
+    kernel: &'static str,
+    searches: usize,
+    runs: Vec<AbortLatency>,
+}
+
 /// How fast a search stops once its race is decided elsewhere (`--on-loss abort`).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize)]
 struct AbortLatency {
     threads: usize,
-    cap: Option<f64>,
-    /// The cancel flag raised to the search's outcome delivered, seconds.
-    stop: Spread,
+    /// The cap, MH/s (`None`: uncapped).
+    #[serde(serialize_with = "rounded_opt")]
+    cap_mhs: Option<f64>,
+    /// The cancel flag raised to the search's outcome delivered, µs.
+    stop_us: Spread,
 }
 
 /// Median and 99th percentile.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Serialize)]
 struct Spread {
+    #[serde(serialize_with = "rounded")]
     median: f64,
+    #[serde(serialize_with = "rounded")]
     p99: f64,
 }
 
@@ -139,63 +245,184 @@ impl Spread {
         }
     }
 
-    fn json(&self, scale: f64) -> Value {
-        json!({"median": round2(self.median * scale), "p99": round2(self.p99 * scale)})
+    /// The same spread in other units: each figure times `scale`.
+    fn scaled(self, scale: f64) -> Spread {
+        Spread {
+            median: self.median * scale,
+            p99: self.p99 * scale,
+        }
     }
 }
 
 /// Races at difficulty 2 run one way (warm pool, parked pool or fresh threads).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize)]
 struct RaceLatency {
     how: &'static str,
     threads: usize,
     /// The steady-state rate measured between the blocks of races, MH/s.
+    #[serde(serialize_with = "rounded")]
     steady_mhs: f64,
     races: usize,
-    /// Submission to the first hash, seconds.
-    first_hash: Spread,
-    /// Submission to the outcome, seconds.
-    solve: Spread,
+    /// Submission to the first hash, µs.
+    first_hash_us: Spread,
+    /// Submission to the outcome, ms.
+    solve_ms: Spread,
     /// Hashes over solve time, per race, MH/s.
-    rate: Spread,
+    rate_mhs: Spread,
     /// All hashes over all solve time, MH/s.
+    #[serde(serialize_with = "rounded")]
     aggregate_mhs: f64,
+    #[serde(serialize_with = "rounded")]
+    median_rate_percent_of_steady: f64,
+    #[serde(serialize_with = "rounded")]
+    aggregate_percent_of_steady: f64,
 }
 
 /// One hash-rate cap held over time, and over races at difficulty 2.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize)]
 struct CapAccuracy {
     threads: usize,
-    /// `None`: uncapped (the pool's own full rate).
-    cap: Option<f64>,
-    /// Hashes per second over the whole measurement.
-    measured: f64,
-    /// Median over the races of hashes / solve time / cap.
-    race_ratio: f64,
-    /// All the races' hashes / all their solve time / cap.
-    race_all: f64,
+    /// MH/s; `None`: uncapped (the pool's own full rate).
+    #[serde(serialize_with = "rounded_opt")]
+    cap_mhs: Option<f64>,
+    /// Hashes per second over the whole measurement, in MH/s.
+    #[serde(serialize_with = "rounded")]
+    measured_mhs: f64,
+    /// How far the measured rate is off the cap, %.
+    #[serde(serialize_with = "rounded_opt")]
+    error_percent: Option<f64>,
+    /// The races' rates as % of the cap.
+    race_rate_percent_of_cap: Option<CapRaces>,
+}
+
+/// The rates of races under a cap, % of the cap.
+#[derive(Debug, Clone, Copy, Serialize)]
+struct CapRaces {
+    /// Median over the races of hashes / solve time.
+    #[serde(serialize_with = "rounded")]
+    median: f64,
+    /// All the races' hashes / all their solve time.
+    #[serde(serialize_with = "rounded")]
+    all: f64,
 }
 
 /// One hash-rate measurement.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize)]
 struct Rate {
+    #[serde(serialize_with = "kernel_name")]
     kernel: Kernel,
     threads: usize,
+    #[serde(serialize_with = "rounded")]
     mhs: f64,
+    /// The rate over the Python loop's, when that was measured.
+    #[serde(serialize_with = "rounded_opt")]
+    speedup_vs_python: Option<f64>,
 }
 
 /// One solved (or cancelled) puzzle.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize)]
 struct Solve {
     difficulty: u64,
     data: &'static str,
     nonce: Option<u64>,
     hashes: u64,
+    #[serde(serialize_with = "rounded_us")]
     seconds: f64,
+    #[serde(serialize_with = "rounded")]
+    mhs: f64,
 }
 
-/// Runs the benchmark and prints the table (or JSON).
+/// Serializes a figure to two decimals.
+fn rounded<S: Serializer>(x: &f64, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64(round2(*x))
+}
+
+/// Serializes a figure, if any, to two decimals.
+fn rounded_opt<S: Serializer>(x: &Option<f64>, s: S) -> Result<S::Ok, S::Error> {
+    x.map(round2).serialize(s)
+}
+
+/// Serializes seconds to the microsecond.
+fn rounded_us<S: Serializer>(x: &f64, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64((x * 1e6).round() / 1e6)
+}
+
+fn kernel_name<S: Serializer>(k: &Kernel, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(k.name())
+}
+
+/// The CPU features as an object, feature → detected.
+fn features_map<S: Serializer>(f: &[(&'static str, bool)], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_map(f.iter().copied())
+}
+
+/// The layout sweep as an object, kernel → its rates to two decimals.
+fn layouts_map<S: Serializer>(v: &[(Kernel, Vec<f64>)], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_map(
+        v.iter()
+            .map(|(k, mhs)| (k.name(), mhs.iter().map(|&x| round2(x)).collect::<Vec<_>>())),
+    )
+}
+
+/// Runs the benchmark and prints the table, each section as soon as it is measured (or, with
+/// `--json`, the whole [`BenchReport`] at the end).
 pub fn run(args: BenchArgs) -> anyhow::Result<()> {
+    check_args(&args)?;
+    let kernels = kernels(&args.kernels)?;
+    let show = !args.json;
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let node_kernel = Kernel::from_env();
+    let solve_kernel = node_kernel.clone().unwrap_or_else(|_| Kernel::fastest());
+
+    let machine = Machine::detect(cores, node_kernel);
+    if show {
+        machine.print();
+        HashRates::print_heading(args.seconds);
+    }
+    let hash_rates = HashRates::measure(&kernels, cores, &args);
+    if show {
+        hash_rates.print(&kernels, cores);
+    }
+    let layouts = Layouts::measure(&kernels, args.layout_seconds);
+    if show {
+        layouts.print();
+    }
+    let solves = Solves::measure(solve_kernel, cores, &args);
+    if show {
+        solves.print(args.diff4);
+    }
+    let races = Races::measure(solve_kernel, cores, args.races)?;
+    if show {
+        races.print(args.races);
+    }
+    let rate_caps = RateCaps::measure(solve_kernel, cores, args.cap_seconds)?;
+    if show {
+        rate_caps.print();
+    }
+    let abort_latency = AbortLatencies::measure(solve_kernel, cores, args.aborts)?;
+    if show {
+        abort_latency.print();
+    }
+
+    if args.json {
+        let report = BenchReport {
+            machine,
+            hash_rates,
+            layouts,
+            solves,
+            races,
+            rate_caps,
+            abort_latency,
+        };
+        // Through a `Value`, whose objects keep their keys in order.
+        let report = serde_json::to_value(&report)?;
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    }
+    Ok(())
+}
+
+/// Refuses a number of seconds that is not one.
+fn check_args(args: &BenchArgs) -> anyhow::Result<()> {
     if !(args.seconds > 0.0 && args.seconds.is_finite()) {
         bail!("--seconds must be a positive number of seconds");
     }
@@ -208,222 +435,161 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     if !(args.cap_seconds >= 0.0 && args.cap_seconds.is_finite()) {
         bail!("--cap-seconds must be a number of seconds (0 skips the measurement)");
     }
-    let kernels: Vec<Kernel> = if args.kernels.is_empty() {
-        Kernel::ALL
+    Ok(())
+}
+
+/// The kernels `--kernels` names; every one this CPU runs when it names none.
+fn kernels(names: &[String]) -> anyhow::Result<Vec<Kernel>> {
+    if names.is_empty() {
+        return Ok(Kernel::ALL
             .iter()
             .copied()
             .filter(|k| k.is_available())
-            .collect()
-    } else {
-        args.kernels
-            .iter()
-            .map(|n| Kernel::by_name(n).with_context(|| format!("--kernels {n}")))
-            .collect::<anyhow::Result<_>>()?
-    };
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let node_kernel = Kernel::from_env();
-    let solve_kernel = node_kernel.clone().unwrap_or_else(|_| Kernel::fastest());
+            .collect());
+    }
+    names
+        .iter()
+        .map(|n| Kernel::by_name(n).with_context(|| format!("--kernels {n}")))
+        .collect()
+}
 
-    if !args.json {
+impl Machine {
+    fn detect(cores: usize, node_kernel: Result<Kernel, impl std::fmt::Display>) -> Machine {
+        Machine {
+            cores,
+            cpu_features: cpu_features(),
+            node_kernel: match node_kernel {
+                Ok(k) => NodeKernel::Mines(k.name()),
+                Err(e) => NodeKernel::Refuses {
+                    error: e.to_string(),
+                },
+            },
+        }
+    }
+
+    fn print(&self) {
         println!(
-            "powrace bench: {cores} cores, CPU features: {}",
-            cpu_features()
+            "powrace bench: {} cores, CPU features: {}",
+            self.cores,
+            self.cpu_features
                 .iter()
                 .map(|(f, on)| format!("{f}{}", if *on { "" } else { " (no)" }))
                 .collect::<Vec<_>>()
                 .join(" ")
         );
-        match &node_kernel {
-            Ok(k) => println!("the node would mine with kernel {}", k.name()),
-            Err(e) => println!("the node would refuse {KERNEL_ENV}: {e}"),
+        match &self.node_kernel {
+            NodeKernel::Mines(k) => println!("the node would mine with kernel {k}"),
+            NodeKernel::Refuses { error } => {
+                println!("the node would refuse {KERNEL_ENV}: {error}")
+            }
         }
+    }
+}
+
+impl HashRates {
+    /// The section's first line, printed before the measurements start.
+    fn print_heading(seconds: f64) {
         println!(
-            "hash rate: data {BENCH_DATA:?} ({} bytes), {:.1} s per measurement",
+            "hash rate: data {BENCH_DATA:?} ({} bytes), {seconds:.1} s per measurement",
             BENCH_DATA.len(),
-            args.seconds
         );
     }
 
-    let mut rates = Vec::new();
-    for &kernel in &kernels {
-        for threads in 1..=cores {
-            let mhs = hash_rate(kernel, threads, Duration::from_secs_f64(args.seconds));
-            rates.push(Rate {
-                kernel,
-                threads,
-                mhs,
-            });
-        }
-    }
-    let python = python_rate(args.python_nonces);
-    let layouts: Vec<(Kernel, Vec<f64>)> = if args.layout_seconds > 0.0 {
-        let time = Duration::from_secs_f64(args.layout_seconds);
-        kernels
-            .iter()
-            .map(|&k| {
-                (
-                    k,
-                    LAYOUT_LENGTHS.map(|len| layout_rate(k, len, time)).to_vec(),
-                )
-            })
-            .collect()
-    } else {
-        Vec::new()
-    };
-
-    let mut solves = Vec::new();
-    let top = if args.diff4 { 4 } else { 3 };
-    for difficulty in 1..=top {
-        for data in SOLVE_DATA {
-            solves.push(solve(
-                solve_kernel,
-                cores,
-                data,
-                difficulty,
-                Duration::from_secs_f64(args.solve_timeout),
-            ));
-        }
-    }
-
-    // Races at the lab's difficulty: the pool against fresh threads, on every core, compared
-    // with the steady-state rate of the same kernel and thread count, measured in between.
-    let mut latency = Vec::new();
-    if args.races > 0 {
-        for threads in 1..=cores {
-            latency.extend(race_latency(solve_kernel, threads, args.races)?);
-        }
-    }
-    let mut caps = Vec::new();
-    if args.cap_seconds > 0.0 {
-        let time = Duration::from_secs_f64(args.cap_seconds);
-        for threads in 1..=cores.min(2) {
-            caps.push(cap_accuracy(solve_kernel, threads, None, time)?);
-            for cap in CAPS {
-                caps.push(cap_accuracy(solve_kernel, threads, Some(cap), time)?);
+    fn measure(kernels: &[Kernel], cores: usize, args: &BenchArgs) -> HashRates {
+        let mut rates = Vec::new();
+        for &kernel in kernels {
+            for threads in 1..=cores {
+                let mhs = hash_rate(kernel, threads, Duration::from_secs_f64(args.seconds));
+                rates.push(Rate {
+                    kernel,
+                    threads,
+                    mhs,
+                    speedup_vs_python: None,
+                });
             }
         }
+        let python = match python_rate(args.python_nonces) {
+            Ok(mhs) => {
+                for r in &mut rates {
+                    r.speedup_vs_python = Some(r.mhs / mhs);
+                }
+                Python::Measured {
+                    mhs,
+                    nonces: args.python_nonces,
+                }
+            }
+            Err(error) => Python::Failed { error },
+        };
+        HashRates {
+            data: BENCH_DATA,
+            seconds_per_measurement: args.seconds,
+            rates,
+            python,
+        }
     }
 
-    let mut aborts = Vec::new();
-    if args.aborts > 0 {
-        for threads in 1..=cores.min(2) {
-            for cap in ABORT_CAPS {
-                aborts.push(abort_latency(solve_kernel, threads, cap, args.aborts)?);
+    fn print(&self, kernels: &[Kernel], cores: usize) {
+        println!();
+        print!("{:<22}", "kernel (MH/s)");
+        for t in 1..=cores {
+            print!(
+                "{:>12}",
+                format!("{t} thread{}", if t == 1 { "" } else { "s" })
+            );
+        }
+        println!("{:>10}{:>16}", "scaling", "vs Python (1t)");
+        for &kernel in kernels {
+            print!("{:<22}", kernel.name());
+            let mine: Vec<&Rate> = self.rates.iter().filter(|r| r.kernel == kernel).collect();
+            for r in &mine {
+                print!("{:>12.1}", r.mhs);
+            }
+            let scaling = mine.last().map_or(1.0, |r| r.mhs) / mine[0].mhs;
+            print!("{:>9.2}x", scaling);
+            match mine[0].speedup_vs_python {
+                Some(x) => println!("{x:>15.0}x"),
+                None => println!("{:>16}", "n/a"),
             }
         }
-    }
-
-    if args.json {
-        let report = json!({
-            "cores": cores,
-            "cpu_features": cpu_features().iter().map(|(f, on)| (f.to_string(), Value::Bool(*on))).collect::<serde_json::Map<_, _>>(),
-            "node_kernel": node_kernel.as_ref().map(|k| k.name().to_owned()).map_err(|e| e.to_string()).map_or_else(|e| json!({"error": e}), Value::String),
-            "data": BENCH_DATA,
-            "seconds_per_measurement": args.seconds,
-            "rates": rates.iter().map(|r| json!({
-                "kernel": r.kernel.name(),
-                "threads": r.threads,
-                "mhs": round2(r.mhs),
-                "speedup_vs_python": python.as_ref().ok().map(|p| round2(r.mhs / p)),
-            })).collect::<Vec<_>>(),
-            "python": match &python {
-                Ok(mhs) => json!({"mhs": round2(*mhs), "nonces": args.python_nonces}),
-                Err(e) => json!({"error": e}),
-            },
-            "layouts": {
-                "data_lengths": LAYOUT_LENGTHS,
-                "first_nonce": LAYOUT_FIRST_NONCE,
-                "threads": 1,
-                "mhs": layouts.iter().map(|(k, v)| (k.name().to_owned(), json!(v.iter().map(|&x| round2(x)).collect::<Vec<_>>()))).collect::<serde_json::Map<_, _>>(),
-            },
-            "solve_kernel": solve_kernel.name(),
-            "solve_threads": cores,
-            "solves": solves.iter().map(|s| json!({
-                "difficulty": s.difficulty,
-                "data": s.data,
-                "nonce": s.nonce,
-                "hashes": s.hashes,
-                "seconds": (s.seconds * 1e6).round() / 1e6,
-                "mhs": round2(s.hashes as f64 / s.seconds / 1e6),
-            })).collect::<Vec<_>>(),
-            "difficulty_4": if args.diff4 { "measured" } else { "skipped (pass --diff4)" },
-            "races": {
-                "difficulty": RACE_DIFFICULTY,
-                "kernel": solve_kernel.name(),
-                "parked_gap_ms": PARKED_GAP.as_secs_f64() * 1e3,
-                "runs": latency.iter().map(|l| json!({
-                    "threads": l.threads,
-                    "how": l.how,
-                    "steady_mhs": round2(l.steady_mhs),
-                    "races": l.races,
-                    "first_hash_us": l.first_hash.json(1e6),
-                    "solve_ms": l.solve.json(1e3),
-                    "rate_mhs": l.rate.json(1.0),
-                    "aggregate_mhs": round2(l.aggregate_mhs),
-                    "median_rate_percent_of_steady": round2(100.0 * l.rate.median / l.steady_mhs),
-                    "aggregate_percent_of_steady": round2(100.0 * l.aggregate_mhs / l.steady_mhs),
-                })).collect::<Vec<_>>(),
-            },
-            "rate_caps": {
-                "kernel": solve_kernel.name(),
-                "seconds": args.cap_seconds,
-                "races_per_cap": CAPPED_RACES,
-                "runs": caps.iter().map(|c| json!({
-                    "threads": c.threads,
-                    "cap_mhs": c.cap.map(|c| round2(c / 1e6)),
-                    "measured_mhs": round2(c.measured / 1e6),
-                    "error_percent": c.cap.map(|cap| round2(100.0 * (c.measured / cap - 1.0))),
-                    "race_rate_percent_of_cap": c.cap.map(|_| json!({
-                        "median": round2(100.0 * c.race_ratio),
-                        "all": round2(100.0 * c.race_all),
-                    })),
-                })).collect::<Vec<_>>(),
-            },
-            "abort_latency": {
-                "kernel": solve_kernel.name(),
-                "searches": args.aborts,
-                "runs": aborts.iter().map(|a| json!({
-                    "threads": a.threads,
-                    "cap_mhs": a.cap.map(|c| round2(c / 1e6)),
-                    "stop_us": a.stop.json(1e6),
-                })).collect::<Vec<_>>(),
-            },
-        });
-        println!("{}", serde_json::to_string_pretty(&report)?);
-        return Ok(());
-    }
-
-    println!();
-    print!("{:<22}", "kernel (MH/s)");
-    for t in 1..=cores {
-        print!(
-            "{:>12}",
-            format!("{t} thread{}", if t == 1 { "" } else { "s" })
-        );
-    }
-    println!("{:>10}{:>16}", "scaling", "vs Python (1t)");
-    for &kernel in &kernels {
-        print!("{:<22}", kernel.name());
-        let mine: Vec<&Rate> = rates.iter().filter(|r| r.kernel == kernel).collect();
-        for r in &mine {
-            print!("{:>12.1}", r.mhs);
-        }
-        let scaling = mine.last().map_or(1.0, |r| r.mhs) / mine[0].mhs;
-        print!("{:>9.2}x", scaling);
-        match &python {
-            Ok(p) => println!("{:>15.0}x", mine[0].mhs / p),
-            Err(_) => println!("{:>16}", "n/a"),
+        match &self.python {
+            Python::Measured { mhs, nonces } => println!(
+                "{:<22}{:>12.2}   (the lab's hashlib loop, {} nonces)",
+                "python3", mhs, nonces
+            ),
+            Python::Failed { error } => println!("{:<22}{:>12}   ({error})", "python3", "n/a"),
         }
     }
-    match &python {
-        Ok(p) => println!(
-            "{:<22}{:>12.2}   (the lab's hashlib loop, {} nonces)",
-            "python3", p, args.python_nonces
-        ),
-        Err(e) => println!("{:<22}{:>12}   ({e})", "python3", "n/a"),
+}
+
+impl Layouts {
+    /// Every kernel over [`LAYOUT_LENGTHS`], `seconds` each (0: skipped).
+    fn measure(kernels: &[Kernel], seconds: f64) -> Layouts {
+        let mhs = if seconds > 0.0 {
+            let time = Duration::from_secs_f64(seconds);
+            kernels
+                .iter()
+                .map(|&k| {
+                    (
+                        k,
+                        LAYOUT_LENGTHS.map(|len| layout_rate(k, len, time)).to_vec(),
+                    )
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        Layouts {
+            data_lengths: LAYOUT_LENGTHS,
+            first_nonce: LAYOUT_FIRST_NONCE,
+            threads: 1,
+            mhs,
+        }
     }
 
-    if !layouts.is_empty() {
+    fn print(&self) {
+        if self.mhs.is_empty() {
+            return;
+        }
         println!();
         println!(
             "by layout: one thread, nonces from {LAYOUT_FIRST_NONCE} (8 digits), data of each \
@@ -434,7 +600,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
             print!("{len:>6}");
         }
         println!();
-        for (k, v) in &layouts {
+        for (k, v) in &self.mhs {
             print!("{:<10}", k.name());
             for x in v {
                 print!("{x:>6.0}");
@@ -442,40 +608,93 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
             println!();
         }
     }
+}
 
-    println!();
-    println!(
-        "time to solve: kernel {}, {cores} thread{}",
-        solve_kernel.name(),
-        if cores == 1 { "" } else { "s" }
-    );
-    println!(
-        "{:<11}{:<38}{:>12}{:>14}{:>11}{:>9}",
-        "difficulty", "transaction", "nonce", "hashes", "seconds", "MH/s"
-    );
-    for s in &solves {
-        println!(
-            "{:<11}{:<38}{:>12}{:>14}{:>11.3}{:>9.1}",
-            s.difficulty,
-            format!("{:?}", s.data),
-            s.nonce
-                .map_or_else(|| "cancelled".to_owned(), |n| n.to_string()),
-            s.hashes,
-            s.seconds,
-            s.hashes as f64 / s.seconds / 1e6
-        );
-    }
-    if !args.diff4 {
-        println!("{:<11}skipped (pass --diff4; ~4.3e9 hashes each)", 4);
+impl Solves {
+    fn measure(kernel: Kernel, cores: usize, args: &BenchArgs) -> Solves {
+        let mut solves = Vec::new();
+        let top = if args.diff4 { 4 } else { 3 };
+        for difficulty in 1..=top {
+            for data in SOLVE_DATA {
+                solves.push(solve(
+                    kernel,
+                    cores,
+                    data,
+                    difficulty,
+                    Duration::from_secs_f64(args.solve_timeout),
+                ));
+            }
+        }
+        Solves {
+            solve_kernel: kernel.name(),
+            solve_threads: cores,
+            solves,
+            difficulty_4: if args.diff4 {
+                "measured"
+            } else {
+                "skipped (pass --diff4)"
+            },
+        }
     }
 
-    if !latency.is_empty() {
+    fn print(&self, diff4: bool) {
         println!();
         println!(
-            "races at difficulty {RACE_DIFFICULTY}: {} distinct transactions each way, kernel {}; \
-             'steady' is the rate measured between blocks of {RACE_BLOCK} races",
-            args.races,
-            solve_kernel.name(),
+            "time to solve: kernel {}, {} thread{}",
+            self.solve_kernel,
+            self.solve_threads,
+            if self.solve_threads == 1 { "" } else { "s" }
+        );
+        println!(
+            "{:<11}{:<38}{:>12}{:>14}{:>11}{:>9}",
+            "difficulty", "transaction", "nonce", "hashes", "seconds", "MH/s"
+        );
+        for s in &self.solves {
+            println!(
+                "{:<11}{:<38}{:>12}{:>14}{:>11.3}{:>9.1}",
+                s.difficulty,
+                format!("{:?}", s.data),
+                s.nonce
+                    .map_or_else(|| "cancelled".to_owned(), |n| n.to_string()),
+                s.hashes,
+                s.seconds,
+                s.mhs
+            );
+        }
+        if !diff4 {
+            println!("{:<11}skipped (pass --diff4; ~4.3e9 hashes each)", 4);
+        }
+    }
+}
+
+impl Races {
+    /// Races at the lab's difficulty: the pool against fresh threads, on every core, compared
+    /// with the steady-state rate of the same kernel and thread count, measured in between;
+    /// `races` each way (0: skipped).
+    fn measure(kernel: Kernel, cores: usize, races: usize) -> anyhow::Result<Races> {
+        let mut runs = Vec::new();
+        if races > 0 {
+            for threads in 1..=cores {
+                runs.extend(race_latency(kernel, threads, races)?);
+            }
+        }
+        Ok(Races {
+            difficulty: RACE_DIFFICULTY,
+            kernel: kernel.name(),
+            parked_gap_ms: PARKED_GAP.as_secs_f64() * 1e3,
+            runs,
+        })
+    }
+
+    fn print(&self, races: usize) {
+        if self.runs.is_empty() {
+            return;
+        }
+        println!();
+        println!(
+            "races at difficulty {RACE_DIFFICULTY}: {races} distinct transactions each way, \
+             kernel {}; 'steady' is the rate measured between blocks of {RACE_BLOCK} races",
+            self.kernel,
         );
         println!(
             "{:<8}{:<34}{:>8}{:>22}{:>20}{:>20}{:>14}",
@@ -494,76 +713,118 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
             "all",
             "median/all"
         );
-        for l in &latency {
+        for l in &self.runs {
             println!(
                 "{:<8}{:<34}{:>8.1}{:>11.1}{:>11.1}{:>10.3}{:>10.3}{:>10.1}{:>10.1}{:>8.0}/{:.0}",
                 l.threads,
                 l.how,
                 l.steady_mhs,
-                l.first_hash.median * 1e6,
-                l.first_hash.p99 * 1e6,
-                l.solve.median * 1e3,
-                l.solve.p99 * 1e3,
-                l.rate.median,
+                l.first_hash_us.median,
+                l.first_hash_us.p99,
+                l.solve_ms.median,
+                l.solve_ms.p99,
+                l.rate_mhs.median,
                 l.aggregate_mhs,
-                100.0 * l.rate.median / l.steady_mhs,
-                100.0 * l.aggregate_mhs / l.steady_mhs,
+                l.median_rate_percent_of_steady,
+                l.aggregate_percent_of_steady,
             );
         }
     }
-    if !caps.is_empty() {
+}
+
+impl RateCaps {
+    /// Every cap of [`CAPS`] (and none) on 1 and 2 threads, `seconds` each (0: skipped).
+    fn measure(kernel: Kernel, cores: usize, seconds: f64) -> anyhow::Result<RateCaps> {
+        let mut runs = Vec::new();
+        if seconds > 0.0 {
+            let time = Duration::from_secs_f64(seconds);
+            for threads in 1..=cores.min(2) {
+                runs.push(cap_accuracy(kernel, threads, None, time)?);
+                for cap in CAPS {
+                    runs.push(cap_accuracy(kernel, threads, Some(cap), time)?);
+                }
+            }
+        }
+        Ok(RateCaps {
+            kernel: kernel.name(),
+            seconds,
+            races_per_cap: CAPPED_RACES,
+            runs,
+        })
+    }
+
+    fn print(&self) {
+        if self.runs.is_empty() {
+            return;
+        }
         println!();
         println!(
             "hash-rate cap: kernel {}, {:.1} s per cap; then {CAPPED_RACES} races at difficulty \
              {RACE_DIFFICULTY} under it",
-            solve_kernel.name(),
-            args.cap_seconds
+            self.kernel, self.seconds
         );
         println!(
             "{:<9}{:>12}{:>16}{:>10}{:>33}",
             "threads", "cap (MH/s)", "measured MH/s", "error", "race rate, % of cap: median/all"
         );
-        for c in &caps {
-            match c.cap {
-                Some(cap) => println!(
+        for c in &self.runs {
+            match (c.cap_mhs, c.error_percent, c.race_rate_percent_of_cap) {
+                (Some(cap), Some(error), Some(races)) => println!(
                     "{:<9}{:>12.1}{:>16.3}{:>9.2}%{:>23.1}/{:.1}",
-                    c.threads,
-                    cap / 1e6,
-                    c.measured / 1e6,
-                    100.0 * (c.measured / cap - 1.0),
-                    100.0 * c.race_ratio,
-                    100.0 * c.race_all
+                    c.threads, cap, c.measured_mhs, error, races.median, races.all
                 ),
-                None => println!("{:<9}{:>12}{:>16.3}", c.threads, "none", c.measured / 1e6),
+                _ => println!("{:<9}{:>12}{:>16.3}", c.threads, "none", c.measured_mhs),
             }
         }
     }
-    if !aborts.is_empty() {
+}
+
+impl AbortLatencies {
+    /// `searches` stopped searches under every cap of [`ABORT_CAPS`] on 1 and 2 threads (0:
+    /// skipped).
+    fn measure(kernel: Kernel, cores: usize, searches: usize) -> anyhow::Result<AbortLatencies> {
+        let mut runs = Vec::new();
+        if searches > 0 {
+            for threads in 1..=cores.min(2) {
+                for cap in ABORT_CAPS {
+                    runs.push(abort_latency(kernel, threads, cap, searches)?);
+                }
+            }
+        }
+        Ok(AbortLatencies {
+            kernel: kernel.name(),
+            searches,
+            runs,
+        })
+    }
+
+    fn print(&self) {
+        if self.runs.is_empty() {
+            return;
+        }
         println!();
         println!(
             "abort latency: kernel {}, {} searches each stopped {} ms in; a race decided in this \
              process raises its losers' flags as it is decided, so this is decision -> loser \
              stopped",
-            solve_kernel.name(),
-            args.aborts,
+            self.kernel,
+            self.searches,
             ABORT_AFTER.as_millis()
         );
         println!(
             "{:<9}{:>12}{:>14}{:>12}",
             "threads", "cap (MH/s)", "median (µs)", "p99 (µs)"
         );
-        for a in &aborts {
+        for a in &self.runs {
             println!(
                 "{:<9}{:>12}{:>14.1}{:>12.1}",
                 a.threads,
-                a.cap
-                    .map_or("none".to_owned(), |c| format!("{:.1}", c / 1e6)),
-                a.stop.median * 1e6,
-                a.stop.p99 * 1e6
+                a.cap_mhs.map_or("none".to_owned(), |c| format!("{c:.1}")),
+                a.stop_us.median,
+                a.stop_us.p99
             );
         }
     }
-    Ok(())
 }
 
 /// Searches that cannot succeed, each stopped [`ABORT_AFTER`] in: the time from the cancel
@@ -604,8 +865,8 @@ fn abort_latency(
     }
     Ok(AbortLatency {
         threads,
-        cap,
-        stop: Spread::of(stops),
+        cap_mhs: cap.map(|c| c / 1e6),
+        stop_us: Spread::of(stops).scaled(1e6),
     })
 }
 
@@ -705,20 +966,26 @@ fn summarize(
     let secs = |d: Option<Duration>| d.map_or(f64::NAN, |d| d.as_secs_f64());
     let hashes: u64 = outcomes.iter().map(|o| o.hashes).sum();
     let time: f64 = outcomes.iter().map(|o| o.elapsed().as_secs_f64()).sum();
+    let rate_mhs = Spread::of(
+        outcomes
+            .iter()
+            .map(|o| o.hashes as f64 / o.elapsed().as_secs_f64() / 1e6)
+            .collect(),
+    );
+    let aggregate_mhs = hashes as f64 / time / 1e6;
     RaceLatency {
         how,
         threads,
         steady_mhs,
         races: outcomes.len(),
-        first_hash: Spread::of(outcomes.iter().map(|o| secs(o.start_latency())).collect()),
-        solve: Spread::of(outcomes.iter().map(|o| o.elapsed().as_secs_f64()).collect()),
-        rate: Spread::of(
-            outcomes
-                .iter()
-                .map(|o| o.hashes as f64 / o.elapsed().as_secs_f64() / 1e6)
-                .collect(),
-        ),
-        aggregate_mhs: hashes as f64 / time / 1e6,
+        first_hash_us: Spread::of(outcomes.iter().map(|o| secs(o.start_latency())).collect())
+            .scaled(1e6),
+        solve_ms: Spread::of(outcomes.iter().map(|o| o.elapsed().as_secs_f64()).collect())
+            .scaled(1e3),
+        rate_mhs,
+        aggregate_mhs,
+        median_rate_percent_of_steady: 100.0 * rate_mhs.median / steady_mhs,
+        aggregate_percent_of_steady: 100.0 * aggregate_mhs / steady_mhs,
     }
 }
 
@@ -756,12 +1023,16 @@ fn cap_accuracy(
             seconds += o.elapsed().as_secs_f64();
         }
     }
+    let race_ratio = Spread::of(ratios).median;
     Ok(CapAccuracy {
         threads,
-        cap,
-        measured,
-        race_ratio: Spread::of(ratios).median,
-        race_all: cap.map_or(f64::NAN, |cap| hashes as f64 / seconds / cap),
+        cap_mhs: cap.map(|c| c / 1e6),
+        measured_mhs: measured / 1e6,
+        error_percent: cap.map(|cap| 100.0 * (measured / cap - 1.0)),
+        race_rate_percent_of_cap: cap.map(|cap| CapRaces {
+            median: 100.0 * race_ratio,
+            all: 100.0 * (hashes as f64 / seconds / cap),
+        }),
     })
 }
 
@@ -819,6 +1090,7 @@ fn solve(
         nonce: outcome.solution.map(|s| s.nonce),
         hashes: outcome.hashes,
         seconds,
+        mhs: outcome.hashes as f64 / seconds / 1e6,
     }
 }
 

@@ -92,19 +92,61 @@ impl warp::reject::Reject for Forbidden {}
 struct BodyTooLarge(bool);
 impl warp::reject::Reject for BodyTooLarge {}
 
+/// What every route of [`routes`] answers with: a reply, or a rejection for the next route.
+type Route = (Box<dyn Reply>,);
+
 /// Builds the routes for `node`, admitting browsers by `origins`; WebSockets close when
 /// `shutdown` is cancelled.
 pub fn routes(node: Arc<Node>, origins: Arc<Origins>, shutdown: CancellationToken) -> Routes {
-    let with_node = {
-        let node = node.clone();
-        warp::any().map(move || node.clone())
-    };
-    // HEAD is GET without the body (hyper leaves the body out).
-    let read = warp::get().or(warp::head()).unify();
+    // The order of the `.or`s decides which route a request matches: the page, on any path,
+    // comes last.
+    let api = status_route(&node)
+        .or(ledger_route(&node))
+        .unify()
+        .or(cluster_route(&node))
+        .unify()
+        .or(attempts_route(&node))
+        .unify()
+        .or(tx_route(&node))
+        .unify()
+        .or(events_route(&node, shutdown))
+        .unify()
+        .or(metrics_route(&node))
+        .unify()
+        .or(preflight_route())
+        .unify()
+        .or(page_route())
+        .unify()
+        .recover({
+            let node = node.clone();
+            move |r| rejection(node.clone(), r)
+        })
+        .unify();
 
-    let status = warp::path!("status")
-        .and(read)
-        .and(with_node.clone())
+    origin_guard(origins)
+        .and(api)
+        .map(with_cors)
+        .recover(move |r| rejection(node.clone(), r))
+        .unify()
+        .boxed()
+}
+
+/// Hands each request its own reference to `node`.
+fn with_node(node: &Arc<Node>) -> impl Filter<Extract = (Arc<Node>,), Error = Infallible> + Clone {
+    let node = node.clone();
+    warp::any().map(move || node.clone())
+}
+
+/// GET or HEAD: HEAD is GET without the body (hyper leaves the body out).
+fn read() -> impl Filter<Extract = (), Error = Rejection> + Clone {
+    warp::get().or(warp::head()).unify()
+}
+
+/// `GET /status`: the node's configuration and counters.
+fn status_route(node: &Arc<Node>) -> impl Filter<Extract = Route, Error = Rejection> + Clone {
+    warp::path!("status")
+        .and(read())
+        .and(with_node(node))
         .map(|node: Arc<Node>| {
             let c = node.config();
             json_reply(
@@ -126,22 +168,28 @@ pub fn routes(node: Arc<Node>, origins: Arc<Origins>, shutdown: CancellationToke
                 }),
                 StatusCode::OK,
             )
-        });
+        })
+}
 
-    let ledger = warp::path!("ledger")
-        .and(read)
+/// `GET /ledger?…`: a page of the ledger ([`LedgerQuery`]).
+fn ledger_route(node: &Arc<Node>) -> impl Filter<Extract = Route, Error = Rejection> + Clone {
+    warp::path!("ledger")
+        .and(read())
         .and(warp::query::<Vec<(String, String)>>())
-        .and(with_node.clone())
+        .and(with_node(node))
         .map(
             |q: Vec<(String, String)>, node: Arc<Node>| match LedgerQuery::parse(&q) {
                 Ok(q) => ledger_reply(&node, q),
                 Err(why) => error(&node, StatusCode::BAD_REQUEST, ErrorCode::BadRequest, why),
             },
-        );
+        )
+}
 
-    let cluster = warp::path!("cluster")
-        .and(read)
-        .and(with_node.clone())
+/// `GET /cluster`: the etcd cluster's nodes, or this process's peers.
+fn cluster_route(node: &Arc<Node>) -> impl Filter<Extract = Route, Error = Rejection> + Clone {
+    warp::path!("cluster")
+        .and(read())
+        .and(with_node(node))
         .then(|node: Arc<Node>| async move {
             match node.arbiter().cluster() {
                 Some(nodes) => match nodes.await {
@@ -160,9 +208,12 @@ pub fn routes(node: Arc<Node>, origins: Arc<Origins>, shutdown: CancellationToke
                     StatusCode::OK,
                 ),
             }
-        });
+        })
+}
 
-    let tx = warp::path!("tx")
+/// `POST /tx`: a transaction raced as the line protocol races it.
+fn tx_route(node: &Arc<Node>) -> impl Filter<Extract = Route, Error = Rejection> + Clone {
+    warp::path!("tx")
         .and(warp::post())
         .and(warp::header::optional::<String>("content-type"))
         .and(warp::header::optional::<u64>("content-length"))
@@ -183,7 +234,7 @@ pub fn routes(node: Arc<Node>, origins: Arc<Origins>, shutdown: CancellationToke
         )
         .untuple_one()
         .and(warp::body::stream())
-        .and(with_node.clone())
+        .and(with_node(node))
         .then(
             |json: bool, limit: usize, body, node: Arc<Node>| async move {
                 match read_body(body, limit).await {
@@ -197,13 +248,19 @@ pub fn routes(node: Arc<Node>, origins: Arc<Origins>, shutdown: CancellationToke
                     ),
                 }
             },
-        );
+        )
+}
 
+/// `/events`: the WebSocket of a viewer, one of at most [`MAX_VIEWERS`] at once.
+fn events_route(
+    node: &Arc<Node>,
+    shutdown: CancellationToken,
+) -> impl Filter<Extract = Route, Error = Rejection> + Clone {
     let viewers = Arc::new(Semaphore::new(MAX_VIEWERS));
-    let events = warp::path!("events")
+    warp::path!("events")
         .and(warp::ws())
         .and(warp::ext::optional::<Arc<ConnectionSlot>>())
-        .and(with_node.clone())
+        .and(with_node(node))
         .map(
             move |ws: warp::ws::Ws, slot: Option<Arc<ConnectionSlot>>, node: Arc<Node>| {
                 let Ok(seat) = viewers.clone().try_acquire_owned() else {
@@ -227,27 +284,35 @@ pub fn routes(node: Arc<Node>, origins: Arc<Origins>, shutdown: CancellationToke
                     drop((seat, slot));
                 })) as Box<dyn Reply>
             },
-        );
+        )
+}
 
-    let attempts = warp::path!("attempts")
-        .and(read)
-        .and(with_node.clone())
-        .map(|node: Arc<Node>| attempts_reply(&node));
+/// `GET /attempts`: the node's attempts log.
+fn attempts_route(node: &Arc<Node>) -> impl Filter<Extract = Route, Error = Rejection> + Clone {
+    warp::path!("attempts")
+        .and(read())
+        .and(with_node(node))
+        .map(|node: Arc<Node>| attempts_reply(&node))
+}
 
-    let metrics = warp::path!("metrics")
-        .and(read)
-        .and(with_node.clone())
+/// `GET /metrics`: Prometheus text.
+fn metrics_route(node: &Arc<Node>) -> impl Filter<Extract = Route, Error = Rejection> + Clone {
+    warp::path!("metrics")
+        .and(read())
+        .and(with_node(node))
         .map(|node: Arc<Node>| {
             Box::new(warp::reply::with_header(
                 node.metrics().render(),
                 header::CONTENT_TYPE,
                 "text/plain; version=0.0.4; charset=utf-8",
             )) as Box<dyn Reply>
-        });
+        })
+}
 
-    // A CORS preflight (or a plain OPTIONS, `OPTIONS *` included), on any path. Other
-    // methods pass by as not found, not as 405: a GET of an unknown path is a 404.
-    let preflight = warp::method()
+/// A CORS preflight (or a plain OPTIONS, `OPTIONS *` included), on any path. Other methods
+/// pass by as not found, not as 405: a GET of an unknown path is a 404.
+fn preflight_route() -> impl Filter<Extract = Route, Error = Rejection> + Clone {
+    warp::method()
         .and_then(|method: warp::http::Method| async move {
             if method == warp::http::Method::OPTIONS {
                 Ok(())
@@ -279,9 +344,12 @@ pub fn routes(node: Arc<Node>, origins: Arc<Origins>, shutdown: CancellationToke
                 HeaderValue::from_static("600"),
             );
             Box::new(res) as Box<dyn Reply>
-        });
+        })
+}
 
-    let page = read
+/// GET or HEAD of any other path: the dashboard's files ([`crate::assets`]).
+fn page_route() -> impl Filter<Extract = Route, Error = Rejection> + Clone {
+    read()
         .and(warp::path::full())
         .and_then(|path: warp::path::FullPath| async move {
             match crate::assets::get(path.as_str()) {
@@ -292,32 +360,15 @@ pub fn routes(node: Arc<Node>, origins: Arc<Origins>, shutdown: CancellationToke
                 )) as Box<dyn Reply>),
                 None => Err(warp::reject::not_found()),
             }
-        });
-
-    let api = status
-        .or(ledger)
-        .unify()
-        .or(cluster)
-        .unify()
-        .or(attempts)
-        .unify()
-        .or(tx)
-        .unify()
-        .or(events)
-        .unify()
-        .or(metrics)
-        .unify()
-        .or(preflight)
-        .unify()
-        .or(page)
-        .unify()
-        .recover({
-            let node = node.clone();
-            move |r| rejection(node.clone(), r)
         })
-        .unify();
+}
 
-    let guard = warp::header::optional::<String>("origin")
+/// Lets a request through only from an allowed origin to an allowed host (else [`Forbidden`]),
+/// with its `Origin`.
+fn origin_guard(
+    origins: Arc<Origins>,
+) -> impl Filter<Extract = (Option<String>,), Error = Rejection> + Clone {
+    warp::header::optional::<String>("origin")
         .and(warp::host::optional())
         .and_then(
             move |origin: Option<String>, host: Option<warp::host::Authority>| {
@@ -329,28 +380,24 @@ pub fn routes(node: Arc<Node>, origins: Arc<Origins>, shutdown: CancellationToke
                     }
                 }
             },
-        );
+        )
+}
 
-    guard
-        .and(api)
-        .map(|origin: Option<String>, reply: Box<dyn Reply>| {
-            let mut res = reply.into_response();
-            let h = res.headers_mut();
-            h.append(header::VARY, HeaderValue::from_static("origin"));
-            // Only an allowed origin gets here: let its page read the answer.
-            if let Some(Ok(origin)) = origin.map(HeaderValue::try_from) {
-                h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
-                // A page's view of another node's ledger needs its length.
-                h.insert(
-                    header::ACCESS_CONTROL_EXPOSE_HEADERS,
-                    HeaderValue::from_static("x-ledger-entries"),
-                );
-            }
-            Box::new(res) as Box<dyn Reply>
-        })
-        .recover(move |r| rejection(node.clone(), r))
-        .unify()
-        .boxed()
+/// The CORS headers of a reply to a request from `origin` (one the guard let through).
+fn with_cors(origin: Option<String>, reply: Box<dyn Reply>) -> Box<dyn Reply> {
+    let mut res = reply.into_response();
+    let h = res.headers_mut();
+    h.append(header::VARY, HeaderValue::from_static("origin"));
+    // Only an allowed origin gets here: let its page read the answer.
+    if let Some(Ok(origin)) = origin.map(HeaderValue::try_from) {
+        h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+        // A page's view of another node's ledger needs its length.
+        h.insert(
+            header::ACCESS_CONTROL_EXPOSE_HEADERS,
+            HeaderValue::from_static("x-ledger-entries"),
+        );
+    }
+    Box::new(res) as Box<dyn Reply>
 }
 
 const ALLOWED_METHODS: &str = "GET, HEAD, POST, OPTIONS";

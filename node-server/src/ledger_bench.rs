@@ -229,80 +229,7 @@ pub fn run(args: LedgerBenchArgs) -> anyhow::Result<()> {
         );
     }
     for &n in &args.sizes {
-        let case = dir.join(format!("ledger-{n}"));
-        let _ = std::fs::remove_dir_all(&case);
-        std::fs::create_dir_all(&case)?;
-        let path = case.join("ledger.json");
-        write_ledger(&path, n)?;
-        let size_mb = std::fs::metadata(&path)?.len() as f64 / 1e6;
-        let server = serve(&path, args.difficulty)?;
-        // Warm up (the first commit writes the second copy of the ledger once).
-        for i in 0..20 {
-            race(&server.ports, &format!("warm-up {n} {i}"))?;
-        }
-        let mut one: Vec<f64> = (0..args.races)
-            .map(|i| race(&server.ports, &format!("one client {n} {i}")))
-            .collect::<anyhow::Result<_>>()?;
-        one.sort_by(f64::total_cmp);
-        let t0 = Instant::now();
-        let clients: Vec<_> = (0..args.clients)
-            .map(|c| {
-                let (ports, k) = (server.ports.clone(), args.races_per_client);
-                std::thread::spawn(move || -> anyhow::Result<Vec<f64>> {
-                    (0..k)
-                        .map(|i| race(&ports, &format!("many clients {n} {c} {i}")))
-                        .collect()
-                })
-            })
-            .collect();
-        let mut many = Vec::new();
-        for c in clients {
-            many.extend(c.join().expect("client")?);
-        }
-        let wall = t0.elapsed().as_secs_f64();
-        many.sort_by(f64::total_cmp);
-        let throughput = many.len() as f64 / wall;
-        let total = n + 20 + args.races as u64 + many.len() as u64;
-        let mut pages: Vec<f64> = (0..20)
-            .map(|_| {
-                get(
-                    server.ports[0],
-                    &format!("/ledger?from={}&limit=100", total - 100),
-                )
-                .map(|r| r.0)
-            })
-            .collect::<anyhow::Result<_>>()?;
-        pages.sort_by(f64::total_cmp);
-        let rss = vm_hwm_mb(server.child.id());
-        let row = json!({
-            "entries": n,
-            "file_mb": size_mb,
-            "start_s": server.started_in,
-            "one_client_ms": {"p50": percentile(&one, 0.5) * 1e3, "p99": percentile(&one, 0.99) * 1e3},
-            "many_clients": args.clients,
-            "many_clients_ms": {"p50": percentile(&many, 0.5) * 1e3, "p99": percentile(&many, 0.99) * 1e3},
-            "races_per_s": throughput,
-            "page_ms": percentile(&pages, 0.5) * 1e3,
-            "rss_mb": rss,
-        });
-        if !args.json {
-            println!(
-                "{:>9} {:>9.1} {:>9.2} | {:>10.2} / {:>9.2} | {:>9.2} / {:>9.2}, {:>9.0} | {:>9.2} {:>8.1}",
-                n,
-                size_mb,
-                server.started_in,
-                percentile(&one, 0.5) * 1e3,
-                percentile(&one, 0.99) * 1e3,
-                percentile(&many, 0.5) * 1e3,
-                percentile(&many, 0.99) * 1e3,
-                throughput,
-                percentile(&pages, 0.5) * 1e3,
-                rss
-            );
-        }
-        rows.push(row);
-        drop(server);
-        let _ = std::fs::remove_dir_all(&case);
+        rows.push(measure_size(&dir, n, &args)?);
     }
     if args.json {
         println!(
@@ -323,6 +250,85 @@ pub fn run(args: LedgerBenchArgs) -> anyhow::Result<()> {
         let _ = std::fs::remove_dir_all(&dir);
     }
     Ok(())
+}
+
+/// One row of the table: a ledger of `n` entries written in `dir`, started, raced against by
+/// one client and then many, paged and measured; printed unless the output is JSON.
+fn measure_size(dir: &Path, n: u64, args: &LedgerBenchArgs) -> anyhow::Result<Value> {
+    let case = dir.join(format!("ledger-{n}"));
+    let _ = std::fs::remove_dir_all(&case);
+    std::fs::create_dir_all(&case)?;
+    let path = case.join("ledger.json");
+    write_ledger(&path, n)?;
+    let size_mb = std::fs::metadata(&path)?.len() as f64 / 1e6;
+    let server = serve(&path, args.difficulty)?;
+    // Warm up (the first commit writes the second copy of the ledger once).
+    for i in 0..20 {
+        race(&server.ports, &format!("warm-up {n} {i}"))?;
+    }
+    let mut one: Vec<f64> = (0..args.races)
+        .map(|i| race(&server.ports, &format!("one client {n} {i}")))
+        .collect::<anyhow::Result<_>>()?;
+    one.sort_by(f64::total_cmp);
+    let t0 = Instant::now();
+    let clients: Vec<_> = (0..args.clients)
+        .map(|c| {
+            let (ports, k) = (server.ports.clone(), args.races_per_client);
+            std::thread::spawn(move || -> anyhow::Result<Vec<f64>> {
+                (0..k)
+                    .map(|i| race(&ports, &format!("many clients {n} {c} {i}")))
+                    .collect()
+            })
+        })
+        .collect();
+    let mut many = Vec::new();
+    for c in clients {
+        many.extend(c.join().expect("client")?);
+    }
+    let wall = t0.elapsed().as_secs_f64();
+    many.sort_by(f64::total_cmp);
+    let throughput = many.len() as f64 / wall;
+    let total = n + 20 + args.races as u64 + many.len() as u64;
+    let mut pages: Vec<f64> = (0..20)
+        .map(|_| {
+            get(
+                server.ports[0],
+                &format!("/ledger?from={}&limit=100", total - 100),
+            )
+            .map(|r| r.0)
+        })
+        .collect::<anyhow::Result<_>>()?;
+    pages.sort_by(f64::total_cmp);
+    let rss = vm_hwm_mb(server.child.id());
+    let row = json!({
+        "entries": n,
+        "file_mb": size_mb,
+        "start_s": server.started_in,
+        "one_client_ms": {"p50": percentile(&one, 0.5) * 1e3, "p99": percentile(&one, 0.99) * 1e3},
+        "many_clients": args.clients,
+        "many_clients_ms": {"p50": percentile(&many, 0.5) * 1e3, "p99": percentile(&many, 0.99) * 1e3},
+        "races_per_s": throughput,
+        "page_ms": percentile(&pages, 0.5) * 1e3,
+        "rss_mb": rss,
+    });
+    if !args.json {
+        println!(
+            "{:>9} {:>9.1} {:>9.2} | {:>10.2} / {:>9.2} | {:>9.2} / {:>9.2}, {:>9.0} | {:>9.2} {:>8.1}",
+            n,
+            size_mb,
+            server.started_in,
+            percentile(&one, 0.5) * 1e3,
+            percentile(&one, 0.99) * 1e3,
+            percentile(&many, 0.5) * 1e3,
+            percentile(&many, 0.99) * 1e3,
+            throughput,
+            percentile(&pages, 0.5) * 1e3,
+            rss
+        );
+    }
+    drop(server);
+    let _ = std::fs::remove_dir_all(&case);
+    Ok(row)
 }
 
 #[cfg(test)]

@@ -135,6 +135,89 @@ impl RaceError {
 
 type RaceFuture = Shared<BoxFuture<'static, Result<Reply, RaceError>>>;
 
+/// How a node's search ended: its outcome, its claim's submission (when it found a solution)
+/// and when it stopped (monotonic nanoseconds).
+type SearchEnd = (
+    pow_core::search::Outcome,
+    Option<Result<Submitted, DecideError>>,
+    u64,
+);
+
+/// What a node remembers so that it mines a transaction at most once: the races under way,
+/// the transactions raced recently, and the answers of races run on a relayed copy. Held
+/// behind one lock ([`Node::races_book`]): a copy's look at all three, and the start of its
+/// race, are one step, as is a race's end.
+///
+/// Invariants: a transaction in `in_flight` is in `raced` (until `raced` forgets it by age);
+/// a race leaves `in_flight` in the same step that keeps its relayed answer, so a client's
+/// copy finds one or the other.
+struct RaceBook {
+    in_flight: HashMap<Hash32, RaceFuture>,
+    // Transactions this node has raced recently: sending one again is answered from the
+    // ledger. A copy that arrives after another node won, but that this node has not raced,
+    // is still mined (and lost), so every node's time can be compared.
+    raced: Recent<Hash32, ()>,
+    // Answers of races run on a relayed copy, for the first client copy that comes after the
+    // race ended (the lab's way: the client's copy was slower than the relay).
+    relayed: Recent<Hash32, Reply>,
+}
+
+impl RaceBook {
+    fn new() -> Self {
+        RaceBook {
+            in_flight: HashMap::new(),
+            raced: Recent::new(RACED_MEMORY),
+            relayed: Recent::new(RELAYED_REPLIES),
+        }
+    }
+
+    /// The race under way for `tx_id`, to join.
+    fn under_way(&self, tx_id: &Hash32) -> Option<RaceFuture> {
+        self.in_flight.get(tx_id).cloned()
+    }
+
+    /// The answer of a race this node ran on a relayed copy of `tx_id`, once.
+    fn take_relayed(&mut self, tx_id: &Hash32) -> Option<Reply> {
+        let reply = self.relayed.get(tx_id).cloned()?;
+        self.relayed.remove(tx_id);
+        Some(reply)
+    }
+
+    /// Whether this node raced `tx_id` recently.
+    fn has_raced(&self, tx_id: &Hash32) -> bool {
+        self.raced.contains(tx_id)
+    }
+
+    /// Notes that this node races `tx_id`, before the race is known to start.
+    fn mark_raced(&mut self, tx_id: Hash32) {
+        self.raced.insert(tx_id, ());
+    }
+
+    /// Forgets that this node raced `tx_id` (nothing was recorded for it): a later copy races
+    /// again.
+    fn unmark_raced(&mut self, tx_id: &Hash32) {
+        self.raced.remove(tx_id);
+    }
+
+    /// The race for `tx_id` has started: copies join it.
+    fn start(&mut self, tx_id: Hash32, race: RaceFuture) {
+        self.in_flight.insert(tx_id, race);
+    }
+
+    /// The race for `tx_id` has ended: it leaves `in_flight`, keeping `relayed_answer` (the
+    /// answer of a race on a relayed copy) for a client's copy, and, when it was not decided,
+    /// forgetting that it was raced.
+    fn end(&mut self, tx_id: &Hash32, relayed_answer: Option<Reply>, decided: bool) {
+        if let Some(reply) = relayed_answer {
+            self.relayed.insert(*tx_id, reply);
+        }
+        self.in_flight.remove(tx_id);
+        if !decided {
+            self.unmark_raced(tx_id);
+        }
+    }
+}
+
 /// One miner node.
 pub struct Node {
     config: NodeConfig,
@@ -144,14 +227,8 @@ pub struct Node {
     searches: Arc<Searches>,
     metrics: Arc<Metrics>,
     events: EventBus,
-    in_flight: Mutex<HashMap<Hash32, RaceFuture>>,
-    // Transactions this node has raced recently: sending one again is answered from the
-    // ledger. A copy that arrives after another node won, but that this node has not raced,
-    // is still mined (and lost), so every node's time can be compared.
-    raced: Mutex<Recent<Hash32, ()>>,
-    // Answers of races run on a relayed copy, for the first client copy that comes after the
-    // race ended (the lab's way: the client's copy was slower than the relay).
-    relayed: Mutex<Recent<Hash32, Reply>>,
+    // Races under way, raced recently, and relayed answers: one lock.
+    book: Mutex<RaceBook>,
     // Entries in the ledger when the node started: a transaction among them was raced before,
     // by this node or another, and is answered from the ledger.
     ledger_at_start: u64,
@@ -189,8 +266,7 @@ impl Node {
             .map_err(|e| anyhow::anyhow!("{}: {e}", config.name))?;
         let ledger_at_start = arbiter.ledger().len();
         Ok(Arc::new(Node {
-            raced: Mutex::new(Recent::new(RACED_MEMORY)),
-            relayed: Mutex::new(Recent::new(RELAYED_REPLIES)),
+            book: Mutex::new(RaceBook::new()),
             ledger_at_start,
             peers,
             config,
@@ -199,7 +275,6 @@ impl Node {
             searches,
             metrics,
             events,
-            in_flight: Mutex::new(HashMap::new()),
             slots: Arc::new(Semaphore::new(MAX_RACES_IN_FLIGHT)),
             searchers: Semaphore::new(MAX_CONCURRENT_SEARCHES),
             races: AtomicU64::new(0),
@@ -264,10 +339,7 @@ impl Node {
 
     /// Races under way at this node.
     pub fn in_flight(&self) -> usize {
-        self.in_flight
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .len()
+        self.races_book().in_flight.len()
     }
 
     /// Waits for every race under way to end: stopped searches give up, decided races
@@ -282,8 +354,8 @@ impl Node {
         self.started.elapsed().as_secs_f64()
     }
 
-    fn raced(&self) -> std::sync::MutexGuard<'_, Recent<Hash32, ()>> {
-        self.raced.lock().unwrap_or_else(|e| e.into_inner())
+    fn races_book(&self) -> std::sync::MutexGuard<'_, RaceBook> {
+        self.book.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Whether a copy of a recorded transaction is answered from the ledger rather than mined:
@@ -345,61 +417,48 @@ impl Node {
         }
         let recorded = self.arbiter.recorded(&tx_id).map_err(RaceError::from)?;
         let race = {
-            let mut in_flight = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
-            if let Some(race) = in_flight.get(&tx_id) {
-                race.clone()
+            let mut book = self.races_book();
+            if let Some(race) = book.under_way(&tx_id) {
+                race
             } else {
                 if announce {
                     // A client's copy of a race this node ran on a relayed copy: the node's
                     // own answer, once.
-                    let mut relayed = self.relayed.lock().unwrap_or_else(|e| e.into_inner());
-                    if let Some(reply) = relayed.get(&tx_id).cloned() {
-                        relayed.remove(&tx_id);
+                    if let Some(reply) = book.take_relayed(&tx_id) {
                         return Ok(reply);
                     }
                 }
-                let mut raced = self.raced();
                 if let Some(entry) = recorded {
-                    if self.answer_from_ledger(&entry, raced.contains(&tx_id)) {
+                    if self.answer_from_ledger(&entry, book.has_raced(&tx_id)) {
                         return Ok(self.recorded_reply(entry));
                     }
                 }
-                raced.insert(tx_id, ());
-                drop(raced);
-                let permit = self.slots.clone().try_acquire_owned().map_err(|_| {
-                    self.raced().remove(&tx_id);
-                    RaceError::Busy
-                })?;
+                book.mark_raced(tx_id);
+                let Ok(permit) = self.slots.clone().try_acquire_owned() else {
+                    book.unmark_raced(&tx_id);
+                    return Err(RaceError::Busy);
+                };
                 let node = self.clone();
                 let data = data.clone();
                 let received = std::time::Instant::now();
                 let fut: BoxFuture<'static, Result<Reply, RaceError>> = Box::pin(async move {
                     let result = node.clone().mine(tx_id, data, received).await;
-                    if let (false, Ok(reply)) = (announce, &result) {
-                        // Kept before the race leaves `in_flight`, so a client's copy finds
-                        // one or the other.
-                        node.relayed
-                            .lock()
-                            .unwrap_or_else(|e| e.into_inner())
-                            .insert(tx_id, reply.clone());
-                    }
-                    node.in_flight
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .remove(&tx_id);
                     let decided = matches!(
                         result,
                         Ok(_) | Err(RaceError::Unavailable { decided: true, .. })
                     );
-                    if !decided {
-                        // Nothing was recorded for this node: a later copy races again.
-                        node.raced().remove(&tx_id);
-                    }
+                    // The answer of a race on a relayed copy is kept in the step that takes
+                    // the race out of `in_flight`, so a client's copy finds one or the other.
+                    let relayed_answer = match (announce, &result) {
+                        (false, Ok(reply)) => Some(reply.clone()),
+                        _ => None,
+                    };
+                    node.races_book().end(&tx_id, relayed_answer, decided);
                     drop(permit);
                     result
                 });
                 let race = fut.shared();
-                in_flight.insert(tx_id, race.clone());
+                book.start(tx_id, race.clone());
                 self.races.fetch_add(1, Ordering::Relaxed);
                 // Run the race on its own task so a client that disconnects cannot stop it.
                 self.race_tasks.spawn(race.clone());
@@ -428,6 +487,8 @@ impl Node {
         }
     }
 
+    /// Mines `data` for its race: waits for a searcher, searches on the node's pool, hands the
+    /// solution to the arbiter the moment it is found, and answers with the decision.
     async fn mine(
         self: Arc<Self>,
         tx_id: Hash32,
@@ -454,18 +515,7 @@ impl Node {
         let (bits, target_time_us) = self.next_difficulty();
         let difficulty = Difficulty::from_zero_bits(u64::from(bits))
             .map_err(|e| RaceError::Withdrawn(format!("difficulty of {bits} bits: {e}")))?;
-        let mode = match self.config.race {
-            RaceMode::Lab => Mode::Smallest,
-            // Each node searches its own part of the nonce space: where depends on the node
-            // and the transaction, so the same node never repeats its start.
-            RaceMode::Lottery => Mode::Lottery {
-                start: u64::from_le_bytes(
-                    Hash32::digest(format!("{}\0{tx_id}", self.config.name).as_bytes()).0[..8]
-                        .try_into()
-                        .expect("8 bytes"),
-                ),
-            },
-        };
+        let mode = self.search_mode(&tx_id);
         let start = Start::now();
         self.events.emit(
             tx,
@@ -475,12 +525,6 @@ impl Node {
                 threads: self.config.threads,
             },
         );
-
-        // The search runs on the node's pool threads, never on the async runtime's workers.
-        // The moment it ends, the thread that ends it hands the claim to the arbiter, which
-        // stamps the finish: claims are decided in the order searches finish.
-        let (done, result) = oneshot::channel();
-        let arbiter = self.arbiter.clone();
         let claim = Claim {
             node: self.config.name.clone(),
             transaction_data: data.to_string(),
@@ -497,27 +541,7 @@ impl Node {
             mode,
             cancel: guard.cancel.clone(),
         };
-        let searches = self.searches.clone();
-        let on_done = Box::new(move |outcome: pow_core::search::Outcome| {
-            let submitted = outcome.solution.map(|s| {
-                arbiter.submit(Claim {
-                    nonce: s.nonce,
-                    hash: s.hash,
-                    ..claim
-                })
-            });
-            // Decided now: the race's other searches in this process stop at once, not after
-            // the commit's disk sync (the win is still answered only once durable).
-            if let Some(Ok(Submitted { first: true, .. })) = &submitted {
-                searches.decided(&tx_id);
-            }
-            let stopped_at = mono_ns();
-            let _ = done.send((outcome, submitted, stopped_at));
-        });
-        if let Err(e) = self.pool.search(job, on_done) {
-            tracing::error!(node = self.name(), "cannot start a search: {e}");
-            return Err(RaceError::SearchFailed);
-        }
+        let result = self.search(tx_id, job, claim)?;
         // The sender is dropped without a value only if the search failed (a bug).
         let (outcome, submitted, stopped_at) = result.await.map_err(|_| RaceError::SearchFailed)?;
         drop(guard);
@@ -527,29 +551,9 @@ impl Node {
 
         let (Some(solution), Some(submitted)) = (outcome.solution, submitted) else {
             // Stopped: either the race was decided elsewhere (abort) or the node is stopping.
-            if let Some(entry) = self.recorded_soon(&tx_id).await? {
-                let (end, taken) = start.end_at(stopped_at);
-                self.events.emit(
-                    tx,
-                    EventKind::Lost {
-                        winner: entry.node.clone(),
-                        margin: None,
-                        work: None,
-                        aborted: true,
-                        hashes: Some(outcome.hashes),
-                        time_taken: Some(taken),
-                        start_time: Some(start.wall.text()),
-                    },
-                );
-                let mut reply = self.recorded_reply(entry);
-                reply.outcome = Outcome::Aborted;
-                reply.start_time = Some(start.wall.text());
-                reply.end_time = Some(end.text());
-                reply.time_taken = Some(taken);
-                reply.hashes = Some(outcome.hashes);
-                return Ok(reply);
-            }
-            return Err(RaceError::ShuttingDown);
+            return self
+                .stopped(&tx_id, &data, start, stopped_at, outcome.hashes)
+                .await;
         };
         let submitted = match submitted {
             Ok(s) => s,
@@ -580,10 +584,113 @@ impl Node {
             Ok(d) => d,
             Err(e) => return Err(self.failed(tx, e.into())),
         };
+        Ok(self.decided(&tx_id, &data, bits, work, decision))
+    }
+
+    /// Where this node's search for `tx_id` runs through the nonces.
+    fn search_mode(&self, tx_id: &Hash32) -> Mode {
+        match self.config.race {
+            RaceMode::Lab => Mode::Smallest,
+            // Each node searches its own part of the nonce space: where depends on the node
+            // and the transaction, so the same node never repeats its start.
+            RaceMode::Lottery => Mode::Lottery {
+                start: u64::from_le_bytes(
+                    Hash32::digest(format!("{}\0{tx_id}", self.config.name).as_bytes()).0[..8]
+                        .try_into()
+                        .expect("8 bytes"),
+                ),
+            },
+        }
+    }
+
+    /// Starts `job` on the node's pool; the search's outcome, its claim's submission (with
+    /// `claim`'s nonce and hash set to the solution's) and when it stopped arrive on the
+    /// returned channel.
+    fn search(
+        &self,
+        tx_id: Hash32,
+        job: Job,
+        claim: Claim,
+    ) -> Result<oneshot::Receiver<SearchEnd>, RaceError> {
+        // The search runs on the node's pool threads, never on the async runtime's workers.
+        // The moment it ends, the thread that ends it hands the claim to the arbiter, which
+        // stamps the finish: claims are decided in the order searches finish.
+        let (done, result) = oneshot::channel();
+        let arbiter = self.arbiter.clone();
+        let searches = self.searches.clone();
+        let on_done = Box::new(move |outcome: pow_core::search::Outcome| {
+            let submitted = outcome.solution.map(|s| {
+                arbiter.submit(Claim {
+                    nonce: s.nonce,
+                    hash: s.hash,
+                    ..claim
+                })
+            });
+            // Decided now: the race's other searches in this process stop at once, not after
+            // the commit's disk sync (the win is still answered only once durable).
+            if let Some(Ok(Submitted { first: true, .. })) = &submitted {
+                searches.decided(&tx_id);
+            }
+            let stopped_at = mono_ns();
+            let _ = done.send((outcome, submitted, stopped_at));
+        });
+        if let Err(e) = self.pool.search(job, on_done) {
+            tracing::error!(node = self.name(), "cannot start a search: {e}");
+            return Err(RaceError::SearchFailed);
+        }
+        Ok(result)
+    }
+
+    /// The answer of a search stopped at `stopped_at` after `hashes`: aborted, once the race
+    /// it was stopped for is recorded; shutting down otherwise.
+    async fn stopped(
+        &self,
+        tx_id: &Hash32,
+        data: &Arc<str>,
+        start: Start,
+        stopped_at: u64,
+        hashes: u64,
+    ) -> Result<Reply, RaceError> {
+        let tx = Some((tx_id, data));
+        let Some(entry) = self.recorded_soon(tx_id).await? else {
+            return Err(RaceError::ShuttingDown);
+        };
+        let (end, taken) = start.end_at(stopped_at);
+        self.events.emit(
+            tx,
+            EventKind::Lost {
+                winner: entry.node.clone(),
+                margin: None,
+                work: None,
+                aborted: true,
+                hashes: Some(hashes),
+                time_taken: Some(taken),
+                start_time: Some(start.wall.text()),
+            },
+        );
+        let mut reply = self.recorded_reply(entry);
+        reply.outcome = Outcome::Aborted;
+        reply.start_time = Some(start.wall.text());
+        reply.end_time = Some(end.text());
+        reply.time_taken = Some(taken);
+        reply.hashes = Some(hashes);
+        Ok(reply)
+    }
+
+    /// The answer of this node's `work` at `bits` once its race is decided, with its events.
+    fn decided(
+        &self,
+        tx_id: &Hash32,
+        data: &Arc<str>,
+        bits: u32,
+        work: Work,
+        decision: Decision,
+    ) -> Reply {
+        let tx = Some((tx_id, data));
         let mut reply = Reply {
             node: self.config.name.clone(),
             outcome: Outcome::Won,
-            tx_id,
+            tx_id: *tx_id,
             transaction_data: data.to_string(),
             difficulty: bits / 8,
             winner: decision.entry().node.clone(),
@@ -598,7 +705,7 @@ impl Node {
         };
         match decision {
             Decision::Won(entry) => {
-                self.searches.decided(&tx_id);
+                self.searches.decided(tx_id);
                 let ledger_id = self
                     .arbiter
                     .ledger()
@@ -636,7 +743,7 @@ impl Node {
                 );
             }
         }
-        Ok(reply)
+        reply
     }
 
     /// The recorded entry of a race this node's search was stopped for. A race is decided (and

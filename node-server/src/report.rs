@@ -514,6 +514,16 @@ pub fn text(r: &Report, log: &Path) -> String {
             r.skipped_lines
         );
     }
+    s += &nodes_text(&r.nodes);
+    for m in &r.modes {
+        s += &mode_text(m);
+    }
+    s
+}
+
+/// The table of the nodes: one row each.
+fn nodes_text(nodes: &[NodeRow]) -> String {
+    let mut s = String::new();
     s += &format!(
         "{:<8} {:>8} {:>6} {:>12} {:>12} {:>10} {:>16} {:>16}\n",
         "node",
@@ -525,7 +535,7 @@ pub fn text(r: &Report, log: &Path) -> String {
         "mean margin (s)",
         "first hash (µs)"
     );
-    for n in &r.nodes {
+    for n in nodes {
         s += &format!(
             "{:<8} {:>8} {:>6} {:>12.6} {:>12.6} {:>10.2} {:>16} {:>16}\n",
             n.node,
@@ -539,96 +549,106 @@ pub fn text(r: &Report, log: &Path) -> String {
                 .map_or("-".into(), |l| format!("{:.1}", l * 1e6)),
         );
     }
-    for m in &r.modes {
-        s += &format!(
-            "\n{} races: {} with every node{}\n",
-            m.race,
-            m.races,
-            if m.partial_races > 0 {
-                format!(" ({} more without every node, left out)", m.partial_races)
-            } else {
-                String::new()
-            }
-        );
-        match &m.fairness {
-            Some(f) => {
-                s += &format!(
-                    "{:<8} {:>10} {:>24} {:>14} {:>7}\n",
-                    "node", "hash share", "win share (95% interval)", "expected wins", "agrees"
-                );
-                for n in &f.nodes {
-                    s += &format!(
-                        "{:<8} {:>10.3} {:>8.3} [{:.3}, {:.3}] {:>14.1} {:>7}\n",
-                        n.name,
-                        n.hash_share,
-                        n.win_share,
-                        n.win_interval.lo,
-                        n.win_interval.hi,
-                        n.expected_wins,
-                        if n.agrees { "yes" } else { "no" }
-                    );
-                }
-                let method = match &f.test.method {
-                    stats::GofMethod::ChiSquare => "chi-square",
-                    stats::GofMethod::ExactMultinomial { .. } => "exact multinomial",
-                    stats::GofMethod::PooledChiSquare { .. } => "pooled chi-square",
-                };
-                s += &format!(
-                    "wins vs hash shares: {method} statistic {:.3}, p = {} (alpha {}): {}\n",
-                    f.test.statistic,
-                    p_value(f.test.p_value),
-                    f.test.alpha,
-                    if f.test.rejected {
-                        "the hash rates alone do not explain the wins"
-                    } else {
-                        "consistent with wins following hash rate"
-                    }
-                );
-            }
-            None => {
-                if let Some(note) = &m.fairness_note {
-                    s += &format!("win vs hash share: not computed ({note})\n");
-                }
-            }
+    s
+}
+
+/// One way of racing's section: its races, the fairness test, the race times, the wasted work
+/// and the arrival order.
+fn mode_text(m: &ModeReport) -> String {
+    let mut s = String::new();
+    s += &format!(
+        "\n{} races: {} with every node{}\n",
+        m.race,
+        m.races,
+        if m.partial_races > 0 {
+            format!(" ({} more without every node, left out)", m.partial_races)
+        } else {
+            String::new()
         }
-        if let Some(t) = &m.race_times {
-            s += &format!(
-                "race time: mean {:.6} s (predicted {:.6}), median {:.6} s (predicted {:.6}); \
-                 exponential fit KS p = {}\n",
-                t.observed_mean,
-                t.predicted_mean,
-                t.observed_median,
-                t.predicted_median,
-                p_value(t.ks.p_value)
-            );
-        }
-        if let Some(w) = &m.wasted {
-            s += &format!(
-                "wasted work: {:.1}% of all hashes were losers'{}\n",
-                w.wasted_share * 100.0,
-                m.expected_wasted_share
-                    .filter(|_| m.race == "lottery")
-                    .map_or(String::new(), |e| format!(
-                        " (a fair lottery whose losers stop at once: {:.1}%)",
-                        e * 100.0
-                    ))
-            );
-        }
-        if let Some(a) = &m.arrival {
-            if let Some(first) = a.ranks.first() {
-                s += &format!(
-                    "arrival order: the first node to start won {:.1}% [{:.1}%, {:.1}%] of races \
-                     (1/{} = {:.1}% if arrival did not matter); p = {}\n",
-                    first.win_share * 100.0,
-                    first.win_interval.lo * 100.0,
-                    first.win_interval.hi * 100.0,
-                    a.nodes,
-                    100.0 / a.nodes as f64,
-                    p_value(a.test.p_value)
-                );
+    );
+    match &m.fairness {
+        Some(f) => s += &fairness_text(f),
+        None => {
+            if let Some(note) = &m.fairness_note {
+                s += &format!("win vs hash share: not computed ({note})\n");
             }
         }
     }
+    if let Some(t) = &m.race_times {
+        s += &format!(
+            "race time: mean {:.6} s (predicted {:.6}), median {:.6} s (predicted {:.6}); \
+             exponential fit KS p = {}\n",
+            t.observed_mean,
+            t.predicted_mean,
+            t.observed_median,
+            t.predicted_median,
+            p_value(t.ks.p_value)
+        );
+    }
+    if let Some(w) = &m.wasted {
+        s += &format!(
+            "wasted work: {:.1}% of all hashes were losers'{}\n",
+            w.wasted_share * 100.0,
+            m.expected_wasted_share
+                .filter(|_| m.race == "lottery")
+                .map_or(String::new(), |e| format!(
+                    " (a fair lottery whose losers stop at once: {:.1}%)",
+                    e * 100.0
+                ))
+        );
+    }
+    if let Some(a) = &m.arrival {
+        if let Some(first) = a.ranks.first() {
+            s += &format!(
+                "arrival order: the first node to start won {:.1}% [{:.1}%, {:.1}%] of races \
+                 (1/{} = {:.1}% if arrival did not matter); p = {}\n",
+                first.win_share * 100.0,
+                first.win_interval.lo * 100.0,
+                first.win_interval.hi * 100.0,
+                a.nodes,
+                100.0 / a.nodes as f64,
+                p_value(a.test.p_value)
+            );
+        }
+    }
+    s
+}
+
+/// The wins against the hash shares: a row per node, and the goodness-of-fit test.
+fn fairness_text(f: &Fairness) -> String {
+    let mut s = String::new();
+    s += &format!(
+        "{:<8} {:>10} {:>24} {:>14} {:>7}\n",
+        "node", "hash share", "win share (95% interval)", "expected wins", "agrees"
+    );
+    for n in &f.nodes {
+        s += &format!(
+            "{:<8} {:>10.3} {:>8.3} [{:.3}, {:.3}] {:>14.1} {:>7}\n",
+            n.name,
+            n.hash_share,
+            n.win_share,
+            n.win_interval.lo,
+            n.win_interval.hi,
+            n.expected_wins,
+            if n.agrees { "yes" } else { "no" }
+        );
+    }
+    let method = match &f.test.method {
+        stats::GofMethod::ChiSquare => "chi-square",
+        stats::GofMethod::ExactMultinomial { .. } => "exact multinomial",
+        stats::GofMethod::PooledChiSquare { .. } => "pooled chi-square",
+    };
+    s += &format!(
+        "wins vs hash shares: {method} statistic {:.3}, p = {} (alpha {}): {}\n",
+        f.test.statistic,
+        p_value(f.test.p_value),
+        f.test.alpha,
+        if f.test.rejected {
+            "the hash rates alone do not explain the wins"
+        } else {
+            "consistent with wins following hash rate"
+        }
+    );
     s
 }
 

@@ -260,16 +260,7 @@ async fn decide_group(
     rules: &mut Option<ChainCheck>,
     group: Vec<ClaimRequest>,
 ) -> Option<(u64, u64, i64)> {
-    // Each transaction goes into the etcd transaction once (its first claim); later copies in
-    // the group are answered from the same record.
-    let mut unique: Vec<usize> = Vec::new();
-    let mut seen: HashMap<Hash32, usize> = HashMap::new();
-    for (i, r) in group.iter().enumerate() {
-        seen.entry(r.tx_id).or_insert_with(|| {
-            unique.push(i);
-            i
-        });
-    }
+    let mut unique = first_claims(&group);
     let mut recorded: HashMap<Hash32, Result<Entry, EtcdError>> = HashMap::new();
     let mut committed = None;
     let mut backoff = RETRY_BACKOFF_MIN;
@@ -339,22 +330,7 @@ async fn decide_group(
         };
         match outcome {
             Ok(Attempt::Committed { entries, revision }) => {
-                committed = Some((entries[0].index, entries[entries.len() - 1].index, revision));
-                *head = Some(Head {
-                    entry: entries.last().cloned(),
-                    rev: revision,
-                });
-                if let Some(check) = rules.as_mut() {
-                    if check.next_index() == entries[0].index {
-                        for e in &entries {
-                            // They were checked against this very chain before the commit.
-                            let _ = check.link(e);
-                        }
-                    }
-                }
-                for e in entries {
-                    recorded.insert(e.tx_id, Ok(e));
-                }
+                committed = Some(take_commit(head, rules, &mut recorded, entries, revision));
                 break;
             }
             Ok(Attempt::Conflict { decided, head: h }) => {
@@ -406,6 +382,56 @@ async fn decide_group(
             }
         }
     }
+    answer_group(group, &recorded);
+    committed
+}
+
+/// The claims of `group` that go into the etcd transaction (their places in it): each
+/// transaction once, by its first claim; later copies in the group are answered from the same
+/// record.
+fn first_claims(group: &[ClaimRequest]) -> Vec<usize> {
+    let mut unique: Vec<usize> = Vec::new();
+    let mut seen: HashMap<Hash32, usize> = HashMap::new();
+    for (i, r) in group.iter().enumerate() {
+        seen.entry(r.tx_id).or_insert_with(|| {
+            unique.push(i);
+            i
+        });
+    }
+    unique
+}
+
+/// Takes in what an attempt committed at `revision`: the new head, the rules advanced over
+/// the entries, and the entries as the claims' records. Returns the first and last index
+/// committed and the revision.
+fn take_commit(
+    head: &mut Option<Head>,
+    rules: &mut Option<ChainCheck>,
+    recorded: &mut HashMap<Hash32, Result<Entry, EtcdError>>,
+    entries: Vec<Entry>,
+    revision: i64,
+) -> (u64, u64, i64) {
+    let committed = (entries[0].index, entries[entries.len() - 1].index, revision);
+    *head = Some(Head {
+        entry: entries.last().cloned(),
+        rev: revision,
+    });
+    if let Some(check) = rules.as_mut() {
+        if check.next_index() == entries[0].index {
+            for e in &entries {
+                // They were checked against this very chain before the commit.
+                let _ = check.link(e);
+            }
+        }
+    }
+    for e in entries {
+        recorded.insert(e.tx_id, Ok(e));
+    }
+    committed
+}
+
+/// Answers every claim of `group` from the records of its transactions (closed: none).
+fn answer_group(group: Vec<ClaimRequest>, recorded: &HashMap<Hash32, Result<Entry, EtcdError>>) {
     for r in group {
         let answer = match recorded.get(&r.tx_id) {
             Some(Ok(entry)) => Ok(decision_for(entry.clone(), &r.claim)),
@@ -414,7 +440,6 @@ async fn decide_group(
         };
         let _ = r.reply.send(answer);
     }
-    committed
 }
 
 /// The rules as of index `upto`: `rules` advanced over the entries etcd holds before it.

@@ -226,6 +226,42 @@ impl State {
     }
 }
 
+/// The entries appended to the ledger at `path` after what `reader` resumes from, checked as
+/// the continuation of the chain `check` holds (and advanced over them), with no transaction
+/// twice among them.
+fn read_appended<R: Read>(
+    path: &Path,
+    reader: &mut format::Reader<R>,
+    check: &mut ChainCheck,
+) -> Result<Vec<format::Located>, LedgerError> {
+    let mut new = Vec::new();
+    while let Some(l) = reader.next_entry().map_err(|e| match e {
+        FormatError::Io(source) => LedgerError::io(path, source),
+        FormatError::Malformed { detail, .. } => LedgerError::Malformed {
+            path: path.to_owned(),
+            detail,
+        },
+    })? {
+        new.push(l);
+    }
+    let entries: Vec<Entry> = new.iter().map(|l| l.entry.clone()).collect();
+    let invalid = |error| LedgerError::Invalid {
+        path: path.to_owned(),
+        error,
+    };
+    verify_continuation(&entries, check).map_err(invalid)?;
+    let mut here: HashMap<Hash32, u64> = HashMap::new();
+    for e in &entries {
+        if let Some(first_index) = here.insert(e.tx_id, e.index) {
+            return Err(invalid(ChainError {
+                position: e.index as usize,
+                reason: EntryError::DuplicateTransaction { first_index },
+            }));
+        }
+    }
+    Ok(new)
+}
+
 /// Checks that `entries` continue the chain `check` has seen (index, link, retargeted
 /// difficulty: in order) and verify on their own (spread over the cores for large batches);
 /// on success `check` has taken them. The first bad entry is reported.
@@ -482,34 +518,7 @@ impl Ledger {
         tail.seek(SeekFrom::Start(body_end)).map_err(io)?;
         let mut reader =
             format::Reader::resume(BufReader::with_capacity(64 * 1024, tail), body_end, count);
-        let appended = (|| {
-            let mut new = Vec::new();
-            while let Some(l) = reader.next_entry().map_err(|e| match e {
-                FormatError::Io(source) => LedgerError::io(path, source),
-                FormatError::Malformed { detail, .. } => LedgerError::Malformed {
-                    path: path.to_owned(),
-                    detail,
-                },
-            })? {
-                new.push(l);
-            }
-            let entries: Vec<Entry> = new.iter().map(|l| l.entry.clone()).collect();
-            let invalid = |error| LedgerError::Invalid {
-                path: path.to_owned(),
-                error,
-            };
-            verify_continuation(&entries, &mut check).map_err(invalid)?;
-            let mut here: HashMap<Hash32, u64> = HashMap::new();
-            for e in &entries {
-                if let Some(first_index) = here.insert(e.tx_id, e.index) {
-                    return Err(invalid(ChainError {
-                        position: e.index as usize,
-                        reason: EntryError::DuplicateTransaction { first_index },
-                    }));
-                }
-            }
-            Ok(new)
-        })();
+        let appended = read_appended(path, &mut reader, &mut check);
         let new = match appended {
             Ok(new) => new,
             Err(e) => {

@@ -350,6 +350,48 @@ fn unavailable(e: EtcdError) -> DecideError {
     }
 }
 
+/// What a claim etcd did not decide is told.
+fn not_decided(e: EtcdError) -> DecideError {
+    match e {
+        e if e.is_unavailable() => unavailable(e),
+        EtcdError::Retarget { expected, found } => DecideError::Withdrawn(format!(
+            "mined at {found} bits, but retargeting now asks {expected} at this place: nothing \
+             was recorded; send the transaction again"
+        )),
+        EtcdError::Closed => DecideError::Closed,
+        e => DecideError::Withdrawn(format!(
+            "etcd refused the claim ({e}); nothing was recorded"
+        )),
+    }
+}
+
+/// The decision for this host's claim on `tx`, which finished at `end` (`end_mono` on this
+/// host's monotonic clock), now that `entry` is recorded: won if the entry is the claim's
+/// (`mine`), noted in `local` so that this process's losers get an exact margin; lost
+/// otherwise.
+fn decision_for_claim(
+    local: &mut Recent<Hash32, u64>,
+    tx: Hash32,
+    entry: Entry,
+    mine: bool,
+    end: Stamp,
+    end_mono: u64,
+) -> Decision {
+    if mine {
+        local.insert(tx, end_mono);
+        return Decision::Won(entry);
+    }
+    // Exact on one clock when the winner finished in this process; else from the wall
+    // clocks, which on other hosts may disagree: no figure then.
+    let margin = match local.get(&tx) {
+        Some(&w) => Some(end_mono.saturating_sub(w) as f64 / 1e9),
+        None => Stamp::parse(&entry.end_time)
+            .map(|w| (end.micros() - w.micros()) as f64 / 1e6)
+            .filter(|m| *m >= 0.0),
+    };
+    Decision::Lost { entry, margin }
+}
+
 impl Arbiter for EtcdArbiter {
     fn submit(&self, claim: Claim) -> Result<Submitted, DecideError> {
         if let Some(why) = self.divergence.get() {
@@ -398,22 +440,7 @@ impl Arbiter for EtcdArbiter {
         let (store, catching_up) = (self.store.clone(), self.catching_up.clone());
         let divergence = self.divergence.clone();
         let decision = async move {
-            let decided = match decided.await {
-                Ok(d) => d,
-                Err(e) if e.is_unavailable() => return Err(unavailable(e)),
-                Err(EtcdError::Retarget { expected, found }) => {
-                    return Err(DecideError::Withdrawn(format!(
-                        "mined at {found} bits, but retargeting now asks {expected} at this \
-                         place: nothing was recorded; send the transaction again"
-                    )))
-                }
-                Err(EtcdError::Closed) => return Err(DecideError::Closed),
-                Err(e) => {
-                    return Err(DecideError::Withdrawn(format!(
-                        "etcd refused the claim ({e}); nothing was recorded"
-                    )))
-                }
-            };
+            let decided = decided.await.map_err(not_decided)?;
             // Answer once this host's ledger holds the entry too, waiting for it (from the
             // decision: deciding may itself take up to etcd's CLAIM_DEADLINE) up to a bound.
             let deadline = tokio::time::Instant::now() + LEDGER_WAIT;
@@ -479,23 +506,9 @@ impl Arbiter for EtcdArbiter {
             }
             let mine = entry.node == me.0 && entry.nonce == me.1 && entry.start_time == me.2;
             let mut local = local.lock().unwrap_or_else(|e| e.into_inner());
-            match decided {
-                Decided::Won(_) | Decided::Lost(_) if mine => {
-                    local.insert(tx, end_mono);
-                    Ok(Decision::Won(entry))
-                }
-                _ => {
-                    // Exact on one clock when the winner finished in this process; else from
-                    // the wall clocks, which on other hosts may disagree: no figure then.
-                    let margin = match local.get(&tx) {
-                        Some(&w) => Some(end_mono.saturating_sub(w) as f64 / 1e9),
-                        None => Stamp::parse(&entry.end_time)
-                            .map(|w| (end.micros() - w.micros()) as f64 / 1e6)
-                            .filter(|m| *m >= 0.0),
-                    };
-                    Ok(Decision::Lost { entry, margin })
-                }
-            }
+            Ok(decision_for_claim(
+                &mut local, tx, entry, mine, end, end_mono,
+            ))
         };
         Ok(Submitted {
             finish,

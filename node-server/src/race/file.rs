@@ -821,55 +821,12 @@ fn record_round(shared: &Shared) -> Round {
         records_end = records[MAX_COMMIT_GROUP].0;
         records.truncate(MAX_COMMIT_GROUP);
     }
-    let mut dropped = false;
-    let appended = match fresh {
+    let (appended, dropped) = match fresh {
         // The ledger cannot be read: nothing can be recorded, the decisions are withdrawn.
-        Err(e) => Err(e),
+        Err(e) => (Err(e), false),
         Ok(()) => {
-            let mut entries = Vec::new();
-            let mut last = writer.last();
-            let mut check = writer.check();
-            let mut here = HashSet::new();
-            for (_, r) in &records {
-                if writer.lookup(&r.tx_id).is_some() || !here.insert(r.tx_id) {
-                    continue;
-                }
-                let e = r.new_entry().chain_onto(last.as_ref());
-                match check.link(&e) {
-                    Ok(()) => {}
-                    Err(EntryError::WrongRetarget { expected, found }) => {
-                        // Mined at a difficulty retargeting no longer gives this place
-                        // (another race took the one it was mined for): dropped, its claimant
-                        // told to resend.
-                        tracing::info!(
-                            "a claim for {:?} was mined at {found} bits, the ledger now asks \
-                             {expected}: dropped",
-                            r.transaction_data
-                        );
-                        dropped = true;
-                        continue;
-                    }
-                    Err(EntryError::WrongDifficulty { expected, found }) => {
-                        // Mined at another difficulty than the chain's (decided before the
-                        // chain's first entry was recorded): dropped, its claimant told so.
-                        tracing::warn!(
-                            "a claim for {:?} was mined at {found}, the chain is at {expected}: \
-                             dropped",
-                            r.transaction_data
-                        );
-                        dropped = true;
-                        continue;
-                    }
-                    Err(other) => {
-                        tracing::error!("a decided claim does not chain: {other}; dropped");
-                        dropped = true;
-                        continue;
-                    }
-                }
-                last = Some(e.clone());
-                entries.push(e);
-            }
-            writer.append(&entries)
+            let (entries, dropped) = entries_to_append(&writer, &records);
+            (writer.append(&entries), dropped)
         }
     };
     // Mark the log (under the decision lock, so no decision is appended meanwhile).
@@ -932,6 +889,57 @@ fn record_round(shared: &Shared) -> Round {
     drop(decide);
     drop(writer);
     marked.unwrap_or_else(|e| Round::Failed(io(e)))
+}
+
+/// The entries the decided `records` add to the ledger `writer` holds, each chained onto the
+/// one before. One already recorded (or twice in the records) is left out; one that no longer
+/// chains is dropped, and the `bool` says so: its claimant must be told.
+fn entries_to_append(writer: &Writer<'_>, records: &[(u64, Record)]) -> (Vec<Entry>, bool) {
+    let mut dropped = false;
+    let mut entries = Vec::new();
+    let mut last = writer.last();
+    let mut check = writer.check();
+    let mut here = HashSet::new();
+    for (_, r) in records {
+        if writer.lookup(&r.tx_id).is_some() || !here.insert(r.tx_id) {
+            continue;
+        }
+        let e = r.new_entry().chain_onto(last.as_ref());
+        match check.link(&e) {
+            Ok(()) => {}
+            Err(EntryError::WrongRetarget { expected, found }) => {
+                // Mined at a difficulty retargeting no longer gives this place
+                // (another race took the one it was mined for): dropped, its claimant
+                // told to resend.
+                tracing::info!(
+                    "a claim for {:?} was mined at {found} bits, the ledger now asks \
+                     {expected}: dropped",
+                    r.transaction_data
+                );
+                dropped = true;
+                continue;
+            }
+            Err(EntryError::WrongDifficulty { expected, found }) => {
+                // Mined at another difficulty than the chain's (decided before the
+                // chain's first entry was recorded): dropped, its claimant told so.
+                tracing::warn!(
+                    "a claim for {:?} was mined at {found}, the chain is at {expected}: \
+                     dropped",
+                    r.transaction_data
+                );
+                dropped = true;
+                continue;
+            }
+            Err(other) => {
+                tracing::error!("a decided claim does not chain: {other}; dropped");
+                dropped = true;
+                continue;
+            }
+        }
+        last = Some(e.clone());
+        entries.push(e);
+    }
+    (entries, dropped)
 }
 
 /// Answers the claimants whose transactions are now recorded (or whose decisions were
