@@ -447,13 +447,12 @@ impl Arbiter for EtcdArbiter {
             let index = decided.entry().index;
             let mut count = ledger.watch_count();
             let mut grace = Some(tokio::time::Instant::now() + FOLLOW_GRACE);
-            let refused = |why: &str| {
-                DecideError::Unavailable {
+            let refused = |why: &str| DecideError::Unavailable {
                 why: format!(
-                    "{why}; etcd decided this race (its entry {index}), but this host's ledger                      does not hold it"
+                    "{why}; etcd decided this race (its entry {index}), but this host's \
+                     ledger does not hold it"
                 ),
                 decided: true,
-            }
             };
             while ledger.len() <= index {
                 // Created before the check: a divergence told in between still wakes it.
