@@ -9,12 +9,12 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
 use node_server::app::{self, Options};
-use node_server::client::{self, Answer};
-use node_server::cluster::ClusterSettings;
-use node_server::commands::{self, Verdict};
+use node_server::cli::client::{self, Answer};
+use node_server::cli::commands::{self, Verdict};
 use node_server::json;
-use node_server::node::{NodeConfig, OnLoss};
-use node_server::origins::{Origin, Origins};
+use node_server::net::origins::{Origin, Origins};
+use node_server::race::cluster::ClusterSettings;
+use node_server::race::node::{NodeConfig, OnLoss};
 use node_server::settings::{HashRate, PerNode, Threads};
 use pow_core::chain::RaceMode;
 use pow_core::engine::Kernel;
@@ -47,9 +47,9 @@ enum Command {
     /// Compare the nodes from the attempts log: wins, mean and median time, hash rate.
     Report(ReportArgs),
     /// Measure the search engine: hash rate per kernel and thread count.
-    Bench(node_server::bench::BenchArgs),
+    Bench(node_server::cli::bench::BenchArgs),
     /// Measure what a race, a commit, a page and a start cost as the ledger grows (1k to 1M).
-    BenchLedger(node_server::ledger_bench::LedgerBenchArgs),
+    BenchLedger(node_server::cli::ledger_bench::LedgerBenchArgs),
 }
 
 #[derive(Args)]
@@ -618,7 +618,7 @@ fn mine(args: MineArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
-    let sibling = node_server::attempts::path_for(&args.path);
+    let sibling = node_server::events::attempts::path_for(&args.path);
     let attempts = args
         .attempts
         .or_else(|| sibling.exists().then_some(sibling));
@@ -647,7 +647,7 @@ fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
 fn report(args: ReportArgs) -> anyhow::Result<ExitCode> {
     let (report, log) = match &args.cluster {
         Some(addr) => {
-            let (report, sources) = node_server::report::build_cluster(addr)?;
+            let (report, sources) = node_server::experiment::report::build_cluster(addr)?;
             (
                 report,
                 PathBuf::from(format!("the attempts of {}", sources.join(", "))),
@@ -656,17 +656,17 @@ fn report(args: ReportArgs) -> anyhow::Result<ExitCode> {
         None => {
             let log = args
                 .attempts
-                .unwrap_or_else(|| node_server::attempts::path_for(&args.ledger));
-            (node_server::report::build(&log)?, log)
+                .unwrap_or_else(|| node_server::events::attempts::path_for(&args.ledger));
+            (node_server::experiment::report::build(&log)?, log)
         }
     };
     if args.json {
         println!("{}", node_server::json::to_string(&report)?);
     } else {
-        print!("{}", node_server::report::text(&report, &log));
+        print!("{}", node_server::experiment::report::text(&report, &log));
     }
     if let Some(path) = &args.plot {
-        node_server::report::plot(&report, path)?;
+        node_server::experiment::report::plot(&report, path)?;
         if !args.json {
             println!("charts: {}", path.display());
         }
@@ -689,8 +689,10 @@ fn main() -> ExitCode {
         Command::Mine(a) => mine(a),
         Command::Verify(a) => verify(a),
         Command::Report(a) => report(a),
-        Command::Bench(a) => node_server::bench::run(a).map(|()| ExitCode::SUCCESS),
-        Command::BenchLedger(a) => node_server::ledger_bench::run(a).map(|()| ExitCode::SUCCESS),
+        Command::Bench(a) => node_server::cli::bench::run(a).map(|()| ExitCode::SUCCESS),
+        Command::BenchLedger(a) => {
+            node_server::cli::ledger_bench::run(a).map(|()| ExitCode::SUCCESS)
+        }
         other => tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()

@@ -22,7 +22,7 @@ use netns::{root_or_skip, EtcdCluster, Net};
 use node_server::clock::Start;
 use node_server::etcd::{EtcdOptions, Store};
 use node_server::ledger::Ledger;
-use node_server::race::file::FileArbiter;
+use node_server::race::lock_arbiter::FileArbiter;
 use node_server::race::Arbiter;
 use pow_core::chain::NewEntry as Claim;
 use tokio::runtime::Runtime;

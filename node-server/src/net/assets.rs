@@ -9,43 +9,47 @@ const WASM: &str = "application/wasm";
 
 /// Every file the page loads: request path, bytes, content type.
 const FILES: &[(&str, &[u8], &str)] = &[
-    ("/", include_bytes!("../../web/index.html"), HTML),
-    ("/index.html", include_bytes!("../../web/index.html"), HTML),
-    ("/app.js", include_bytes!("../../web/app.js"), JS),
-    ("/race.js", include_bytes!("../../web/race.js"), JS),
-    ("/dom.js", include_bytes!("../../web/dom.js"), JS),
+    ("/", include_bytes!("../../../web/index.html"), HTML),
+    (
+        "/index.html",
+        include_bytes!("../../../web/index.html"),
+        HTML,
+    ),
+    ("/app.js", include_bytes!("../../../web/app.js"), JS),
+    ("/race.js", include_bytes!("../../../web/race.js"), JS),
+    ("/dom.js", include_bytes!("../../../web/dom.js"), JS),
     (
         "/ledger-view.js",
-        include_bytes!("../../web/ledger-view.js"),
+        include_bytes!("../../../web/ledger-view.js"),
         JS,
     ),
     (
         "/ledger-worker.js",
-        include_bytes!("../../web/ledger-worker.js"),
+        include_bytes!("../../../web/ledger-worker.js"),
         JS,
     ),
     (
         "/miner-worker.js",
-        include_bytes!("../../web/miner-worker.js"),
+        include_bytes!("../../../web/miner-worker.js"),
         JS,
     ),
     (
         "/experiment.js",
-        include_bytes!("../../web/experiment.js"),
+        include_bytes!("../../../web/experiment.js"),
         JS,
     ),
-    ("/charts.js", include_bytes!("../../web/charts.js"), JS),
-    ("/batch.js", include_bytes!("../../web/batch.js"), JS),
-    ("/json.js", include_bytes!("../../web/json.js"), JS),
-    ("/style.css", include_bytes!("../../web/style.css"), CSS),
+    ("/charts.js", include_bytes!("../../../web/charts.js"), JS),
+    ("/batch.js", include_bytes!("../../../web/batch.js"), JS),
+    ("/json.js", include_bytes!("../../../web/json.js"), JS),
+    ("/style.css", include_bytes!("../../../web/style.css"), CSS),
     (
         "/pkg/powrace_web.js",
-        include_bytes!("../../web/pkg/powrace_web.js"),
+        include_bytes!("../../../web/pkg/powrace_web.js"),
         JS,
     ),
     (
         "/pkg/powrace_web_bg.wasm",
-        include_bytes!("../../web/pkg/powrace_web_bg.wasm"),
+        include_bytes!("../../../web/pkg/powrace_web_bg.wasm"),
         WASM,
     ),
 ];
