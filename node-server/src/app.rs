@@ -19,7 +19,7 @@ use crate::ledger::{Ledger, LedgerError};
 use crate::limits::SHUTDOWN_GRACE;
 use crate::net::origins::Origins;
 use crate::race::cluster::ClusterSettings;
-use crate::race::lock_arbiter::FileArbiter;
+use crate::race::lock_arbiter::LockArbiter;
 use crate::race::node::{Node, NodeConfig, OnLoss, SharedByNodes};
 use crate::race::{Arbiter, Searches};
 use crate::settings::{HashRate, PerNode, Threads};
@@ -166,7 +166,7 @@ pub async fn run(options: Options, shutdown: CancellationToken) -> anyhow::Resul
     let (arbiter, membership): (Arc<dyn Arbiter>, _) = match &options.cluster {
         None => (
             Arc::new(
-                FileArbiter::new(ledger.clone())
+                LockArbiter::new(ledger.clone())
                     .context("cannot start the ledger's writer thread")?,
             ),
             None,

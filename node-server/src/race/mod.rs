@@ -5,7 +5,7 @@
 //! The arbiter is the only place a race is decided. A node hands it a claim the moment its
 //! search ends; the arbiter stamps the finish, decides (the first claim for a transaction
 //! wins), and answers once the decision is durable in the ledger. Two arbiters implement it:
-//! - [`lock_arbiter::FileArbiter`], the embedded default: every process on one host that uses the
+//! - [`lock_arbiter::LockArbiter`], the embedded default: every process on one host that uses the
 //!   ledger file decides through a small decision log beside it, under an OS lock held for
 //!   microseconds, so the first to finish is the one recorded, in one process or several.
 //! - [`etcd_arbiter::EtcdArbiter`] for nodes on several hosts (feature `etcd`): etcd decides, and every
