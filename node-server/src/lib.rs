@@ -27,7 +27,7 @@
 //!   - [`experiment::report`]: `report`: the nodes compared, and the experiment's figures, in
 //!     bounded memory.
 //!   - [`experiment::plot`]: the report's charts as one SVG or PNG (`report --plot`).
-//! - [`cli`]: the command line (`anyhow` only here and in `main.rs`).
+//! - [`cli`]: the command line.
 //!   - [`cli::args`]: clap's structs for every subcommand, and the dispatch to the library.
 //!   - [`cli::client`]: `submit`, the race from a client's side.
 //!   - [`cli::commands`]: `mine` and `verify`.
