@@ -11,16 +11,16 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::attempts::{self, AttemptsLog};
-use crate::cluster::ClusterSettings;
+use crate::events::attempts::{self, AttemptsLog};
+use crate::events::metrics::Metrics;
+use crate::events::printer::Printer;
 use crate::events::{EventBus, Sink};
 use crate::ledger::{Ledger, LedgerError};
 use crate::limits::SHUTDOWN_GRACE;
-use crate::metrics::Metrics;
-use crate::node::{Node, NodeConfig, OnLoss, SharedByNodes};
-use crate::origins::Origins;
-use crate::printer::Printer;
-use crate::race::file::FileArbiter;
+use crate::net::origins::Origins;
+use crate::race::cluster::ClusterSettings;
+use crate::race::lock_arbiter::LockArbiter;
+use crate::race::node::{Node, NodeConfig, OnLoss, SharedByNodes};
 use crate::race::{Arbiter, Searches};
 use crate::settings::{HashRate, PerNode, Threads};
 use pow_core::chain::RaceMode;
@@ -176,7 +176,7 @@ pub async fn run(options: Options, shutdown: CancellationToken) -> anyhow::Resul
             printer.line(node.name(), &format!("started on port {port}"));
         }
         nodes.push(node.clone());
-        servers.push(tokio::spawn(crate::server::run(
+        servers.push(tokio::spawn(crate::net::server::run(
             listener,
             node,
             options.origins.clone(),
@@ -248,11 +248,11 @@ fn open_ledger(options: &Options) -> anyhow::Result<Arc<Ledger>> {
 async fn start_arbiter(
     options: &Options,
     ledger: &Arc<Ledger>,
-) -> anyhow::Result<(Arc<dyn Arbiter>, Option<crate::cluster::Membership>)> {
+) -> anyhow::Result<(Arc<dyn Arbiter>, Option<crate::race::cluster::Membership>)> {
     Ok(match &options.cluster {
         None => (
             Arc::new(
-                FileArbiter::new(ledger.clone())
+                LockArbiter::new(ledger.clone())
                     .context("cannot start the ledger's writer thread")?,
             ),
             None,
@@ -270,7 +270,7 @@ async fn start_arbiter(
                 .map(|(c, _)| chain_rule(c))
                 .context("no node to run")?;
             let (arbiter, membership) =
-                crate::cluster::start(settings, ledger.clone(), &names, rule).await?;
+                crate::race::cluster::start(settings, ledger.clone(), &names, rule).await?;
             (arbiter, Some(membership))
         }
     })

@@ -55,16 +55,25 @@ impl<T> PerNode<T> {
     }
 
     /// Refuses names that are not among `nodes`, naming the option.
-    pub fn check_names(&self, option: &str, nodes: &[String]) -> anyhow::Result<()> {
-        for (n, _) in &self.by_name {
-            anyhow::ensure!(
-                nodes.contains(n),
-                "{option} names {n}, but the nodes are {}",
-                nodes.join(", ")
-            );
+    pub fn check_names(&self, option: &str, nodes: &[String]) -> Result<(), UnknownNode> {
+        match self.by_name.iter().find(|(n, _)| !nodes.contains(n)) {
+            Some((n, _)) => Err(UnknownNode {
+                option: option.to_owned(),
+                name: n.clone(),
+                nodes: nodes.join(", "),
+            }),
+            None => Ok(()),
         }
-        Ok(())
     }
+}
+
+/// A per-node option names a node that is not among the nodes.
+#[derive(Debug, thiserror::Error)]
+#[error("{option} names {name}, but the nodes are {nodes}")]
+pub struct UnknownNode {
+    option: String,
+    name: String,
+    nodes: String,
 }
 
 impl<T: FromStr> FromStr for PerNode<T>

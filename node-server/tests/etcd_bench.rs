@@ -22,7 +22,7 @@ use netns::{root_or_skip, EtcdCluster, Net};
 use node_server::clock::Start;
 use node_server::etcd::{EtcdOptions, Store};
 use node_server::ledger::Ledger;
-use node_server::race::file::FileArbiter;
+use node_server::race::lock_arbiter::LockArbiter;
 use node_server::race::Arbiter;
 use pow_core::chain::NewEntry as Claim;
 use tokio::runtime::Runtime;
@@ -47,7 +47,7 @@ fn store_decider(store: Store) -> Decide {
 
 /// The one-host default: the file arbiter, which stamps the finish itself (the claim's times
 /// are the arbiter's, not the pre-solved ones).
-fn file_decider(arbiter: Arc<FileArbiter>) -> Decide {
+fn file_decider(arbiter: Arc<LockArbiter>) -> Decide {
     Arc::new(move |c| {
         let arbiter = arbiter.clone();
         Box::pin(async move {
@@ -151,7 +151,7 @@ fn bench_claim_to_decision() {
 
     let dir = tempfile::tempdir().unwrap();
     let (ledger, _) = Ledger::open(&dir.path().join("ledger.json")).unwrap();
-    let d = file_decider(Arc::new(FileArbiter::new(ledger).unwrap()));
+    let d = file_decider(Arc::new(LockArbiter::new(ledger).unwrap()));
     rows.push(rt.block_on(measure("file ledger, one host", [d.clone(), d.clone(), d])));
     eprintln!("{}", rows.last().unwrap());
 

@@ -625,7 +625,7 @@ fn no_module_depends_on_itself() {
     // The walk reached the modules, and resolved what they use.
     assert!(graph.len() > 40, "read only {} modules", graph.len());
     for (from, to) in [
-        ("node_server::server", "node_server::http"),
+        ("node_server::net::server", "node_server::net::http"),
         ("node_server::etcd::store", "node_server::etcd::decide"),
         ("pow_core::engine::avx2", "pow_core::engine::chunk"),
     ] {

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use node_server::events::{Event, EventKind, Work};
 use node_server::ledger;
 use node_server::limits::MAX_LINE_BYTES;
-use node_server::protocol::{self, ErrorCode, ErrorReply, LineError, Outcome, Reply};
+use node_server::net::protocol::{self, ErrorCode, ErrorReply, LineError, Outcome, Reply};
 use pow_core::chain::{verify_chain, Entry, RaceMode};
 use pow_core::{Difficulty, Hash32};
 use proptest::prelude::*;

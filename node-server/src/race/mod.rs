@@ -5,18 +5,20 @@
 //! The arbiter is the only place a race is decided. A node hands it a claim the moment its
 //! search ends; the arbiter stamps the finish, decides (the first claim for a transaction
 //! wins), and answers once the decision is durable in the ledger. Two arbiters implement it:
-//! - [`file::FileArbiter`], the embedded default: every process on one host that uses the
+//! - [`lock_arbiter::LockArbiter`], the embedded default: every process on one host that uses the
 //!   ledger file decides through a small decision log beside it, under an OS lock held for
 //!   microseconds, so the first to finish is the one recorded, in one process or several.
-//! - [`etcd::EtcdArbiter`] for nodes on several hosts (feature `etcd`): etcd decides, and every
+//! - [`etcd_arbiter::EtcdArbiter`] for nodes on several hosts (feature `etcd`): etcd decides, and every
 //!   host records etcd's order in its own file.
 //!
 //! Either way the decided entries reach `ledger.json` through [`crate::ledger::Writer`], the
 //! one writer of the file.
 
+pub mod cluster;
 #[cfg(feature = "etcd")]
-pub mod etcd;
-pub mod file;
+pub mod etcd_arbiter;
+pub mod lock_arbiter;
+pub mod node;
 
 use std::collections::HashMap;
 use std::future::Future;

@@ -1,5 +1,5 @@
 //! A node: takes transactions, mines each at most once on its own threads, and asks the
-//! arbiter whether it won. Networking lives in [`crate::server`]; this is the race itself.
+//! arbiter whether it won. Networking lives in [`crate::net::server`]; this is the race itself.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -15,14 +15,14 @@ use tokio::sync::{oneshot, Semaphore};
 use tokio_util::task::TaskTracker;
 
 use crate::clock::{mono_ns, Start};
+use crate::events::metrics::Metrics;
 use crate::events::{EventBus, EventKind, Work};
 use crate::ledger::LedgerError;
 use crate::limits::{
     LATE_COPY_WINDOW, LEDGER_WAIT, MAX_CONCURRENT_SEARCHES, MAX_RACES_IN_FLIGHT, RACED_MEMORY,
     RELAYED_REPLIES,
 };
-use crate::metrics::Metrics;
-use crate::protocol::{ErrorCode, Outcome, Reply};
+use crate::net::protocol::{ErrorCode, Outcome, Reply};
 use crate::race::{Arbiter, BoxFuture, Claim, DecideError, Decision, Searches, Submitted};
 use crate::recent::Recent;
 
@@ -385,7 +385,7 @@ impl Node {
         origin: &str,
         received_at: &str,
     ) -> Result<Reply, RaceError> {
-        if crate::protocol::parse_transaction(data.as_bytes()).is_err() {
+        if crate::net::protocol::parse_transaction(data.as_bytes()).is_err() {
             return Err(RaceError::Withdrawn(format!(
                 "a transaction relayed from {origin} is not a valid line; not raced"
             )));

@@ -476,13 +476,13 @@ impl Shared {
 }
 
 /// The file-ledger arbiter: see the module documentation.
-pub struct FileArbiter {
+pub struct LockArbiter {
     shared: Arc<Shared>,
 }
 
-impl FileArbiter {
+impl LockArbiter {
     /// An arbiter deciding races for `ledger`, with its recording thread.
-    pub fn new(ledger: Arc<Ledger>) -> io::Result<FileArbiter> {
+    pub fn new(ledger: Arc<Ledger>) -> io::Result<LockArbiter> {
         let side = ledger.paths().side.clone();
         let shared = Arc::new(Shared {
             log: Mutex::new(Log {
@@ -505,11 +505,11 @@ impl FileArbiter {
         std::thread::Builder::new()
             .name("ledger-writer".into())
             .spawn(move || record_loop(&s))?;
-        Ok(FileArbiter { shared })
+        Ok(LockArbiter { shared })
     }
 }
 
-impl Drop for FileArbiter {
+impl Drop for LockArbiter {
     fn drop(&mut self) {
         self.shared.pending().stopping = true;
         self.shared.wake.notify_all();
@@ -545,7 +545,7 @@ fn wall_margin(own_end: &Stamp, winner_end: &str) -> Option<f64> {
     (m >= 0.0).then_some(m)
 }
 
-impl Arbiter for FileArbiter {
+impl Arbiter for LockArbiter {
     fn submit(&self, claim: Claim) -> Result<Submitted, DecideError> {
         let shared = &self.shared;
         let deadline = Instant::now() + LEDGER_WAIT;
@@ -1016,7 +1016,7 @@ mod tests {
         }
     }
 
-    async fn decide(a: &FileArbiter, c: Claim) -> Decision {
+    async fn decide(a: &LockArbiter, c: Claim) -> Decision {
         a.submit(c).unwrap().decision.await.unwrap()
     }
 
@@ -1024,8 +1024,8 @@ mod tests {
     async fn the_first_claim_wins_in_any_process_and_losers_get_their_margin() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("ledger.json");
-        let a = FileArbiter::new(Ledger::open(&path).unwrap().0).unwrap();
-        let b = FileArbiter::new(Ledger::open(&path).unwrap().0).unwrap();
+        let a = LockArbiter::new(Ledger::open(&path).unwrap().0).unwrap();
+        let b = LockArbiter::new(Ledger::open(&path).unwrap().0).unwrap();
         let Decision::Won(e) = decide(&a, claim("Node1", "x")).await else {
             panic!("the first claim wins")
         };
@@ -1048,8 +1048,8 @@ mod tests {
     async fn many_claimants_in_two_processes_record_one_winner_each() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("ledger.json");
-        let arbiters: Vec<Arc<FileArbiter>> = (0..2)
-            .map(|_| Arc::new(FileArbiter::new(Ledger::open(&path).unwrap().0).unwrap()))
+        let arbiters: Vec<Arc<LockArbiter>> = (0..2)
+            .map(|_| Arc::new(LockArbiter::new(Ledger::open(&path).unwrap().0).unwrap()))
             .collect();
         let claims: Vec<Claim> = (0..40)
             .flat_map(|i| ["Node1", "Node2", "Node3"].map(|n| claim(n, &format!("tx {i}"))))

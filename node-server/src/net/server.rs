@@ -2,9 +2,9 @@
 //! connection's first line. An HTTP request line, in any of its forms (`GET /status
 //! HTTP/1.1`, `GET http://host/status HTTP/1.1`, `CONNECT host:443 HTTP/1.1`, `OPTIONS *
 //! HTTP/1.1`, the HTTP/2 preface `PRI * HTTP/2.0`), is answered in HTTP: HTTP/1.x by the HTTP
-//! and WebSocket routes ([`crate::http`]), the HTTP/2 preface with an HTTP/2 GOAWAY
+//! and WebSocket routes ([`crate::net::http`]), the HTTP/2 preface with an HTTP/2 GOAWAY
 //! (`HTTP_1_1_REQUIRED`), any other version with 505. Anything else is the lab's line
-//! protocol ([`crate::protocol`]), as sent by `nc`.
+//! protocol ([`crate::net::protocol`]), as sent by `nc`.
 //!
 //! A connection over [`MAX_CONNECTIONS`] is refused in the protocol it speaks: 503 to HTTP,
 //! a `too_many_connections` line otherwise.
@@ -23,15 +23,15 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::events::EventKind;
-use crate::http::{ConnectionSlot, Routes};
 use crate::limits::{
     HTTP_IDLE_TIMEOUT, LINE_DEADLINE, LINGERING_CLOSE, LINGERING_CLOSE_BYTES, MAX_CONNECTIONS,
     MAX_HTTP_HEADER_BYTES, MAX_LINE_BYTES, MAX_LINGERING_REFUSALS, REFUSAL_PEEK_BYTES,
     REFUSAL_SNIFF_TIME, REPLY_LINGER, REPLY_SEND_TIMEOUT,
 };
-use crate::node::Node;
-use crate::origins::Origins;
-use crate::protocol::{self, ErrorCode, ErrorReply, LineError};
+use crate::net::http::{ConnectionSlot, Routes};
+use crate::net::origins::Origins;
+use crate::net::protocol::{self, ErrorCode, ErrorReply, LineError};
+use crate::race::node::Node;
 
 /// Serves `node` on `listener` until `shutdown` is cancelled, admitting web pages by
 /// `origins`. Connection tasks are tracked by `tracker`, so the caller can wait for them to
@@ -43,7 +43,7 @@ pub async fn run(
     shutdown: CancellationToken,
     tracker: TaskTracker,
 ) {
-    let routes = crate::http::routes(node.clone(), origins, shutdown.clone());
+    let routes = crate::net::http::routes(node.clone(), origins, shutdown.clone());
     let limit = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     let refusals = Arc::new(Semaphore::new(MAX_LINGERING_REFUSALS));
     loop {
@@ -397,7 +397,7 @@ async fn handle(
     lines(stream, peer, node, buf, eof, deadline, shutdown).await;
 }
 
-/// The line protocol: a reply per line, in order; see [`crate::protocol`] for the rules.
+/// The line protocol: a reply per line, in order; see [`crate::net::protocol`] for the rules.
 async fn lines(
     mut stream: TcpStream,
     peer: SocketAddr,

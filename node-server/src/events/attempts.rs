@@ -1,5 +1,5 @@
 //! The attempts log: every node's attempt, won, lost or aborted, as JSON Lines beside the
-//! ledger, and how it is read back (by [`report`](crate::report), `verify` and
+//! ledger, and how it is read back (by [`report`](crate::experiment::report), `verify` and
 //! `GET /attempts`).
 //!
 //! The log consumes the event stream (a [`Sink`]): each `won` or `lost` event becomes one

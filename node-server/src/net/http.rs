@@ -3,7 +3,7 @@
 //! WebSocket.
 //!
 //! - Every request from a web page (one with an `Origin`) must come from an allowed origin,
-//!   and every request must name the node by an allowed host ([`crate::origins`]); otherwise
+//!   and every request must name the node by an allowed host ([`crate::net::origins`]); otherwise
 //!   403. CORS headers allow exactly the allowed origins.
 //! - `POST /tx` takes the transaction as the line protocol does, byte for byte: a text body is
 //!   one line (one trailing `\n` or `\r\n` is its ending), a JSON body is an object with one
@@ -27,16 +27,16 @@ use warp::http::{header, HeaderValue, StatusCode};
 use warp::ws::{Message, WebSocket};
 use warp::{Filter, Rejection, Reply};
 
-use crate::attempts::{self, Line};
+use crate::events::attempts::{self, Line};
 use crate::events::Event;
 use crate::ledger::MAX_PAGE_ENTRIES;
 use crate::limits::{
     MAX_ATTEMPT_LINE_BYTES, MAX_LINE_BYTES, MAX_TX_JSON_BYTES, MAX_VIEWERS,
     WS_MAX_INCOMING_MESSAGE, WS_MAX_WRITE_BUFFER, WS_SEND_TIMEOUT,
 };
-use crate::node::Node;
-use crate::origins::{Origins, Refused};
-use crate::protocol::{self, ErrorCode, ErrorReply, LineError};
+use crate::net::origins::{Origins, Refused};
+use crate::net::protocol::{self, ErrorCode, ErrorReply, LineError};
+use crate::race::node::Node;
 
 /// The routes of one node, boxed so they can be named and cloned per connection.
 pub type Routes = BoxedFilter<(Box<dyn Reply>,)>;
@@ -352,7 +352,7 @@ fn page_route() -> impl Filter<Extract = Route, Error = Rejection> + Clone {
     read()
         .and(warp::path::full())
         .and_then(|path: warp::path::FullPath| async move {
-            match crate::assets::get(path.as_str()) {
+            match crate::net::assets::get(path.as_str()) {
                 Some((bytes, content_type)) => Ok(Box::new(warp::reply::with_header(
                     bytes,
                     header::CONTENT_TYPE,

@@ -1,5 +1,5 @@
 //! `mine` and `verify`: the commands that work on puzzles and files, not nodes (`report` is
-//! [`crate::report`]).
+//! [`crate::experiment::report`]).
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -11,8 +11,8 @@ use pow_core::engine::Kernel;
 use pow_core::search::{self, parallel};
 use pow_core::{Difficulty, Prepared};
 
-use crate::attempts;
 use crate::clock::Stamp;
+use crate::events::attempts;
 use crate::ledger;
 
 /// The result of `mine`, the lab's `pow.py`.

@@ -5,6 +5,10 @@
 //! order as the event happens (the terminal printer, the attempts log) and by any number of
 //! subscribers (each WebSocket viewer), who first get the recent history.
 
+pub mod attempts;
+pub mod metrics;
+pub mod printer;
+
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};

@@ -8,7 +8,7 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
 use crate::limits::MAX_REPLY_LINE_BYTES;
-use crate::protocol::{self, ErrorReply, LineError, Outcome, Reply};
+use crate::net::protocol::{self, ErrorReply, LineError, Outcome, Reply};
 
 /// How long `submit` waits for each node's reply.
 pub const SUBMIT_TIMEOUT: Duration = Duration::from_secs(600);

@@ -1,6 +1,6 @@
 //! Nodes on several hosts (`serve --etcd` / `node --etcd`): connecting to etcd, registering
 //! the nodes under unique names, relaying transactions between hosts, and letting the
-//! cluster's pages talk to these nodes. The deciding is [`crate::race::etcd`]'s.
+//! cluster's pages talk to these nodes. The deciding is [`crate::race::etcd_arbiter`]'s.
 //!
 //! Built only with the `etcd` feature (its client needs `protoc` to build); without it,
 //! asking for a cluster is a clear error.
@@ -11,8 +11,8 @@ use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
 use crate::ledger::Ledger;
-use crate::node::Node;
-use crate::origins::Origins;
+use crate::net::origins::Origins;
+use crate::race::node::Node;
 use crate::race::Arbiter;
 
 /// How to reach the cluster, from the command line.
@@ -104,7 +104,7 @@ pub async fn start(
         .agree_rule(rule)
         .await
         .context("refusing to join the cluster")?;
-    let arbiter = crate::race::etcd::EtcdArbiter::start(store.clone(), ledger).await?;
+    let arbiter = crate::race::etcd_arbiter::EtcdArbiter::start(store.clone(), ledger).await?;
     let mut registrations = Vec::new();
     for (name, addr) in nodes {
         let info = NodeInfo {

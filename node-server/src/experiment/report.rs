@@ -18,7 +18,7 @@ use pow_core::chain::RaceMode;
 use pow_core::Hash32;
 use serde::Serialize;
 
-use crate::attempts::{self, Attempt, LongLines};
+use crate::events::attempts::{self, Attempt, LongLines};
 use crate::limits::{MAX_ATTEMPT_LINE_BYTES, MAX_CLUSTER_BODY_BYTES};
 use pow_core::stats::{
     self, ArrivalOrder, Fairness, RaceInput, RaceTimes, RaceWork, WastedWork, ALPHA,
@@ -664,7 +664,7 @@ pub fn plot(r: &Report, path: &Path) -> anyhow::Result<()> {
         Some(m) => format!("powrace: {} {} races", m.races, m.race),
         None => "powrace: no complete races yet".to_owned(),
     };
-    let charts = crate::plot::Charts {
+    let charts = crate::experiment::plot::Charts {
         title: &title,
         fairness: m.and_then(|m| m.fairness.as_ref()),
         race_times: m.and_then(|m| m.race_times.as_ref()),
@@ -674,13 +674,14 @@ pub fn plot(r: &Report, path: &Path) -> anyhow::Result<()> {
         expected_wasted_share: m.and_then(|m| m.expected_wasted_share),
         arrival: m.and_then(|m| m.arrival.as_ref()),
     };
-    crate::plot::write(path, &charts).with_context(|| format!("cannot draw {}", path.display()))
+    crate::experiment::plot::write(path, &charts)
+        .with_context(|| format!("cannot draw {}", path.display()))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::attempts::tests::attempt;
+    use crate::events::attempts::tests::attempt;
 
     fn log(attempts: &[Attempt]) -> (tempfile::TempDir, std::path::PathBuf) {
         let dir = tempfile::tempdir().unwrap();
