@@ -27,13 +27,18 @@ fn json(v: &JsValue) -> Value {
     serde_json::from_str(&text).unwrap()
 }
 
-/// A ledger of the first `n` vectors with a proof of work, one entry per transaction.
+/// The difficulty of the ledgers sealed here: a chain's first entry fixes every entry's, and a
+/// proof at a higher difficulty meets a lower one.
+const CHAIN_DIFFICULTY: u32 = 2;
+
+/// A ledger of the first `n` vectors with a proof of work at [`CHAIN_DIFFICULTY`] or more, one
+/// entry per transaction.
 fn sealed_ledger(n: usize) -> Vec<Entry> {
     let mut out: Vec<Entry> = Vec::new();
     let mut seen = std::collections::BTreeSet::new();
     for v in vectors()
         .iter()
-        .filter(|v| v["difficulty"].as_u64().unwrap() > 0)
+        .filter(|v| v["difficulty"].as_u64().unwrap() >= CHAIN_DIFFICULTY as u64)
         .filter(|v| seen.insert(v["transaction_data"].as_str().unwrap().to_string()))
         .take(n)
     {
@@ -48,7 +53,7 @@ fn sealed_ledger(n: usize) -> Vec<Entry> {
                 time_taken: 0.012_345_678_9,
                 start_time: "2025-02-13 19:16:07.019815".into(),
                 end_time: "2025-02-13 19:16:07.032161".into(),
-                difficulty: v["difficulty"].as_u64().unwrap() as u32,
+                difficulty: CHAIN_DIFFICULTY,
                 index: out.len() as u64,
                 tx_id: Hash32::digest(data.as_bytes()),
                 prev_hash: prev,
