@@ -211,9 +211,13 @@ test('Firefox: the page shows a race from nc: every node start and end, the winn
   }
   await waitFor('the ledger summary', async () => /chain intact/.test(await text('#ledger .summary')));
 
-  const wins = await exec(() => [...document.querySelectorAll('#totals tbody tr .wins')].map((e) => e.innerText));
+  // Per-node totals (the table is redrawn after events, at a bounded rate: wait for it, as the
+  // Chromium test does).
+  const wins = await waitFor('every win in the totals', async () => {
+    const w = await exec(() => [...document.querySelectorAll('#totals tbody tr .wins')].map((e) => e.innerText));
+    return w.map(Number).reduce((a, b) => a + b, 0) === txs.length && w;
+  });
   assert.equal(wins.length, NODES);
-  assert.equal(wins.map(Number).reduce((a, b) => a + b, 0), txs.length);
   assert.deepEqual(pageErrors(), [], 'no uncaught error in the page');
 });
 
