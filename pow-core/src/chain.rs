@@ -804,26 +804,28 @@ mod tests {
         );
     }
 
+    /// `n` entries of a chain retargeted to `target` µs whose races run twice too fast (the
+    /// rule raises the difficulty at each window, from 4 bits), each at the difficulty the rule
+    /// gives it, and the check that linked them.
+    fn retargeted_chain(n: usize, target: u64) -> (Vec<Entry>, ChainCheck) {
+        let mut chain: Vec<Entry> = Vec::new();
+        let mut check = ChainCheck::new();
+        for i in 0..n {
+            let bits = check.next_bits(target, 4);
+            let data = alloc::format!("retarget {i}");
+            let e = experiment(&data, bits, Some(target), 0.25, chain.last());
+            check.link(&e).unwrap();
+            chain.push(e);
+        }
+        (chain, check)
+    }
+
     /// A retargeted chain whose difficulties follow the rule verifies; one forged difficulty
     /// (a valid proof of work at an easier difficulty than the rule gives) is caught there.
     #[test]
     fn a_retargeted_chain_verifies_and_a_forged_difficulty_is_caught() {
         let target = 500_000;
-        let mut chain: Vec<Entry> = Vec::new();
-        let mut check = ChainCheck::new();
-        // Races twice too fast: the rule raises the difficulty at each window.
-        for i in 0..40 {
-            let bits = check.next_bits(target, 4);
-            let e = experiment(
-                &alloc::format!("retarget {i}"),
-                bits,
-                Some(target),
-                0.25,
-                chain.last(),
-            );
-            check.link(&e).unwrap();
-            chain.push(e);
-        }
+        let (chain, _) = retargeted_chain(40, target);
         assert_eq!(verify_chain(&chain), Ok(chain[39].entry_hash));
         let bits: Vec<u32> = chain.iter().map(Entry::zero_bits).collect();
         assert_eq!(
@@ -860,20 +862,7 @@ mod tests {
     #[test]
     fn a_refused_entry_leaves_the_check_as_it_was() {
         let target = 500_000;
-        let mut chain: Vec<Entry> = Vec::new();
-        let mut check = ChainCheck::new();
-        for i in 0..20 {
-            let bits = check.next_bits(target, 4);
-            let e = experiment(
-                &alloc::format!("r {i}"),
-                bits,
-                Some(target),
-                0.25,
-                chain.last(),
-            );
-            check.link(&e).unwrap();
-            chain.push(e);
-        }
+        let (chain, mut check) = retargeted_chain(20, target);
         let want = check.next_bits(target, 4);
         assert_eq!(want, 5, "the rule raised the difficulty at the window");
         let wrong = experiment("late", want - 1, Some(target), 0.25, chain.last());
